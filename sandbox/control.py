@@ -1,0 +1,144 @@
+"""Control endpoints of the sandbox: reset, seed, mutate, faults, clock, ledger, config.
+
+Test and benchmark use only. They live under ``/__sandbox/`` on each emulator's port, a prefix
+no real Salesforce or HubSpot path uses, so they can never be mistaken for API calls and are not
+written to the request ledger.
+
+Endpoints (JSON bodies):
+
+- ``POST /__sandbox/reset``: empty both CRMs.
+- ``POST /__sandbox/seed`` ``{"profile": "tiny", "seed": 42}``: reset, then generate a data set.
+- ``POST /__sandbox/mutate`` ``{"seed": 1, "share": 0.01, "objects": [...]}``: simulate users
+  editing, creating and deleting records (see ``sandbox.mutate``).
+- ``GET|POST|DELETE /__sandbox/faults``: list, add (``FaultRule`` fields), clear this CRM's faults.
+- ``GET /__sandbox/clock``, ``POST /__sandbox/clock`` ``{"advance": seconds}`` or ``{"set": iso}``.
+- ``GET /__sandbox/ledger?since=SEQ&crm=salesforce``; ``GET /__sandbox/ledger/head``.
+- ``GET|POST /__sandbox/config/{crm}``: read or merge emulator settings (rate limits, lag…).
+- ``POST /__sandbox/tokens`` ``{"crm", "token", "scopes": [...], "ttl_seconds"?}``: add a token.
+- ``GET /__sandbox/truth``: the generator's true cross-CRM customer pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sandbox.http import FaultRule, Request, Response
+from sandbox.state import SandboxState, fmt_ts, parse_ts
+
+if TYPE_CHECKING:
+    from sandbox.http import EmulatorServer
+
+#: Default emulator settings; ``config:<crm>`` in the state's meta table overrides them.
+DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
+    "salesforce": {
+        "daily_limit": 100_000,
+        "token_ttl_seconds": 7200,
+        "default_batch_size": 2000,
+        "bulk_results_max_records": 50_000,
+    },
+    "hubspot": {
+        "burst_limit": 190,  # requests per rolling window per token (Professional tier)
+        "burst_window_seconds": 10.0,
+        "search_per_second": 5,
+        "daily_limit": 650_000,
+        "search_lag_seconds": 0.0,  # indexing lag of the search API, in sandbox-clock seconds
+        "retry_after_seconds": None,  # override the Retry-After of 429s (tests: small)
+    },
+}
+
+
+def get_config(state: SandboxState, crm: str) -> dict[str, Any]:
+    """The effective settings of one emulator (defaults merged with overrides)."""
+    merged = dict(DEFAULT_CONFIG.get(crm, {}))
+    merged.update(state.get_json(f"config:{crm}", {}))
+    return merged
+
+
+def set_config(state: SandboxState, crm: str, changes: dict[str, Any]) -> dict[str, Any]:
+    current = state.get_json(f"config:{crm}", {})
+    current.update(changes)
+    state.set_json(f"config:{crm}", current)
+    return get_config(state, crm)
+
+
+def make_control(
+    state: SandboxState, servers: Callable[[], dict[str, EmulatorServer]]
+) -> Callable[[Request], Response]:
+    """Build the control handler; ``servers()`` maps crm name -> running server."""
+
+    def this_server(request: Request) -> EmulatorServer | None:
+        host_port = request.headers.get("host", "")
+        port = int(host_port.rsplit(":", 1)[1]) if ":" in host_port else 0
+        for srv in servers().values():
+            if srv.port == port:
+                return srv
+        return None
+
+    def handle(request: Request) -> Response:
+        path = request.path[len("/__sandbox") :]
+        body = request.json() if request.body else {}
+        if path == "/reset" and request.method == "POST":
+            state.reset()
+            return Response(200, {"ok": True})
+        if path == "/seed" and request.method == "POST":
+            from sandbox.generator import generate
+
+            stats = generate(
+                state, profile=body.get("profile", "tiny"), seed=int(body.get("seed", 42))
+            )
+            return Response(200, {"ok": True, "stats": stats})
+        if path == "/mutate" and request.method == "POST":
+            from sandbox.mutate import mutate
+
+            return Response(200, {"ok": True, "changes": mutate(state, **body)})
+        if path == "/faults":
+            srv = this_server(request)
+            if srv is None:
+                return Response(400, {"message": "unknown server"})
+            if request.method == "GET":
+                return Response(200, {"faults": srv.faults.list()})
+            if request.method == "DELETE":
+                srv.faults.clear()
+                return Response(200, {"ok": True})
+            if request.method == "POST":
+                allowed = {"kind", "method", "path", "nth", "rate", "times", "params", "seed"}
+                unknown = set(body) - allowed
+                if unknown:
+                    return Response(400, {"message": f"unknown fault keys: {sorted(unknown)}"})
+                srv.faults.add(FaultRule(**body))
+                return Response(200, {"ok": True})
+        if path == "/clock":
+            if request.method == "POST":
+                if "advance" in body:
+                    state.advance_clock(float(body["advance"]))
+                if "set" in body:
+                    state.set_clock(parse_ts(body["set"]))
+            return Response(200, {"now": fmt_ts(state.now())})
+        if path == "/ledger" and request.method == "GET":
+            since = int(request.arg("since", "0") or 0)
+            return Response(200, {"requests": state.ledger(since, request.arg("crm"))})
+        if path == "/ledger/head":
+            return Response(200, {"head": state.ledger_head()})
+        m = re.fullmatch(r"/config/(salesforce|hubspot)", path)
+        if m:
+            if request.method == "POST":
+                return Response(200, set_config(state, m.group(1), body))
+            return Response(200, get_config(state, m.group(1)))
+        if path == "/tokens" and request.method == "POST":
+            from datetime import timedelta
+
+            ttl = body.get("ttl_seconds")
+            state.add_token(
+                body["token"],
+                body["crm"],
+                body.get("scopes", []),
+                state.now() + timedelta(seconds=float(ttl)) if ttl else None,
+            )
+            return Response(200, {"ok": True})
+        if path == "/truth":
+            return Response(200, {"pairs": state.truth()})
+        return Response(404, {"message": f"unknown control endpoint {request.method} {path}"})
+
+    return handle

@@ -1,0 +1,384 @@
+"""The hub database: the 360-degree customer model and the hub's own bookkeeping.
+
+Three families of tables:
+
+- **source rows** (``SourceAccount``, ``Contact``, ``Deal``, ``Email``, ``Ticket``, ``Activity``,
+  ``Owner``): one row per CRM record, keyed by (source, source_id), with the source modification
+  time and a tombstone flag. The connectors' records land here through idempotent upserts.
+- **the unified model** (``Customer`` golden records, ``SourceLink`` identity links, ``MatchReview``):
+  which CRM records are the same customer, and the survived field values with their sources.
+- **derived and bookkeeping** (``HandoverState``/``HandoverTransition``, ``CustomerMetrics``,
+  ``SyncCursor``, ``SyncRun``, ``WritebackLedger``, ``WriteAudit``, ``ErasedIdentity``, ``ErasureAudit``).
+
+All datetimes are stored as UTC and read back timezone-aware (``UtcDateTime``), on SQLite and
+PostgreSQL alike, so that comparisons never mix naive and aware values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Store aware datetimes as naive UTC; return aware UTC. Refuses naive input (a bug)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the hub store; use timezone-aware UTC")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any = None) -> Any:
+    factory = (lambda: {}) if isinstance(default, dict) else (lambda: [])
+    return Field(default_factory=factory, sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
+# --------------------------------------------------------------------------------------------
+# Source rows
+# --------------------------------------------------------------------------------------------
+
+
+class Owner(SQLModel, table=True):
+    __tablename__ = "owner"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    email: str | None = Field(default=None, index=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    active: bool = True
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class SourceAccount(SQLModel, table=True):
+    """A Salesforce Account or HubSpot company as last read, plus its link to a golden customer."""
+
+    __tablename__ = "source_account"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    name: str | None = None
+    website: str | None = None
+    domain: str | None = Field(default=None, index=True)
+    phone: str | None = None
+    industry: str | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    owner_id: str | None = None
+    created_at: dt.datetime | None = _ts()
+    cross_crm_id: str | None = Field(default=None, index=True)
+    go_live_date: dt.date | None = None
+    onboarding_completed: bool | None = None
+    contracted_modules: list[str] = _json([])
+    modules_in_use: list[str] = _json([])
+    usage_score: float | None = None
+    extra: dict[str, Any] = _json({})
+    hub_fields: dict[str, Any] = _json({})
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contact"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    email: str | None = None
+    email_normalized: str | None = Field(default=None, index=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    account_source_ids: list[str] = _json([])
+    owner_id: str | None = None
+    created_at: dt.datetime | None = _ts()
+    is_lead: bool = False
+    lifecycle_stage: str | None = None
+    company_name: str | None = None
+    company_website: str | None = None
+    last_marketing_email_at: dt.datetime | None = _ts()
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class Deal(SQLModel, table=True):
+    __tablename__ = "deal"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    account_source_id: str | None = Field(default=None, index=True)
+    name: str | None = None
+    stage: str | None = None
+    stage_label: str | None = None
+    is_closed: bool = False
+    is_won: bool = False
+    probability: float | None = None
+    amount: float | None = None
+    close_date: dt.date | None = None
+    created_at: dt.datetime | None = _ts()
+    owner_id: str | None = None
+    deal_type: str | None = None
+    contract_term_months: float | None = None
+    #: stage value -> ISO datetime of first entry
+    stage_entered_at: dict[str, str] = _json({})
+    contact_source_ids: list[str] = _json([])
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class Email(SQLModel, table=True):
+    __tablename__ = "email"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    direction: str = "outbound"  # "inbound" | "outbound"
+    sent_at: dt.datetime | None = _ts()
+    subject: str | None = None
+    from_address: str | None = None
+    to_addresses: list[str] = _json([])
+    thread_id: str | None = None
+    account_source_ids: list[str] = _json([])
+    contact_source_ids: list[str] = _json([])
+    deal_source_ids: list[str] = _json([])
+    owner_id: str | None = None
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    account_source_id: str | None = Field(default=None, index=True)
+    contact_source_id: str | None = None
+    subject: str | None = None
+    priority: str | None = None
+    category: str | None = None
+    status: str | None = None
+    is_closed: bool = False
+    opened_at: dt.datetime | None = _ts()
+    closed_at: dt.datetime | None = _ts()
+    satisfaction: float | None = None
+    owner_id: str | None = None
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+class Activity(SQLModel, table=True):
+    __tablename__ = "activity"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str | None = Field(default=None, index=True)
+    kind: str = "task"
+    account_source_id: str | None = Field(default=None, index=True)
+    deal_source_id: str | None = None
+    occurred_at: dt.datetime | None = _ts()
+    duration_seconds: int | None = None
+    owner_id: str | None = None
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
+# --------------------------------------------------------------------------------------------
+# Unified model
+# --------------------------------------------------------------------------------------------
+
+
+class Customer(SQLModel, table=True):
+    """The golden record: one customer, whichever CRMs know it."""
+
+    __tablename__ = "customer"
+    id: str = Field(primary_key=True)  # hub customer id, e.g. "HUB-0000123"
+    name: str | None = None
+    domain: str | None = Field(default=None, index=True)
+    website: str | None = None
+    phone: str | None = None
+    industry: str | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    go_live_date: dt.date | None = None
+    onboarding_completed: bool | None = None
+    contracted_modules: list[str] = _json([])
+    modules_in_use: list[str] = _json([])
+    usage_score: float | None = None
+    #: golden field -> "salesforce:001…" / "hubspot:123…": where each value came from
+    field_sources: dict[str, str] = _json({})
+    created_at: dt.datetime | None = _ts()
+    updated_at: dt.datetime | None = _ts()
+
+
+class SourceLink(SQLModel, table=True):
+    """Identity resolution result: this CRM record is (part of) that customer, and why."""
+
+    __tablename__ = "source_link"
+    source: str = Field(primary_key=True)
+    object_type: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    customer_id: str = Field(index=True)
+    match_method: str  # "explicit_id", "domain", "contact_domain", "fuzzy_name", "manual", "new"
+    confidence: float = 1.0
+    matched_at: dt.datetime | None = _ts()
+
+
+class MatchReview(SQLModel, table=True):
+    """A possible match too weak to merge automatically, waiting for a person's decision."""
+
+    __tablename__ = "match_review"
+    id: int | None = Field(default=None, primary_key=True)
+    left_source: str
+    left_id: str
+    right_source: str
+    right_id: str
+    score: float
+    reason: str = ""
+    status: str = "pending"  # "pending" | "confirmed" | "rejected"
+    created_at: dt.datetime | None = _ts()
+    decided_at: dt.datetime | None = _ts()
+    __table_args__ = (sa.UniqueConstraint("left_source", "left_id", "right_source", "right_id"),)
+
+
+# --------------------------------------------------------------------------------------------
+# Derived: handover and metrics
+# --------------------------------------------------------------------------------------------
+
+
+class HandoverState(SQLModel, table=True):
+    __tablename__ = "handover_state"
+    customer_id: str = Field(primary_key=True)
+    status: str
+    rule_kind: str = "maturity"
+    #: [{"criterion": str, "passed": bool, "detail": str}]
+    reasons: list[dict[str, Any]] = _json([])
+    ready_since: dt.datetime | None = _ts()
+    handed_over_on: dt.datetime | None = _ts()
+    evaluated_at: dt.datetime | None = _ts()
+
+
+class HandoverTransition(SQLModel, table=True):
+    __tablename__ = "handover_transition"
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(index=True)
+    from_status: str | None = None
+    to_status: str
+    at: dt.datetime | None = _ts()
+    reasons: list[dict[str, Any]] = _json([])
+
+
+class CustomerMetrics(SQLModel, table=True):
+    """Per-customer KPIs, behaviour indicators and signals (the values pushed back)."""
+
+    __tablename__ = "customer_metrics"
+    customer_id: str = Field(primary_key=True)
+    values: dict[str, Any] = _json({})
+    computed_at: dt.datetime | None = _ts()
+
+
+# --------------------------------------------------------------------------------------------
+# Bookkeeping
+# --------------------------------------------------------------------------------------------
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where the incremental read of one CRM object stopped (checkpointed after every page)."""
+
+    __tablename__ = "sync_cursor"
+    source: str = Field(primary_key=True)
+    object_type: str = Field(primary_key=True)
+    cursor: dict[str, Any] = _json({})
+    updated_at: dt.datetime | None = _ts()
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_run"
+    id: str = Field(primary_key=True)
+    started_at: dt.datetime | None = _ts()
+    finished_at: dt.datetime | None = _ts()
+    status: str = "running"
+    summary: dict[str, Any] = _json({})
+
+
+class WritebackLedger(SQLModel, table=True):
+    """The value of each hub-owned field last *confirmed* written to a CRM record."""
+
+    __tablename__ = "writeback_ledger"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    field_key: str = Field(primary_key=True)
+    value: str | None = None
+    confirmed_at: dt.datetime | None = _ts()
+    run_id: str | None = None
+
+
+class WriteAudit(SQLModel, table=True):
+    """One row per field write attempt: what, from what, to what, and how it went."""
+
+    __tablename__ = "write_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    source: str
+    source_id: str = Field(index=True)
+    customer_id: str | None = Field(default=None, index=True)
+    field_key: str
+    old_value: str | None = None
+    new_value: str | None = None
+    outcome: str  # "ok" | "failed" | "skipped" | "dry_run"
+    reason: str | None = None
+    at: dt.datetime | None = _ts()
+
+
+class ErasedIdentity(SQLModel, table=True):
+    """A person erased on request: the hash of the address, so stale source rows stay out."""
+
+    __tablename__ = "erased_identity"
+    email_hash: str = Field(primary_key=True)
+    erased_at: dt.datetime | None = _ts()
+
+
+class ErasureAudit(SQLModel, table=True):
+    __tablename__ = "erasure_audit"
+    id: int | None = Field(default=None, primary_key=True)
+    pseudonym: str
+    erased_at: dt.datetime | None = _ts()
+    counts: dict[str, Any] = _json({})
+    trigger: str = "request"  # "request" | "source_delete"
+
+
+SOURCE_TABLES: dict[str, type[SQLModel]] = {
+    "owner": Owner,
+    "account": SourceAccount,
+    "contact": Contact,
+    "deal": Deal,
+    "email": Email,
+    "ticket": Ticket,
+    "activity": Activity,
+}
