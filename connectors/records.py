@@ -53,6 +53,7 @@ class OwnerRecord(SourceRecord):
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    department: str | None = None  # SF User.Department / HubSpot owner team name
     active: bool = True
 
 

@@ -64,6 +64,8 @@ class Owner(SQLModel, table=True):
     email: str | None = Field(default=None, index=True)
     first_name: str | None = None
     last_name: str | None = None
+    #: Department / team ("Sales", "Account Management"): tells sellers from account managers.
+    department: str | None = None
     active: bool = True
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
@@ -231,6 +233,9 @@ class Customer(SQLModel, table=True):
     contracted_modules: list[str] = _json([])
     modules_in_use: list[str] = _json([])
     usage_score: float | None = None
+    #: the survived owner (seller or AM) of the customer, by email so it is the same person in both CRMs
+    owner_email: str | None = None
+    owner_name: str | None = None
     #: golden field -> "salesforce:001…" / "hubspot:123…": where each value came from
     field_sources: dict[str, str] = _json({})
     created_at: dt.datetime | None = _ts()
