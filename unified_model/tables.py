@@ -191,6 +191,19 @@ class Ticket(SQLModel, table=True):
     modified_at: dt.datetime | None = _ts()
 
 
+class DealStageEvent(SQLModel, table=True):
+    """A deal entering a stage (Salesforce OpportunityHistory), folded into ``Deal.stage_entered_at``."""
+
+    __tablename__ = "deal_stage_event"
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    deal_source_id: str = Field(index=True)
+    stage: str | None = None
+    entered_at: dt.datetime | None = _ts()
+    deleted: bool = False
+    modified_at: dt.datetime | None = _ts()
+
+
 class Activity(SQLModel, table=True):
     __tablename__ = "activity"
     source: str = Field(primary_key=True)
@@ -386,4 +399,5 @@ SOURCE_TABLES: dict[str, type[SQLModel]] = {
     "email": Email,
     "ticket": Ticket,
     "activity": Activity,
+    "deal_stage": DealStageEvent,
 }

@@ -1,0 +1,99 @@
+"""Right to be forgotten: remove a person from the hub and keep them out.
+
+Why here: the hub copies personal data (contacts, email addresses in logged emails) out of both
+CRMs. An erasure request must remove every copy, leave only a pseudonymous audit entry, and stop
+the next sync from bringing the person back from a stale CRM row. A person deleted in a CRM is
+scrubbed the same way for that CRM's rows (without blocking the other CRM, which may still hold
+them legitimately).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from unified_model import tables as t
+
+if TYPE_CHECKING:
+    from unified_model.store import HubStore
+
+
+def _pseudonym(h: str) -> str:
+    return "person-" + h[:16]
+
+
+def erase_email(store: HubStore, email: str) -> dict[str, Any]:
+    """Erase everything the hub holds about the person with this address, and block re-creation.
+
+    Returns counts of removed rows and the pseudonym written to the audit.
+    """
+    from unified_model.store import email_hash, utcnow
+
+    h = email_hash(email)
+    needle = email.strip().casefold()
+    counts = {"contacts": 0, "emails": 0}
+    with store.session() as s:
+        contacts = s.exec(select(t.Contact).where(t.Contact.email_normalized == needle)).all()
+        for c in contacts:
+            s.delete(c)
+        counts["contacts"] = len(contacts)
+        emails = s.exec(select(t.Email)).all()
+        for e in emails:
+            addresses = [e.from_address or "", *(e.to_addresses or [])]
+            if any(a.strip().casefold() == needle for a in addresses if a):
+                s.delete(e)
+                counts["emails"] += 1
+        if s.get(t.ErasedIdentity, h) is None:
+            s.add(t.ErasedIdentity(email_hash=h, erased_at=utcnow()))
+        s.add(
+            t.ErasureAudit(
+                pseudonym=_pseudonym(h), erased_at=utcnow(), counts=counts, trigger="request"
+            )
+        )
+        s.commit()
+    return {**counts, "pseudonym": _pseudonym(h)}
+
+
+def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> int:
+    """Remove personal data of contacts deleted in ``source``; their emails there go too."""
+    from unified_model.store import email_hash, utcnow
+
+    scrubbed = 0
+    with store.session() as s:
+        for start in range(0, len(source_ids), 500):
+            chunk = list(source_ids[start : start + 500])
+            rows = s.exec(
+                select(t.Contact).where(t.Contact.source == source, t.Contact.source_id.in_(chunk))
+            ).all()
+            for c in rows:
+                if not c.email and not c.first_name and not c.last_name:
+                    continue
+                address = c.email_normalized
+                c.email = c.email_normalized = c.first_name = c.last_name = None
+                c.phone = c.title = c.company_name = None
+                s.add(c)
+                removed = 0
+                if address:
+                    removed = (
+                        s.execute(
+                            sa.delete(t.Email).where(
+                                t.Email.source == source,
+                                sa.func.lower(t.Email.from_address) == address,
+                            )
+                        ).rowcount
+                        or 0
+                    )
+                    s.add(
+                        t.ErasureAudit(
+                            pseudonym=_pseudonym(email_hash(address)),
+                            erased_at=utcnow(),
+                            counts={"contacts": 1, "emails": removed},
+                            trigger="source_delete",
+                        )
+                    )
+                scrubbed += 1
+        s.commit()
+    return scrubbed

@@ -1,0 +1,313 @@
+"""The hub store: the only code that writes the hub database.
+
+Why one gatekeeper: every write is an idempotent upsert keyed by (source, source id), every
+cursor is saved right after the page it covers, and erased people stay erased. Keeping all of that
+behind one class means no asset, CLI command or test can bypass it by accident.
+
+Dialect-aware: SQLite (the zero-set-up default, WAL mode) and PostgreSQL (production) both take
+``INSERT … ON CONFLICT DO UPDATE``; we build it with each dialect's own ``insert`` construct. An
+upsert never moves a row back in time: a re-read older than what is stored (an overlap window, a
+bulk extract racing an incremental one) does not overwrite the newer row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, select
+
+from connectors.records import AnyRecord
+from unified_model import tables as t
+
+#: record attribute -> table column, where the names differ
+_RENAMES: dict[str, str] = {
+    "account_ids": "account_source_ids",
+    "contact_ids": "contact_source_ids",
+    "deal_ids": "deal_source_ids",
+    "account_id": "account_source_id",
+    "contact_id": "contact_source_id",
+    "deal_id": "deal_source_id",
+}
+#: record attributes that are not stored as columns
+_SKIP = {"object_type"}
+
+#: rows per INSERT statement (SQLite's bound-parameter limit is 32766 on current builds)
+_BATCH = 500
+
+
+def email_hash(email: str) -> str:
+    """A stable pseudonym of an address: what erasure keeps instead of the address itself."""
+    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_hub_engine(url: str) -> Engine:
+    """An engine for the hub database; SQLite files get WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _to_row(kind: str, record: AnyRecord) -> dict[str, Any]:
+    table = t.SOURCE_TABLES[kind]
+    columns = set(table.__table__.columns.keys())  # type: ignore[attr-defined]
+    row: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if f.name in _SKIP:
+            continue
+        name = _RENAMES.get(f.name, f.name)
+        if name not in columns:
+            continue
+        value = getattr(record, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = {
+                k: (v.isoformat() if isinstance(v, dt.datetime | dt.date) else v)
+                for k, v in value.items()
+            }
+        row[name] = value
+    if kind == "contact":
+        email = row.get("email")
+        row["email_normalized"] = email.strip().casefold() if email else None
+    return row
+
+
+class HubStore:
+    """Reads and writes the hub database. Create one per process; it is cheap."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_hub_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the current version (Alembic), keeping existing data."""
+        from unified_model.migrations import upgrade
+
+        upgrade(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ---- upserts ---------------------------------------------------------------------------
+    def _insert(self, table: sa.Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def upsert_rows(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, newer_only: bool = True
+    ) -> int:
+        """Insert or update rows keyed by the table's primary key; returns rows written.
+
+        With ``newer_only`` an existing row is only updated when the incoming ``modified_at``
+        is at least as recent as the stored one.
+        """
+        if not rows:
+            return 0
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+        keys = [c.name for c in table.primary_key.columns]
+        written = 0
+        # Tombstones carry only identity: never blank out the stored fields with their defaults.
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(frozenset(row), []).append(row)
+        with self.engine.begin() as conn:
+            for cols, group in groups.items():
+                for start in range(0, len(group), _BATCH):
+                    chunk = group[start : start + _BATCH]
+                    stmt = self._insert(table).values(chunk)
+                    update_cols = {c: stmt.excluded[c] for c in cols if c not in keys}
+                    where = None
+                    if newer_only and "modified_at" in cols:
+                        where = sa.or_(
+                            table.c.modified_at.is_(None),
+                            stmt.excluded.modified_at >= table.c.modified_at,
+                        )
+                    if update_cols:
+                        stmt = stmt.on_conflict_do_update(
+                            index_elements=keys, set_=update_cols, where=where
+                        )
+                    else:
+                        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+                    conn.execute(stmt)
+                    written += len(chunk)
+        return written
+
+    def upsert_records(self, kind: str, records: Sequence[AnyRecord]) -> dict[str, int]:
+        """Store a page of connector records of one kind; tombstones mark rows deleted.
+
+        Returns counts: ``upserted``, ``tombstoned``, ``suppressed`` (erased people kept out).
+        """
+        model = t.SOURCE_TABLES[kind]
+        live: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
+        erased = self._erased_hashes() if kind in ("contact", "email") else set()
+        suppressed = 0
+        for record in records:
+            if record.deleted:
+                dead.append(
+                    {
+                        "source": record.source,
+                        "source_id": record.source_id,
+                        "deleted": True,
+                        "modified_at": record.modified_at,
+                    }
+                )
+                continue
+            row = _to_row(kind, record)
+            if erased and self._mentions_erased(kind, row, erased):
+                suppressed += 1
+                continue
+            row["deleted"] = False
+            live.append(row)
+        self.upsert_rows(model, live)
+        if dead:
+            # a tombstone of a record we never saw still gets a row: the delete is a fact
+            self.upsert_rows(model, dead)
+            if kind == "contact":
+                self._scrub_deleted_contacts([d["source_id"] for d in dead], dead[0]["source"])
+        return {"upserted": len(live), "tombstoned": len(dead), "suppressed": suppressed}
+
+    def mark_missing_deleted(self, kind: str, source: str, seen_ids: Iterable[str]) -> int:
+        """After a full id pass: tombstone live rows whose id the CRM no longer has (hard deletes)."""
+        model = t.SOURCE_TABLES[kind]
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+        seen = set(seen_ids)
+        with self.engine.begin() as conn:
+            stored = conn.execute(
+                sa.select(table.c.source_id).where(
+                    table.c.source == source, table.c.deleted.is_(False)
+                )
+            ).scalars()
+            missing = [sid for sid in stored if sid not in seen]
+            for start in range(0, len(missing), _BATCH):
+                conn.execute(
+                    table.update()
+                    .where(
+                        table.c.source == source,
+                        table.c.source_id.in_(missing[start : start + _BATCH]),
+                    )
+                    .values(deleted=True, modified_at=utcnow())
+                )
+        if kind == "contact" and missing:
+            self._scrub_deleted_contacts(missing, source)
+        return len(missing)
+
+    # ---- erasure ---------------------------------------------------------------------------
+    def _erased_hashes(self) -> set[str]:
+        with self.session() as s:
+            return set(s.exec(select(t.ErasedIdentity.email_hash)).all())
+
+    @staticmethod
+    def _mentions_erased(kind: str, row: dict[str, Any], erased: set[str]) -> bool:
+        if kind == "contact":
+            return bool(row.get("email")) and email_hash(row["email"]) in erased
+        addresses = [row.get("from_address"), *(row.get("to_addresses") or [])]
+        return any(a and email_hash(a) in erased for a in addresses)
+
+    def _scrub_deleted_contacts(self, source_ids: Sequence[str], source: str) -> None:
+        """A person deleted in a CRM loses their personal data here too (same as an erasure)."""
+        from unified_model.erasure import scrub_contacts
+
+        scrub_contacts(self, source, source_ids)
+
+    # ---- cursors ---------------------------------------------------------------------------
+    def get_cursor(self, source: str, object_type: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.get(t.SyncCursor, (source, object_type))
+            return dict(row.cursor) if row and row.cursor else None
+
+    def save_cursor(self, source: str, object_type: str, cursor: dict[str, Any]) -> None:
+        self.upsert_rows(
+            t.SyncCursor,
+            [
+                {
+                    "source": source,
+                    "object_type": object_type,
+                    "cursor": cursor,
+                    "updated_at": utcnow(),
+                }
+            ],
+            newer_only=False,
+        )
+
+    def reset_cursor(self, source: str, object_type: str) -> None:
+        with self.session() as s:
+            row = s.get(t.SyncCursor, (source, object_type))
+            if row:
+                s.delete(row)
+                s.commit()
+
+    # ---- sync runs -------------------------------------------------------------------------
+    def start_run(self, run_id: str) -> None:
+        self.upsert_rows(
+            t.SyncRun,
+            [{"id": run_id, "started_at": utcnow(), "status": "running", "summary": {}}],
+            newer_only=False,
+        )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        with self.session() as s:
+            run = s.get(t.SyncRun, run_id) or t.SyncRun(id=run_id, started_at=utcnow())
+            run.finished_at = utcnow()
+            run.status = status
+            run.summary = {**(run.summary or {}), **summary}
+            s.add(run)
+            s.commit()
+
+    # ---- reads -----------------------------------------------------------------------------
+    def live(self, model: type[SQLModel], **filters: Any) -> list[Any]:
+        """All non-deleted rows of a source table (optionally filtered by column equality)."""
+        with self.session() as s:
+            stmt = select(model).where(model.deleted.is_(False))  # type: ignore[attr-defined]
+            for col, value in filters.items():
+                stmt = stmt.where(getattr(model, col) == value)
+            return list(s.exec(stmt).all())
+
+    def all(self, model: type[SQLModel]) -> list[Any]:
+        with self.session() as s:
+            return list(s.exec(select(model)).all())
+
+    def count(self, model: type[SQLModel], *, live_only: bool = True) -> int:
+        with self.session() as s:
+            stmt = select(sa.func.count()).select_from(model)
+            if live_only and hasattr(model, "deleted"):
+                stmt = stmt.where(model.deleted.is_(False))  # type: ignore[attr-defined]
+            return int(s.exec(stmt).one())
