@@ -1,0 +1,105 @@
+"""Dagster resources: the hub store, the two CRM connectors and the hub's configuration files.
+
+Why resources: credentials reach the hub only here, through ``dg.EnvVar`` (see
+``assets/definitions.py``), so they never appear in run config, logs or the UI; and tests swap in
+a sandbox by giving the same resources other values.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from connectors.records import HUBSPOT, SALESFORCE
+from crmhub import settings
+from unified_model.rules import HubRules, load_rules
+from unified_model.store import HubStore
+from unified_model.writeback import WritebackConfig, load_writeback_config
+
+_MIGRATED: set[str] = set()
+
+
+class HubStoreResource(dg.ConfigurableResource):
+    """The hub database (SQLite file by default, PostgreSQL by URL)."""
+
+    database_url: str = ""
+
+    def store(self) -> HubStore:
+        url = self.database_url or settings.database_url()
+        store = HubStore(url)
+        if url not in _MIGRATED:
+            store.migrate()
+            _MIGRATED.add(url)
+        return store
+
+
+class HubConfigResource(dg.ConfigurableResource):
+    """The folder with ``rules.yaml`` (handover/KPI rules) and ``mapping.yaml`` (fields)."""
+
+    config_dir: str = ""
+
+    def _dir(self) -> Path:
+        return Path(self.config_dir) if self.config_dir else settings.config_dir()
+
+    def rules(self) -> HubRules:
+        path = self._dir() / "rules.yaml"
+        return load_rules(path if path.exists() else None)
+
+    def writeback(self) -> WritebackConfig:
+        return load_writeback_config(self._dir() / "mapping.yaml")
+
+    def mapping(self, crm: str) -> dict[str, str]:
+        """The read field mapping for one CRM (``mapping.yaml`` → ``salesforce:``/``hubspot:``)."""
+        from crmhub.mapping import load_field_map
+
+        return load_field_map(self._dir() / "mapping.yaml", crm)
+
+
+class SalesforceResource(dg.ConfigurableResource):
+    """A Salesforce org: instance URL and one credential set, all from environment variables."""
+
+    instance_url: str
+    token_url: str = "https://login.salesforce.com/services/oauth2/token"
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    jwt_key_file: str | None = None
+    session_id: str | None = None
+    ca_bundle: str | None = None
+    budget_share: float = 0.5
+    page_size: int = 2000
+    bulk_threshold: int = 10_000
+
+    def connector(
+        self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
+    ) -> Any:
+        from assets.connector_factory import build_salesforce
+
+        return build_salesforce(self, field_map or {}, writeback or WritebackConfig())
+
+
+class HubSpotResource(dg.ConfigurableResource):
+    """A HubSpot portal: private-app token or OAuth refresh credentials, from the environment."""
+
+    base_url: str = "https://api.hubapi.com"
+    access_token: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    ca_bundle: str | None = None
+    budget_share: float = 0.5
+    burst_limit: int = 100
+    search_per_second: float = 4.0
+
+    def connector(
+        self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
+    ) -> Any:
+        from assets.connector_factory import build_hubspot
+
+        return build_hubspot(self, field_map or {}, writeback or WritebackConfig())
+
+
+CRM_RESOURCE_KEYS = {SALESFORCE: "salesforce", HUBSPOT: "hubspot"}

@@ -1,0 +1,276 @@
+"""The ``crmhub`` command: run a sync, open the UI, drive the sandbox, look at customers.
+
+Why a CLI next to Dagster: the first thing a new user does is ``uv run crmhub sync`` and reads
+what happened; RevOps wants one-line answers ("show me this customer", "what did the hub write");
+and the sandbox must be started before Dagster's resources can point at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from crmhub import settings
+
+
+def _print(*args: Any) -> None:
+    print(*args, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# sandbox plumbing
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _crm_environment(profile: str, seed: int) -> Iterator[str]:
+    """Point the hub at real CRMs (credentials set) or at a sandbox (started or reused)."""
+    mode = settings.detect_mode()
+    if not mode.uses_sandbox:
+        yield mode.describe()
+        return
+    from sandbox.runner import Sandbox, find_running
+
+    running = find_running(settings.sandbox_home())
+    if running is not None:
+        os.environ.update(_sandbox_env_for(mode, running))
+        yield f"{mode.describe()} (reusing the sandbox at {running.salesforce_url}, {running.hubspot_url})"
+        return
+    sandbox = Sandbox(settings.sandbox_home())
+    sandbox.start()
+    try:
+        if not sandbox.is_seeded():
+            _print(f"Seeding the sandbox CRMs with the '{profile}' data profile (first run)…")
+            sandbox.seed(profile=profile, seed=seed)
+        os.environ.update(_sandbox_env_for(mode, sandbox.info))
+        yield f"{mode.describe()} (sandbox started for this run)"
+    finally:
+        sandbox.stop()
+
+
+def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
+    env = settings.sandbox_environment(info)
+    if mode.salesforce_configured:
+        env = {k: v for k, v in env.items() if not k.startswith("CRMHUB_SF_")}
+    if mode.hubspot_configured:
+        env = {k: v for k, v in env.items() if not k.startswith("CRMHUB_HS_")}
+    return env
+
+
+def _dagster_instance() -> Any:
+    """The persistent Dagster instance configured by the repo's dagster.yaml."""
+    import dagster as dg
+
+    if "DAGSTER_HOME" not in os.environ:
+        os.environ["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)
+    os.environ.setdefault("CRMHUB_DAGSTER_STORAGE", str(settings.hub_home() / "dagster"))
+    return dg.DagsterInstance.get()
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from crmhub.report import print_sync_summary
+
+    with _crm_environment(args.profile, args.seed) as where:
+        _print(f"crmhub sync — {where}")
+        _print(f"Hub database: {_redact_url(settings.database_url())}")
+        from assets.definitions import defs
+        from assets.extract import extract_assets
+
+        run_config: dict[str, Any] = {"ops": {}}
+        if args.dry_run or args.full_refresh or args.reconcile:
+            for asset in extract_assets:
+                run_config["ops"][asset.node_def.name] = {
+                    "config": {"reconcile": args.reconcile, "full_refresh": args.full_refresh}
+                }
+        if args.dry_run:
+            for name in ("salesforce__writeback", "hubspot__writeback"):
+                run_config["ops"][name] = {"config": {"dry_run": True}}
+        job = defs.resolve_job_def("sync_job")
+        result = job.execute_in_process(
+            instance=_dagster_instance(), run_config=run_config, raise_on_error=False
+        )
+        return print_sync_summary(result, dry_run=args.dry_run)
+
+
+def _redact_url(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the Dagster UI; without CRM credentials, serve the sandbox next to it."""
+    import subprocess
+
+    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
+    os.environ.setdefault("CRMHUB_DAGSTER_STORAGE", str(settings.hub_home() / "dagster"))
+    with _crm_environment(args.profile, args.seed) as where:
+        _print(f"crmhub ui — {where}")
+        cmd = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-m",
+            "assets.definitions",
+            "-p",
+            str(args.port),
+        ]
+        return subprocess.call(cmd, cwd=settings.PROJECT_ROOT)
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sandbox.runner import DEFAULT_HS_PORT, DEFAULT_SF_PORT, Sandbox
+
+    sandbox = Sandbox(
+        settings.sandbox_home(),
+        sf_port=args.sf_port or DEFAULT_SF_PORT,
+        hs_port=args.hs_port or DEFAULT_HS_PORT,
+    )
+    info = sandbox.start()
+    if args.reset or not sandbox.is_seeded():
+        _print(f"Seeding '{args.profile}' (seed {args.seed})…")
+        stats = sandbox.seed(profile=args.profile, seed=args.seed)
+        _print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+    sandbox.write_discovery()
+    _print(f"Salesforce emulator: {info.salesforce_url}")
+    _print(f"HubSpot emulator:    {info.hubspot_url}")
+    _print(f"CA certificate:      {info.ca_bundle}")
+    _print(f"State:               {info.state_path}")
+    _print("Point the hub at it with these variables (crmhub sync/ui find it by themselves):")
+    for key, value in settings.sandbox_environment(info).items():
+        shown = value if "SECRET" not in key and "TOKEN" not in key else "<sandbox credential>"
+        _print(f"  {key}={shown}")
+    _print(
+        "Control API: POST /__sandbox/seed|mutate|reset|faults|clock on either port. Ctrl-C stops."
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def cmd_sandbox_seed(args: argparse.Namespace) -> int:
+    from sandbox.generator import generate
+
+    from sandbox.state import SandboxState
+
+    state = SandboxState(settings.sandbox_home() / "sandbox.db")
+    stats = generate(state, profile=args.profile, seed=args.seed)
+    _print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+    return 0
+
+
+def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
+    from sandbox.mutate import mutate
+
+    from sandbox.state import SandboxState
+
+    state = SandboxState(settings.sandbox_home() / "sandbox.db")
+    changes = mutate(state, seed=args.seed, share=args.share)
+    _print(", ".join(f"{k}: {v}" for k, v in changes.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crmhub",
+        description="Salesforce + HubSpot integration hub: sync, unify, hand over, write back.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sync", help="run the whole sync once (sandbox when no credentials)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compute and show the writeback diff without writing to the CRMs",
+    )
+    p.add_argument(
+        "--full-refresh", action="store_true", help="forget the cursors and re-read every object"
+    )
+    p.add_argument(
+        "--reconcile", action="store_true", help="also run the full id pass that finds hard deletes"
+    )
+    p.add_argument(
+        "--profile",
+        default="demo",
+        choices=["tiny", "demo", "large"],
+        help="sandbox data profile for the first run (default: demo)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="sandbox data seed")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("ui", help="open the Dagster UI on the hub's asset graph")
+    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_ui)
+
+    sb = sub.add_parser("sandbox", help="the built-in Salesforce and HubSpot emulators")
+    sbs = sb.add_subparsers(dest="sandbox_command", required=True)
+    p = sbs.add_parser("serve", help="serve both emulators on fixed ports until Ctrl-C")
+    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--reset", action="store_true", help="re-seed even if data exists")
+    p.add_argument("--sf-port", type=int, default=0)
+    p.add_argument("--hs-port", type=int, default=0)
+    p.set_defaults(func=cmd_sandbox_serve)
+    p = sbs.add_parser("seed", help="replace the sandbox data with a generated profile")
+    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_sandbox_seed)
+    p = sbs.add_parser("mutate", help="simulate users editing records in both CRMs")
+    p.add_argument("--share", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_sandbox_mutate)
+
+    from crmhub.commands import register
+
+    register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clean message for known configuration problems
+        from crmhub.errors import explain
+
+        message = explain(exc)
+        if message is None:
+            raise
+        print(f"crmhub: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["Path", "build_parser", "main"]

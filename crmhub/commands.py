@@ -1,0 +1,181 @@
+"""The hub's look-up and housekeeping commands: customers, match reviews, erasure, KPIs, fields.
+
+They read the hub database directly (no CRM calls) except ``fields ensure``, which provisions the
+hub's own fields in the CRMs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import sys
+from typing import Any
+
+from crmhub import settings
+
+
+def _store() -> Any:
+    from unified_model.store import HubStore
+
+    store = HubStore(settings.database_url())
+    store.migrate()
+    return store
+
+
+def cmd_customer_show(args: argparse.Namespace) -> int:
+    from unified_model.customer_view import find_customers, render_customer
+
+    store = _store()
+    matches = find_customers(store, args.query)
+    if not matches:
+        print(f"No customer matches '{args.query}' (try a hub id, a domain or part of a name).")
+        return 1
+    if len(matches) > 1 and not args.first:
+        print(f"{len(matches)} customers match '{args.query}':")
+        for c in matches[:20]:
+            print(f"  {c.id}  {c.name or '-'}  {c.domain or '-'}")
+        print("Narrow the query, or add --first to show the first.")
+        return 1
+    print(render_customer(store, matches[0].id, now=dt.datetime.now(dt.UTC)))
+    return 0
+
+
+def cmd_matches_review(args: argparse.Namespace) -> int:
+    from unified_model.reviews import decide, pending_reviews
+
+    store = _store()
+    if args.confirm or args.reject:
+        review_id = args.confirm or args.reject
+        status = "confirmed" if args.confirm else "rejected"
+        decide(store, review_id, status, now=dt.datetime.now(dt.UTC))
+        print(f"Review {review_id} {status}; the next sync applies it.")
+        return 0
+    rows = pending_reviews(store)
+    if not rows:
+        print("No pending match reviews.")
+        return 0
+    print(
+        f"{len(rows)} possible matches need a decision "
+        "(crmhub matches review --confirm ID | --reject ID):"
+    )
+    for r in rows:
+        print(
+            f"  #{r['id']:<5} score {r['score']:.0f}  {r['left']}  <->  {r['right']}  {r['reason']}"
+        )
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from unified_model.erasure import erase_email
+
+    result = erase_email(_store(), args.email)
+    print(
+        f"Erased: {result['contacts']} contacts, {result['emails']} emails. Audit entry "
+        f"{result['pseudonym']}; future syncs will not bring this address back."
+    )
+    return 0
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    from unified_model.insights import load_rules_for_cli, period_report
+
+    store = _store()
+    report = period_report(store, load_rules_for_cli(), now=dt.datetime.now(dt.UTC))
+    rows = report.company_rows()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    elif args.format == "csv":
+        buf = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        print(report.company_text())
+    return 0
+
+
+def cmd_fields_ensure(args: argparse.Namespace) -> int:
+    from crmhub.cli import _crm_environment
+
+    with _crm_environment("demo", 42) as where:
+        print(f"crmhub fields ensure — {where}")
+        from assets.definitions import build_resources
+
+        resources = build_resources()
+        hub_config = resources["hub_config"]
+        wb = hub_config.writeback()  # type: ignore[attr-defined]
+        failures = 0
+        for crm in ("salesforce", "hubspot"):
+            resource = resources[crm]
+            connector = resource.process_config_and_initialize().connector(  # type: ignore[attr-defined]
+                hub_config.mapping(crm), wb
+            )  # type: ignore[attr-defined]
+            try:
+                for r in connector.ensure_fields(wb.specs(), dry_run=args.dry_run):
+                    print(
+                        f"  {crm:<10} {r.crm_name:<40} {r.action}{(': ' + r.detail) if r.detail else ''}"
+                    )
+                    failures += r.action == "not_writable"
+            finally:
+                connector.close()
+        return 1 if failures else 0
+
+
+def cmd_writeback_log(args: argparse.Namespace) -> int:
+    from unified_model.customer_view import find_customers, writeback_log
+
+    store = _store()
+    matches = find_customers(store, args.customer)
+    if not matches:
+        print(f"No customer matches '{args.customer}'.")
+        return 1
+    for line in writeback_log(store, matches[0].id, limit=args.limit):
+        print(line)
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("customer", help="the 360 view of one customer")
+    cs = p.add_subparsers(dest="customer_command", required=True)
+    q = cs.add_parser("show", help="show a customer by hub id, domain or name")
+    q.add_argument("query")
+    q.add_argument("--first", action="store_true", help="show the first of several matches")
+    q.set_defaults(func=cmd_customer_show)
+
+    p = sub.add_parser("matches", help="possible matches waiting for a person's decision")
+    ms = p.add_subparsers(dest="matches_command", required=True)
+    q = ms.add_parser("review", help="list pending pairs, or confirm/reject one")
+    g = q.add_mutually_exclusive_group()
+    g.add_argument("--confirm", type=int, metavar="ID")
+    g.add_argument("--reject", type=int, metavar="ID")
+    q.set_defaults(func=cmd_matches_review)
+
+    p = sub.add_parser("erase", help="right to be forgotten: remove a person from the hub")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_erase)
+
+    p = sub.add_parser("kpis", help="company-wide KPIs per period")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_kpis)
+
+    p = sub.add_parser("fields", help="the hub's own fields in the CRMs")
+    fs = p.add_subparsers(dest="fields_command", required=True)
+    q = fs.add_parser("ensure", help="create the hub's fields where missing")
+    q.add_argument("--dry-run", action="store_true", help="show what would be created")
+    q.set_defaults(func=cmd_fields_ensure)
+
+    p = sub.add_parser("writeback", help="what the hub wrote to the CRMs")
+    ws = p.add_subparsers(dest="writeback_command", required=True)
+    q = ws.add_parser("log", help="recent writes for one customer")
+    q.add_argument("customer")
+    q.add_argument("--limit", type=int, default=50)
+    q.set_defaults(func=cmd_writeback_log)
+
+
+__all__ = ["os", "register"]

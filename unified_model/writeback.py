@@ -1,0 +1,500 @@
+"""What the hub writes back to each CRM record, and only what changed.
+
+Why a diff against a ledger: sellers and AMs see the hub only through a handful of fields on their
+Account/Company records. Rewriting every field every run would burn the customer's API quota,
+flood field history and trigger their workflow rules. So the hub keeps a ledger of the values it
+last *confirmed* written per record and field, computes the desired values from the unified model,
+and sends only the differences. A failed write leaves the ledger untouched, so the next run retries
+exactly that; a manual edit of a hub field in the CRM shows up in the extracted ``hub_fields`` and
+is corrected.
+
+``last_sync`` is the time the hub last *changed* the record's hub fields; it is written together
+with other changes only, otherwise a sync with nothing new would rewrite every record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import select
+
+from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
+from unified_model import tables as t
+
+HANDOVER_STATUSES = (
+    "new_sales",
+    "onboarding",
+    "ready_for_handover",
+    "account_management",
+    "at_risk",
+)
+
+#: Every field the hub can own. ``source`` says where the value comes from: ``customer``
+#: (golden record), ``handover`` (HandoverState) or ``metric:<key>`` (CustomerMetrics.values).
+HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
+    spec.key: (spec, src)
+    for spec, src in [
+        (
+            HubFieldSpec(
+                "customer_id",
+                "Hub customer ID",
+                "string",
+                "The customer's id in crmhub, the same on both CRMs.",
+            ),
+            "customer",
+        ),
+        (
+            HubFieldSpec(
+                "handover_status",
+                "Handover status",
+                "enum",
+                "Where the customer stands between new sales and account management.",
+                HANDOVER_STATUSES,
+            ),
+            "handover:status",
+        ),
+        (
+            HubFieldSpec(
+                "handover_reasons",
+                "Handover reasons",
+                "text",
+                "Which handover criteria pass and which block, in plain words.",
+            ),
+            "handover:summary",
+        ),
+        (
+            HubFieldSpec(
+                "ready_since",
+                "Ready for handover since",
+                "date",
+                "First day the customer met every handover criterion.",
+            ),
+            "handover:ready_since",
+        ),
+        (
+            HubFieldSpec(
+                "handed_over_on",
+                "Handed over on",
+                "date",
+                "Day account management took the customer over.",
+            ),
+            "handover:handed_over_on",
+        ),
+        (
+            HubFieldSpec(
+                "health_score",
+                "Health score",
+                "number",
+                "0-100 from tickets, usage, contact recency and satisfaction.",
+            ),
+            "metric:health_score",
+        ),
+        (
+            HubFieldSpec(
+                "quote_hit_rate", "Quote hit rate", "number", "Won / (won + lost) of decided deals."
+            ),
+            "metric:quote_hit_rate",
+        ),
+        (
+            HubFieldSpec(
+                "contract_value", "Won contract value", "number", "Total amount of won deals."
+            ),
+            "metric:contract_value",
+        ),
+        (
+            HubFieldSpec(
+                "annualized_contract_value",
+                "Annualised contract value",
+                "number",
+                "Won recurring value per year.",
+            ),
+            "metric:annualized_contract_value",
+        ),
+        (
+            HubFieldSpec(
+                "open_critical_tickets",
+                "Open critical tickets",
+                "number",
+                "Open tickets/cases of critical or serious severity.",
+            ),
+            "metric:open_critical_tickets",
+        ),
+        (
+            HubFieldSpec(
+                "case_handling_hours",
+                "Median case handling time (h)",
+                "number",
+                "Median hours from ticket opened to closed.",
+            ),
+            "metric:case_handling_hours_median",
+        ),
+        (
+            HubFieldSpec(
+                "customer_satisfaction",
+                "Customer satisfaction",
+                "number",
+                "Mean satisfaction score (1-5) of the customer's tickets.",
+            ),
+            "metric:customer_satisfaction",
+        ),
+        (
+            HubFieldSpec(
+                "first_response_hours",
+                "First response time (business h)",
+                "number",
+                "Median business hours from an inbound email to the first reply.",
+            ),
+            "metric:first_response_hours_median",
+        ),
+        (
+            HubFieldSpec(
+                "days_since_two_way_contact",
+                "Days since two-way contact",
+                "number",
+                "Days since the last exchange with emails both ways.",
+            ),
+            "metric:days_since_two_way_contact",
+        ),
+        (
+            HubFieldSpec(
+                "negotiation_flag",
+                "In active negotiation (suppress marketing)",
+                "bool",
+                "Marketing emailed this customer while a late-stage deal is open.",
+            ),
+            "metric:negotiation_flag",
+        ),
+        (
+            HubFieldSpec(
+                "stale_deals",
+                "Stale open deals",
+                "number",
+                "Open deals with no update or activity for the configured time.",
+            ),
+            "metric:stale_deals",
+        ),
+        (
+            HubFieldSpec(
+                "unlogged_contact",
+                "Deals without logged emails",
+                "bool",
+                "The customer has deals but no logged emails.",
+            ),
+            "metric:unlogged_contact",
+        ),
+        (
+            HubFieldSpec(
+                "last_sync",
+                "Last changed by crmhub",
+                "datetime",
+                "When crmhub last changed this record's hub fields.",
+            ),
+            "sync",
+        ),
+    ]
+}
+
+
+class WritebackConfigError(ValueError):
+    """The writeback section of the mapping file is wrong; the message names key and fix."""
+
+
+@dataclass(frozen=True)
+class WritebackConfig:
+    """Which hub fields are written, and per-CRM name overrides (validated by the connectors)."""
+
+    fields: tuple[str, ...] = tuple(HUB_FIELDS)
+    salesforce_names: dict[str, str] = field(default_factory=dict)
+    hubspot_names: dict[str, str] = field(default_factory=dict)
+    #: Above this many changed records a run writes nothing and fails loudly (a safety net
+    #: against a bad rule change rewriting the whole CRM); 0 disables it.
+    max_changed_records: int = 0
+
+    def specs(self) -> list[HubFieldSpec]:
+        return [HUB_FIELDS[k][0] for k in self.fields]
+
+
+def load_writeback_config(path: Path | None) -> WritebackConfig:
+    """Read the ``writeback:`` section of ``mapping.yaml`` (absent file or section: defaults)."""
+    if path is None or not path.exists():
+        return WritebackConfig()
+    raw = yaml.safe_load(path.read_text()) or {}
+    section = raw.get("writeback") or {}
+    if not isinstance(section, dict):
+        raise WritebackConfigError(f"{path}: 'writeback' must be a mapping")
+    allowed = {"fields", "salesforce_names", "hubspot_names", "max_changed_records"}
+    unknown = set(section) - allowed
+    if unknown:
+        raise WritebackConfigError(
+            f"{path}: unknown key(s) writeback.{sorted(unknown)[0]}; allowed: {sorted(allowed)}"
+        )
+    fields = tuple(section.get("fields") or HUB_FIELDS)
+    for key in fields:
+        if key not in HUB_FIELDS:
+            raise WritebackConfigError(
+                f"{path}: writeback.fields names '{key}', which is not a hub field; "
+                f"choose from: {', '.join(HUB_FIELDS)}"
+            )
+    for crm in ("salesforce_names", "hubspot_names"):
+        for key in section.get(crm) or {}:
+            if key not in HUB_FIELDS:
+                raise WritebackConfigError(
+                    f"{path}: writeback.{crm}.{key} is not a hub field; "
+                    f"choose from: {', '.join(HUB_FIELDS)}"
+                )
+    return WritebackConfig(
+        fields=fields,
+        salesforce_names=dict(section.get("salesforce_names") or {}),
+        hubspot_names=dict(section.get("hubspot_names") or {}),
+        max_changed_records=int(section.get("max_changed_records") or 0),
+    )
+
+
+def render(value: Any, kind: str) -> str | None:
+    """A value as the string the ledger and the connectors use ("" and None both mean empty)."""
+    if value is None or value == "":
+        return None
+    if kind == "bool":
+        return "true" if bool(value) else "false"
+    if kind == "number":
+        number = float(value)
+        return str(int(number)) if number.is_integer() else f"{number:.2f}"
+    if kind == "date":
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC).date().isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return str(value)[:10]
+    if kind == "datetime" and isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+@dataclass
+class PlannedWrite:
+    """One CRM record's changed hub fields: old (ledger) and new values."""
+
+    source: str
+    source_id: str
+    customer_id: str
+    changes: dict[str, tuple[str | None, str | None]]  # key -> (old, new)
+
+    def update(self) -> FieldUpdate:
+        return FieldUpdate(self.source_id, {k: new for k, (_, new) in self.changes.items()})
+
+
+def desired_values(
+    customer: t.Customer,
+    handover: t.HandoverState | None,
+    metrics: t.CustomerMetrics | None,
+    config: WritebackConfig,
+) -> dict[str, str | None]:
+    """The hub field values this customer should show (without ``last_sync``)."""
+    values: dict[str, str | None] = {}
+    metric_values = (metrics.values if metrics else {}) or {}
+    for key in config.fields:
+        spec, src = HUB_FIELDS[key]
+        if src == "sync":
+            continue
+        if src == "customer":
+            raw: Any = customer.id
+        elif src.startswith("handover:"):
+            raw = getattr(handover, src.split(":", 1)[1], None) if handover else None
+        else:
+            raw = metric_values.get(src.split(":", 1)[1])
+        values[key] = render(raw, spec.kind)
+    return values
+
+
+def plan_writeback(
+    session: Any, source: str, config: WritebackConfig, now: dt.datetime
+) -> list[PlannedWrite]:
+    """Diff desired values against the ledger (and the CRM's current hub values) for one CRM."""
+    accounts = session.exec(
+        select(t.SourceAccount).where(
+            t.SourceAccount.source == source,
+            t.SourceAccount.deleted.is_(False),
+            t.SourceAccount.customer_id.is_not(None),
+        )
+    ).all()
+    customers = {c.id: c for c in session.exec(select(t.Customer)).all()}
+    handovers = {h.customer_id: h for h in session.exec(select(t.HandoverState)).all()}
+    metrics = {m.customer_id: m for m in session.exec(select(t.CustomerMetrics)).all()}
+    ledger: dict[tuple[str, str], str | None] = {
+        (row.source_id, row.field_key): row.value
+        for row in session.exec(select(t.WritebackLedger).where(t.WritebackLedger.source == source))
+    }
+    planned: list[PlannedWrite] = []
+    cache: dict[str, dict[str, str | None]] = {}
+    for account in sorted(accounts, key=lambda a: a.source_id):
+        customer = customers.get(account.customer_id or "")
+        if customer is None:
+            continue
+        if customer.id not in cache:
+            cache[customer.id] = desired_values(
+                customer, handovers.get(customer.id), metrics.get(customer.id), config
+            )
+        desired = cache[customer.id]
+        crm_now = account.hub_fields or {}
+        changes: dict[str, tuple[str | None, str | None]] = {}
+        for key, new in desired.items():
+            old = ledger.get((account.source_id, key))
+            confirmed = (account.source_id, key) in ledger
+            # drift: the CRM holds something else than what we confirmed (a manual edit)
+            drifted = key in crm_now and _norm(crm_now.get(key)) != _norm(old) and confirmed
+            if not confirmed and new is None:
+                continue  # never written and nothing to say: nothing to do
+            if old != new or drifted:
+                changes[key] = (old, new)
+        if changes:
+            if "last_sync" in config.fields:
+                changes["last_sync"] = (
+                    ledger.get((account.source_id, "last_sync")),
+                    render(now, "datetime"),
+                )
+            planned.append(PlannedWrite(source, account.source_id, customer.id, changes))
+    return planned
+
+
+def _norm(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value)
+    try:
+        number = float(text)
+        return str(int(number)) if number.is_integer() else f"{number:.2f}"
+    except ValueError:
+        return text.strip()
+
+
+def record_results(
+    session: Any,
+    run_id: str,
+    plans: Sequence[PlannedWrite],
+    results: Iterable[WriteResult],
+    now: dt.datetime,
+) -> dict[str, int]:
+    """Apply per-record outcomes: ledger for confirmed writes, an audit row for every field."""
+    by_id = {r.source_id: r for r in results}
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    for plan in plans:
+        result = by_id.get(plan.source_id)
+        outcome = result.outcome if result else "failed"
+        reason = result.reason if result else "no result returned by the connector"
+        counts[outcome] = counts.get(outcome, 0) + 1
+        for key, (old, new) in plan.changes.items():
+            session.add(
+                t.WriteAudit(
+                    run_id=run_id,
+                    source=plan.source,
+                    source_id=plan.source_id,
+                    customer_id=plan.customer_id,
+                    field_key=key,
+                    old_value=old,
+                    new_value=new,
+                    outcome=outcome,
+                    reason=reason,
+                    at=now,
+                )
+            )
+            if outcome == "ok":
+                row = session.get(t.WritebackLedger, (plan.source, plan.source_id, key))
+                if row is None:
+                    row = t.WritebackLedger(
+                        source=plan.source, source_id=plan.source_id, field_key=key
+                    )
+                row.value = new
+                row.confirmed_at = now
+                row.run_id = run_id
+                session.add(row)
+    session.commit()
+    return counts
+
+
+@dataclass
+class WritebackReport:
+    """What one writeback run to one CRM did (or, in a dry run, would do)."""
+
+    crm: str
+    dry_run: bool = False
+    records_changed: int = 0
+    fields_changed: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    write_calls: int = 0
+    provisioning_notes: list[str] = field(default_factory=list)
+    plans: list[PlannedWrite] = field(default_factory=list)
+
+    def preview_markdown(self, limit: int = 20) -> str:
+        """The first changes as a table: record, field, old → new."""
+        if not self.plans:
+            return "No changes."
+        lines = ["| record | field | old | new |", "| --- | --- | --- | --- |"]
+        shown = 0
+        for plan in self.plans:
+            for key, (old, new) in plan.changes.items():
+                if shown >= limit:
+                    lines.append(f"| … | {self.fields_changed - shown} more | | |")
+                    return "\n".join(lines)
+                lines.append(f"| {plan.source_id} | {key} | {old or ''} | {new or ''} |")
+                shown += 1
+        return "\n".join(lines)
+
+
+class WritebackAborted(RuntimeError):
+    """A safety limit stopped the writeback before anything was sent."""
+
+
+_PROVISIONED = "hub_fields"
+
+
+def run_writeback(
+    store: Any,
+    connector: Any,
+    crm: str,
+    config: WritebackConfig,
+    *,
+    run_id: str,
+    now: dt.datetime,
+    dry_run: bool = False,
+) -> WritebackReport:
+    """Provision fields if needed, diff, send the changes, record every outcome.
+
+    ``connector`` is the CRM connector (it does the HTTP); this function decides what to send
+    and keeps the ledger and the audit trail.
+    """
+    report = WritebackReport(crm=crm, dry_run=dry_run)
+    provisioned = set((store.get_cursor(crm, _PROVISIONED) or {}).get("keys", []))
+    if not set(config.fields) <= provisioned:
+        results = connector.ensure_fields(config.specs(), dry_run=dry_run)
+        for r in results:
+            if r.action == "not_writable":
+                report.provisioning_notes.append(r.detail)
+        if not dry_run and not report.provisioning_notes:
+            store.save_cursor(crm, _PROVISIONED, {"keys": sorted(config.fields)})
+    with store.session() as session:
+        plans = plan_writeback(session, crm, config, now)
+    report.plans = plans
+    report.records_changed = len(plans)
+    report.fields_changed = sum(len(p.changes) for p in plans)
+    if dry_run or not plans:
+        return report
+    if config.max_changed_records and len(plans) > config.max_changed_records:
+        raise WritebackAborted(
+            f"{crm}: {len(plans)} records would change, above writeback.max_changed_records="
+            f"{config.max_changed_records}; check the rule change, then raise the limit or run "
+            "with a dry run to review"
+        )
+    before = connector.usage().calls
+    results = connector.write([p.update() for p in plans])
+    report.write_calls = connector.usage().calls - before
+    with store.session() as session:
+        counts = record_results(session, run_id, plans, results, now)
+    report.ok, report.failed, report.skipped = counts["ok"], counts["failed"], counts["skipped"]
+    return report
