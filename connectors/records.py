@@ -180,6 +180,21 @@ class ActivityRecord(SourceRecord):
     owner_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DealStageRecord(SourceRecord):
+    """A deal entering a stage: one Salesforce OpportunityHistory row.
+
+    Why a record of its own: Salesforce keeps stage history in a separate object with its own
+    ids and deletes (HubSpot keeps ``hs_v2_date_entered_*`` on the deal itself), and the quote
+    KPIs need *when* a deal reached a stage, not only where it stands now. The unify step folds
+    these rows into ``DealRecord.stage_entered_at``.
+    """
+
+    deal_id: str
+    stage: str | None = None
+    entered_at: dt.datetime | None = None
+
+
 AnyRecord = (
     OwnerRecord
     | AccountRecord
@@ -188,6 +203,7 @@ AnyRecord = (
     | EmailRecord
     | TicketRecord
     | ActivityRecord
+    | DealStageRecord
 )
 
 
