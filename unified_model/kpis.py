@@ -1,0 +1,633 @@
+"""KPIs and behaviour indicators shared by marketing, sales and service, as pure functions.
+
+Two views of the same formulas:
+
+- ``customer_kpis(facts, rules, now)``: the figures pushed back to one customer's Account /
+  Company record (all-time for that customer unless a trailing window is named below), plus the
+  health score.
+- ``period_kpis(...)``: the company (and optionally each owner) per calendar period, shown in the
+  Dagster UI. Periods are calendar weeks / months / quarters in the business time zone
+  (``kpis.business_hours.timezone``), clipped to ``[period_start, period_end)``.
+
+Definitions (the words in DOMAIN.md made precise):
+
+- **new leads**: live contacts created in the period that are Salesforce Leads (``is_lead``) or
+  have a lead lifecycle stage (``kpis.lead_lifecycle_stages``).
+- **new quotes**: deals whose first entry into a quote stage (``kpis.quote_stages`` of the deal's
+  CRM, from ``stage_entered_at``) falls in the period.
+- **decided deals**: closed deals; the decision time is when the deal entered its current
+  (closed) stage, else its close date (local midnight), else its last modification.
+  **quote hit rate** = won / (won + lost) of deals decided in the period (None without any).
+- **contract value**: the amount of won deals decided in the period; **annualised** counts a
+  recurring deal (``contract_term_months`` > 0) as ``amount * 12 / contract_term_months`` and any
+  other deal at its amount.
+- **cost of sale**: per activity the configured cost of its kind plus its logged duration in hours
+  times the seller hourly rate; **cost_of_sale_ratio** = cost / contract value (None when no
+  value was won).
+- **customer satisfaction**: mean ticket satisfaction (CSAT, 1..5) of tickets closed in the period.
+- **case handling time**: median and 90th percentile (linear interpolation between ranks) of
+  calendar hours from opened to closed, for tickets closed in the period.
+- **resolution rate**: of the tickets opened in the period, the share closed by the period's end
+  (so a share in 0..1, not a backlog ratio).
+- **first-response time**: for each inbound customer email, the first *later* outbound email in the
+  same thread (or, for an inbound email without a thread id, to the same customer) is its reply;
+  when several inbound emails wait for the same reply, the customer has waited since the earliest,
+  so one response is counted from it. The time counts business hours only (local weekdays and
+  hours, daylight saving time handled). Reported as the median in hours, for inbound emails sent
+  in the period, attributed to the owner of the reply.
+- **two-way contact**: the last two-way contact is the latest moment at which an email (either
+  direction) was logged while an email of the other direction had been logged at most
+  ``kpis.two_way_contact.window_days`` before it (same instant counts). **days since last two-way
+  contact** is the whole number of days from that moment to now (None: never).
+- **contacts**: logged emails (both directions) plus activities of the kinds in
+  ``kpis.contact_activity_kinds``; **contacts per month** scales the count to a month of
+  30.4375 days (per customer: over the trailing ``kpis.contact_rate_window_days``).
+- **customers** of a period: customer ids with a live deal created before the period's end (for an
+  owner: with a deal of that owner). **logged_email_share**: share of them with a logged email in
+  the period. **coverage**: share of them that have an owner (a deal with an owner) AND an activity
+  AND a logged email within the last ``kpis.recent_activity_days`` before the period's end.
+- **health score** (0..100, per customer): weighted mean of components in 0..1 (weights in
+  ``kpis.health.weights``): tickets = 1 minus the configured penalty per open critical / serious /
+  other ticket (floored at 0); usage = usage score / 100; contact recency = 1 minus days since the
+  last two-way contact over the horizon (0 when never); satisfaction = (mean CSAT - 1) / 4.
+  Components without data (no usage score, no CSAT) are left out and the weights renormalised, so
+  that a CRM without a usage field does not make every customer look unhealthy.
+
+Every result is deterministic and invariant to the order of the input rows: rows are put into a
+canonical order first, sums use ``math.fsum`` (exactly rounded, so order cannot change a bit).
+Tombstones (``deleted=True``) are ignored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from unified_model.handover import (
+    CustomerFacts,
+    as_utc,
+    is_account_manager,
+    live,
+    require_aware,
+    stage_time,
+)
+from unified_model.rules import BusinessHours, HubRules
+from unified_model.tables import Activity, Contact, Deal, Email, Owner, Ticket
+
+KpiValue = float | int | str | None
+#: Maps a row (deal, ticket, email, contact, activity) to the owner it is attributed to.
+OwnerKey = Callable[[Any], str | None]
+UNASSIGNED = "unassigned"
+DAYS_PER_MONTH = 365.25 / 12
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) by linear interpolation between closest ranks; None if empty."""
+    v = sorted(values)
+    if not v:
+        return None
+    pos = (len(v) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def mean(values: Iterable[float]) -> float | None:
+    v = list(values)
+    return math.fsum(v) / len(v) if v else None
+
+
+def ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def business_hours_between(start: dt.datetime, end: dt.datetime, bh: BusinessHours) -> float:
+    """Hours between two instants that fall inside business hours (local wall-clock time).
+
+    Each business day's window is built in the local zone and converted to UTC before
+    subtracting, because subtracting two datetimes that share a ``ZoneInfo`` ignores a DST change
+    between them.
+    """
+    if end <= start:
+        return 0.0
+    zone = bh.zone
+    days = bh.weekday_numbers
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    total = dt.timedelta(0)
+    while day <= last:
+        if day.weekday() in days:
+            ws = dt.datetime.combine(day, dt.time(bh.start_hour), tzinfo=zone).astimezone(dt.UTC)
+            end_day = day + dt.timedelta(days=bh.end_hour // 24)
+            we = dt.datetime.combine(end_day, dt.time(bh.end_hour % 24), tzinfo=zone)
+            lo = max(start, ws)
+            hi = min(end, we.astimezone(dt.UTC))
+            if hi > lo:
+                total += hi - lo
+        day += dt.timedelta(days=1)
+    return total.total_seconds() / 3600
+
+
+def annualised_value(deal: Deal) -> float:
+    """A won deal's yearly value: ``amount * 12 / term`` when recurring, else its amount."""
+    amount = deal.amount or 0.0
+    term = deal.contract_term_months
+    return amount * 12 / term if term and term > 0 else amount
+
+
+def activity_cost(activity: Activity, rules: HubRules) -> float:
+    """Configured cost of the activity's kind plus its logged hours at the seller rate."""
+    costs = rules.kpis.cost.per_activity
+    kind = (activity.kind or "").strip().casefold()
+    per = {"call": costs.call, "email": costs.email}.get(kind, costs.task)
+    hours = (activity.duration_seconds or 0) / 3600
+    return per + hours * rules.kpis.cost.per_seller_hour
+
+
+def decided_at(deal: Deal, rules: HubRules) -> dt.datetime | None:
+    """When a closed deal was decided (won or lost); None for open deals."""
+    if not (deal.is_closed or deal.is_won):
+        return None
+    entered = stage_time(deal, deal.stage)
+    if entered is not None:
+        return entered
+    if deal.close_date is not None:
+        zone = rules.kpis.business_hours.zone
+        return dt.datetime.combine(deal.close_date, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    return as_utc(deal.modified_at)
+
+
+def quote_entered_at(deal: Deal, rules: HubRules) -> dt.datetime | None:
+    """First entry of the deal into any quote stage of its CRM."""
+    times = [
+        t
+        for stage in deal.stage_entered_at
+        if rules.kpis.quote_stages.matches(deal.source, stage)
+        and (t := stage_time(deal, stage)) is not None
+    ]
+    return min(times) if times else None
+
+
+def is_new_lead(contact: Contact, rules: HubRules) -> bool:
+    stages = {s.casefold() for s in rules.kpis.lead_lifecycle_stages}
+    stage = (contact.lifecycle_stage or "").strip().casefold()
+    return contact.is_lead or stage in stages
+
+
+def handling_hours(ticket: Ticket) -> float | None:
+    opened, closed = as_utc(ticket.opened_at), as_utc(ticket.closed_at)
+    if not ticket.is_closed or opened is None or closed is None or closed < opened:
+        return None
+    return (closed - opened).total_seconds() / 3600
+
+
+@dataclass(frozen=True)
+class FirstResponse:
+    """One answered customer inquiry: the earliest waiting inbound email and its reply."""
+
+    inbound_at: dt.datetime
+    reply: Email
+    business_hours: float
+
+
+def _sent(email: Email) -> dt.datetime:
+    """Send time of an email already filtered to have one."""
+    t = as_utc(email.sent_at)
+    assert t is not None, "emails without sent_at are filtered out before"
+    return t
+
+
+def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstResponse]:
+    """Pair inbound customer emails with their first reply (see the module docstring)."""
+    rows = [e for e in live(emails) if e.sent_at is not None]
+    outbound = sorted(
+        (e for e in rows if e.direction == "outbound"),
+        key=lambda e: (_sent(e), e.source, e.source_id),
+    )
+    # Outbound emails per conversation, in send order, for a binary search of the first reply.
+    by_thread: dict[tuple[str, str], list[Email]] = defaultdict(list)
+    by_customer: dict[str, list[Email]] = defaultdict(list)
+    for e in outbound:
+        if e.thread_id:
+            by_thread[(e.source, e.thread_id)].append(e)
+        if e.customer_id:
+            by_customer[e.customer_id].append(e)
+    times = {id(v): [_sent(e) for e in v] for v in (*by_thread.values(), *by_customer.values())}
+
+    waiting: dict[tuple[str, str], tuple[dt.datetime, Email]] = {}
+    for e in rows:
+        if e.direction != "inbound":
+            continue
+        t = _sent(e)
+        if e.thread_id:
+            cands = by_thread.get((e.source, e.thread_id), [])
+        else:
+            cands = by_customer.get(e.customer_id, []) if e.customer_id else []
+        i = bisect.bisect_right(times.get(id(cands), []), t)
+        if i >= len(cands):
+            continue  # not answered (yet)
+        reply = cands[i]
+        key = (reply.source, reply.source_id)
+        if key not in waiting or t < waiting[key][0]:
+            waiting[key] = (t, reply)
+    bh = rules.kpis.business_hours
+    out = [
+        FirstResponse(t, reply, business_hours_between(t, _sent(reply), bh))
+        for t, reply in waiting.values()
+    ]
+    return sorted(out, key=lambda r: (r.inbound_at, r.reply.source, r.reply.source_id))
+
+
+def last_two_way_contact(
+    emails: Iterable[Email], window_days: int, as_of: dt.datetime
+) -> dt.datetime | None:
+    """The latest moment ≤ ``as_of`` closing a two-way contact (see the module docstring)."""
+    inbound: list[dt.datetime] = []
+    outbound: list[dt.datetime] = []
+    for e in live(emails):
+        t = as_utc(e.sent_at)
+        if t is None or t > as_of:
+            continue
+        (inbound if e.direction == "inbound" else outbound).append(t)
+    inbound.sort()
+    outbound.sort()
+    window = dt.timedelta(days=window_days)
+    best: dt.datetime | None = None
+    for mine, other in ((inbound, outbound), (outbound, inbound)):
+        for t in reversed(mine):
+            if best is not None and t <= best:
+                break
+            i = bisect.bisect_right(other, t) - 1
+            if i >= 0 and t - other[i] <= window:
+                best = t
+                break
+    return best
+
+
+def whole_days(since: dt.datetime | None, now: dt.datetime) -> int | None:
+    return None if since is None else math.floor((now - since).total_seconds() / 86400)
+
+
+def _in(t: dt.datetime | None, start: dt.datetime, end: dt.datetime) -> bool:
+    """In a period: ``start`` inclusive, ``end`` exclusive."""
+    return t is not None and start <= t < end
+
+
+def _upto(t: dt.datetime | None, start: dt.datetime, now: dt.datetime) -> bool:
+    """In a trailing window that ends now: both ends inclusive."""
+    return t is not None and start <= t <= now
+
+
+# --------------------------------------------------------------------------------------------
+# Per customer
+# --------------------------------------------------------------------------------------------
+
+
+def health_components(
+    facts: CustomerFacts, rules: HubRules, now: dt.datetime
+) -> dict[str, float | None]:
+    """The four health components in 0..1 (None: no data, left out of the score)."""
+    now = require_aware(now)
+    h = rules.kpis.health
+    m = rules.handover.maturity
+    penalty = 0.0
+    for t in live(facts.tickets):
+        if t.is_closed:
+            continue
+        if m.critical_priorities.matches(t.source, t.priority):
+            penalty += h.critical_ticket_penalty
+        elif m.serious_priorities.matches(t.source, t.priority):
+            penalty += h.serious_ticket_penalty
+        else:
+            penalty += h.other_ticket_penalty
+    usage = facts.customer.usage_score
+    last = last_two_way_contact(facts.emails, rules.kpis.two_way_contact.window_days, now)
+    days = whole_days(last, now)
+    csat = mean(t.satisfaction for t in live(facts.tickets) if t.satisfaction is not None)
+    return {
+        "tickets": max(0.0, 1.0 - penalty),
+        "usage": None if usage is None else min(1.0, max(0.0, usage / 100)),
+        "contact_recency": 0.0
+        if days is None
+        else max(0.0, 1.0 - max(days, 0) / h.contact_recency_horizon_days),
+        "satisfaction": None if csat is None else min(1.0, max(0.0, (csat - 1) / 4)),
+    }
+
+
+def health_score(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> float | None:
+    """Health 0..100 (one decimal) from the weighted available components."""
+    comps = health_components(facts, rules, now)
+    w = rules.kpis.health.weights
+    weights = {
+        "tickets": w.tickets,
+        "usage": w.usage,
+        "contact_recency": w.contact_recency,
+        "satisfaction": w.satisfaction,
+    }
+    used = [(weights[k], c) for k, c in comps.items() if c is not None and weights[k] > 0]
+    total = math.fsum(wt for wt, _ in used)
+    if total <= 0:
+        return None
+    return round(100 * math.fsum(wt * c for wt, c in used) / total, 1)
+
+
+def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> dict[str, KpiValue]:
+    """The per-customer KPIs, KBIs and health score pushed back to the customer's records."""
+    now = require_aware(now)
+    k = rules.kpis
+    deals = live(facts.deals)
+    tickets = live(facts.tickets)
+    emails = [e for e in live(facts.emails) if e.sent_at is not None]
+    activities = live(facts.activities)
+    won = [d for d in deals if d.is_won]
+    lost = [d for d in deals if d.is_closed and not d.is_won]
+    value = math.fsum(d.amount or 0.0 for d in won)
+    cost = math.fsum(activity_cost(a, rules) for a in activities)
+    crit = rules.handover.maturity.critical_priorities
+    handling = [h for t in tickets if (h := handling_hours(t)) is not None]
+    responses = first_responses(emails, rules)
+    last = last_two_way_contact(emails, k.two_way_contact.window_days, now)
+
+    window_start = now - dt.timedelta(days=k.contact_rate_window_days)
+    kinds = {x.casefold() for x in k.contact_activity_kinds}
+    n_contacts = sum(1 for e in emails if _upto(as_utc(e.sent_at), window_start, now))
+    n_contacts += sum(
+        1
+        for a in activities
+        if (a.kind or "").casefold() in kinds and _upto(as_utc(a.occurred_at), window_start, now)
+    )
+
+    recent = now - dt.timedelta(days=k.recent_activity_days)
+    _, owner_label = is_account_manager(facts.owner, facts.customer.owner_email, rules)
+    has_activity = any(_upto(as_utc(a.occurred_at), recent, now) for a in activities)
+    has_email = any(_upto(as_utc(e.sent_at), recent, now) for e in emails)
+
+    return {
+        "won_deals": len(won),
+        "open_deals": sum(1 for d in deals if not d.is_closed and not d.is_won),
+        "contract_value": value,
+        "contract_value_annualised": math.fsum(annualised_value(d) for d in won),
+        "quote_hit_rate": ratio(len(won), len(won) + len(lost)),
+        "cost_of_sale": cost,
+        "cost_of_sale_ratio": ratio(cost, value),
+        "open_tickets": sum(1 for t in tickets if not t.is_closed),
+        "open_critical_tickets": sum(
+            1 for t in tickets if not t.is_closed and crit.matches(t.source, t.priority)
+        ),
+        "csat_mean": mean(t.satisfaction for t in tickets if t.satisfaction is not None),
+        "case_handling_median_hours": percentile(handling, 0.5),
+        "case_handling_p90_hours": percentile(handling, 0.9),
+        "resolution_rate": ratio(sum(1 for t in tickets if t.is_closed), len(tickets)),
+        "first_response_median_hours": percentile((r.business_hours for r in responses), 0.5),
+        "days_since_two_way_contact": whole_days(last, now),
+        "last_two_way_contact_at": None if last is None else last.isoformat(),
+        "contacts_per_month": n_contacts * DAYS_PER_MONTH / k.contact_rate_window_days,
+        "logged_emails": len(emails),
+        "coverage": int(bool(owner_label) and has_activity and has_email),
+        "health_score": health_score(facts, rules, now),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Per period (company and owners)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    """The KPIs of one period for the company (``owner`` None) or one owner."""
+
+    period_start: dt.datetime
+    period_end: dt.datetime
+    owner: str | None
+    values: dict[str, KpiValue]
+
+
+@dataclass(frozen=True)
+class KpiTable:
+    """Rows ordered by period, the company row first, then owners alphabetically."""
+
+    rows: tuple[KpiRow, ...]
+
+    def company(self) -> list[KpiRow]:
+        return [r for r in self.rows if r.owner is None]
+
+    def for_owner(self, owner: str) -> list[KpiRow]:
+        return [r for r in self.rows if r.owner == owner]
+
+    def as_records(self) -> list[dict[str, KpiValue]]:
+        """Flat dicts (ISO period bounds), e.g. for Dagster table metadata."""
+        return [
+            {
+                "period_start": r.period_start.isoformat(),
+                "period_end": r.period_end.isoformat(),
+                "owner": r.owner,
+                **r.values,
+            }
+            for r in self.rows
+        ]
+
+
+def owner_key_by_email(owners: Iterable[Owner]) -> OwnerKey:
+    """An ``OwnerKey`` that attributes rows to the owner's email, so the same person owning
+    records in both CRMs is one owner; owners without email stay ``source:owner_id``."""
+    emails = {
+        (o.source, o.source_id): o.email.strip().casefold()
+        for o in owners
+        if not o.deleted and o.email
+    }
+
+    def key(row: Any) -> str | None:
+        oid = getattr(row, "owner_id", None)
+        if not oid:
+            return None
+        return emails.get((row.source, oid), f"{row.source}:{oid}")
+
+    return key
+
+
+def periods(
+    start: dt.datetime, end: dt.datetime, rules: HubRules
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Calendar periods (``kpis.period``) in the business zone, clipped to ``[start, end)``."""
+    zone = rules.kpis.business_hours.zone
+    kind = rules.kpis.period
+    out: list[tuple[dt.datetime, dt.datetime]] = []
+    s = require_aware(start)
+    end = require_aware(end)
+    while s < end:
+        local = s.astimezone(zone)
+        if kind == "week":
+            nxt = local.date() + dt.timedelta(days=7 - local.weekday())
+        else:
+            step = 3 if kind == "quarter" else 1
+            m0 = (local.month - 1) // step * step + step  # months since January, next boundary
+            nxt = dt.date(local.year + m0 // 12, m0 % 12 + 1, 1)
+        boundary = dt.datetime.combine(nxt, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        e = min(boundary, end)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def period_kpis(
+    deals: Sequence[Deal],
+    tickets: Sequence[Ticket],
+    emails: Sequence[Email],
+    contacts: Sequence[Contact],
+    activities: Sequence[Activity],
+    rules: HubRules,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    owner_key: OwnerKey | None = None,
+) -> KpiTable:
+    """Company-wide KPIs per period, plus one row per owner when ``owner_key`` is given.
+
+    ``owner_key`` maps a row to its owner (e.g. ``owner_key_by_email(owners)``); rows without an
+    owner go to ``"unassigned"``. Owner rows exist for every owner seen in any input row, in every
+    period, so the table is rectangular.
+    """
+    data = _Data(rules, live(deals), live(tickets), live(emails), live(contacts), live(activities))
+    groups: list[str | None] = [None]
+    if owner_key is not None:
+        seen: set[str] = set()
+        for row in [*data.deals, *data.tickets, *data.emails, *data.contacts, *data.activities]:
+            seen.add(owner_key(row) or UNASSIGNED)
+        groups.extend(sorted(seen))
+    rows: list[KpiRow] = []
+    for s, e in periods(period_start, period_end, rules):
+        for g in groups:
+            rows.append(KpiRow(s, e, g, data.values(s, e, g, owner_key)))
+    return KpiTable(tuple(rows))
+
+
+class _Data:
+    """The live rows once, in canonical order, with the indexes every period needs."""
+
+    def __init__(
+        self,
+        rules: HubRules,
+        deals: list[Deal],
+        tickets: list[Ticket],
+        emails: list[Email],
+        contacts: list[Contact],
+        activities: list[Activity],
+    ) -> None:
+        self.rules = rules
+        self.deals = deals
+        self.tickets = tickets
+        self.emails = [e for e in emails if e.sent_at is not None]
+        self.contacts = contacts
+        self.activities = activities
+        self.responses = first_responses(self.emails, rules)
+        self.emails_by_customer: dict[str, list[Email]] = defaultdict(list)
+        for em in self.emails:
+            if em.customer_id:
+                self.emails_by_customer[em.customer_id].append(em)
+        self.has_owner = {d.customer_id for d in deals if d.customer_id and d.owner_id}
+        self.activity_times: dict[str, list[dt.datetime]] = defaultdict(list)
+        for a in activities:
+            if a.customer_id and (t := as_utc(a.occurred_at)) is not None:
+                self.activity_times[a.customer_id].append(t)
+
+    def values(
+        self, s: dt.datetime, e: dt.datetime, group: str | None, owner_key: OwnerKey | None
+    ) -> dict[str, KpiValue]:
+        rules = self.rules
+        k = rules.kpis
+
+        def mine(row: Any) -> bool:
+            return group is None or (
+                owner_key is not None and (owner_key(row) or UNASSIGNED) == group
+            )
+
+        deals = [d for d in self.deals if mine(d)]
+        tickets = [t for t in self.tickets if mine(t)]
+        contacts = [c for c in self.contacts if mine(c)]
+        activities = [a for a in self.activities if mine(a)]
+        emails = [m for m in self.emails if mine(m)]
+
+        decided = [d for d in deals if _in(decided_at(d, rules), s, e)]
+        won = [d for d in decided if d.is_won]
+        lost = [d for d in decided if not d.is_won]
+        value = math.fsum(d.amount or 0.0 for d in won)
+        acts = [a for a in activities if _in(as_utc(a.occurred_at), s, e)]
+        cost = math.fsum(activity_cost(a, rules) for a in acts)
+        opened = [t for t in tickets if _in(as_utc(t.opened_at), s, e)]
+        closed = [t for t in tickets if t.is_closed and _in(as_utc(t.closed_at), s, e)]
+        resolved = [
+            t for t in opened if t.is_closed and (c := as_utc(t.closed_at)) is not None and c < e
+        ]
+        handling = [h for t in closed if (h := handling_hours(t)) is not None]
+        responses = [
+            r.business_hours for r in self.responses if _in(r.inbound_at, s, e) and mine(r.reply)
+        ]
+        kinds = {x.casefold() for x in k.contact_activity_kinds}
+        n_contacts = sum(1 for m in emails if _in(as_utc(m.sent_at), s, e)) + sum(
+            1 for a in acts if (a.kind or "").casefold() in kinds
+        )
+        months = (e - s).total_seconds() / 86400 / DAYS_PER_MONTH
+
+        # The customers of the period (an owner's: those with one of the owner's deals) and the
+        # behaviour indicators over them. "Has an owner" is the customer's: any deal has one.
+        customers = sorted(
+            {
+                d.customer_id
+                for d in deals
+                if d.customer_id and ((c := as_utc(d.created_at)) is None or c < e)
+            }
+        )
+        recent = e - dt.timedelta(days=k.recent_activity_days)
+        as_of = e - dt.timedelta(microseconds=1)
+        with_email = covered = 0
+        gaps: list[float] = []
+        for cid in customers:
+            cem = self.emails_by_customer.get(cid, [])
+            times = [as_utc(m.sent_at) for m in cem]
+            with_email += any(_in(t, s, e) for t in times)
+            covered += (
+                cid in self.has_owner
+                and any(_in(t, recent, e) for t in times)
+                and any(_in(t, recent, e) for t in self.activity_times.get(cid, []))
+            )
+            last = last_two_way_contact(cem, k.two_way_contact.window_days, as_of)
+            if last is not None:
+                gaps.append((e - last).total_seconds() // 86400)
+        n_customers = len(customers)
+
+        return {
+            "new_leads": sum(
+                1 for c in contacts if is_new_lead(c, rules) and _in(as_utc(c.created_at), s, e)
+            ),
+            "new_quotes": sum(1 for d in deals if _in(quote_entered_at(d, rules), s, e)),
+            "won_deals": len(won),
+            "lost_deals": len(lost),
+            "quote_hit_rate": ratio(len(won), len(decided)),
+            "contract_value": value,
+            "contract_value_annualised": math.fsum(annualised_value(d) for d in won),
+            "activities": len(acts),
+            "cost_of_sale": cost,
+            "cost_of_sale_ratio": ratio(cost, value),
+            "tickets_opened": len(opened),
+            "tickets_closed": len(closed),
+            "csat_mean": mean(t.satisfaction for t in closed if t.satisfaction is not None),
+            "case_handling_median_hours": percentile(handling, 0.5),
+            "case_handling_p90_hours": percentile(handling, 0.9),
+            "resolution_rate": ratio(len(resolved), len(opened)),
+            "first_response_median_hours": percentile(responses, 0.5),
+            "contacts": n_contacts,
+            "contacts_per_month": n_contacts / months if months else None,
+            "customers": n_customers,
+            "logged_email_share": ratio(with_email, n_customers),
+            "coverage": ratio(covered, n_customers),
+            "median_days_since_two_way_contact": percentile(gaps, 0.5),
+        }
