@@ -230,6 +230,28 @@ class HubStore:
             self._scrub_deleted_contacts(missing, source)
         return len(missing)
 
+    def bulk_set(
+        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], columns: Sequence[str]
+    ) -> int:
+        """Set ``columns`` on existing rows identified by their primary key (executemany)."""
+        if not rows:
+            return 0
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = (
+            table.update()
+            .where(*[table.c[k] == sa.bindparam(f"k_{k}") for k in keys])
+            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+        )
+        params = [
+            {**{f"k_{k}": r[k] for k in keys}, **{f"v_{c}": r.get(c) for c in columns}}
+            for r in rows
+        ]
+        with self.engine.begin() as conn:
+            for start in range(0, len(params), 5000):
+                conn.execute(stmt, params[start : start + 5000])
+        return len(rows)
+
     # ---- erasure ---------------------------------------------------------------------------
     def _erased_hashes(self) -> set[str]:
         with self.session() as s:

@@ -48,8 +48,15 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
 
 
 def _json(default: Any = None) -> Any:
-    factory = (lambda: {}) if isinstance(default, dict) else (lambda: [])
-    return Field(default_factory=factory, sa_column=sa.Column(sa.JSON(), nullable=False))
+    is_dict = isinstance(default, dict)
+    factory = (lambda: {}) if is_dict else (lambda: [])
+    # a server default too, so that a tombstone of a never-seen record (identity only) inserts
+    return Field(
+        default_factory=factory,
+        sa_column=sa.Column(
+            sa.JSON(), nullable=False, server_default=sa.text("'{}'" if is_dict else "'[]'")
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,6 +302,8 @@ class HandoverState(SQLModel, table=True):
     customer_id: str = Field(primary_key=True)
     status: str
     rule_kind: str = "maturity"
+    #: one plain-language line for the CRM field ("blocked: 2 open critical tickets; …")
+    summary: str = ""
     #: [{"criterion": str, "passed": bool, "detail": str}]
     reasons: list[dict[str, Any]] = _json([])
     ready_since: dt.datetime | None = _ts()

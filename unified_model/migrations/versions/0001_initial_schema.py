@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:47:06.302090
+Create Date: 2026-11-23 21:53:09.016329
 """
 
 from collections.abc import Sequence
@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('last_name', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('account_source_ids', sa.JSON(), nullable=False),
+    sa.Column('account_source_ids', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('is_lead', sa.Boolean(), nullable=False),
@@ -82,12 +82,12 @@ def upgrade() -> None:
     sa.Column('annual_revenue', sa.Float(), nullable=True),
     sa.Column('go_live_date', sa.Date(), nullable=True),
     sa.Column('onboarding_completed', sa.Boolean(), nullable=True),
-    sa.Column('contracted_modules', sa.JSON(), nullable=False),
-    sa.Column('modules_in_use', sa.JSON(), nullable=False),
+    sa.Column('contracted_modules', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
+    sa.Column('modules_in_use', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('usage_score', sa.Float(), nullable=True),
     sa.Column('owner_email', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('owner_name', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('field_sources', sa.JSON(), nullable=False),
+    sa.Column('field_sources', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('created_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('updated_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
@@ -97,7 +97,7 @@ def upgrade() -> None:
 
     op.create_table('customer_metrics',
     sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('values', sa.JSON(), nullable=False),
+    sa.Column('values', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('computed_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('customer_id')
     )
@@ -118,8 +118,8 @@ def upgrade() -> None:
     sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('deal_type', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('contract_term_months', sa.Float(), nullable=True),
-    sa.Column('stage_entered_at', sa.JSON(), nullable=False),
-    sa.Column('contact_source_ids', sa.JSON(), nullable=False),
+    sa.Column('stage_entered_at', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
+    sa.Column('contact_source_ids', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('modified_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('source', 'source_id')
@@ -149,11 +149,11 @@ def upgrade() -> None:
     sa.Column('sent_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('from_address', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('to_addresses', sa.JSON(), nullable=False),
+    sa.Column('to_addresses', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('thread_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('account_source_ids', sa.JSON(), nullable=False),
-    sa.Column('contact_source_ids', sa.JSON(), nullable=False),
-    sa.Column('deal_source_ids', sa.JSON(), nullable=False),
+    sa.Column('account_source_ids', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
+    sa.Column('contact_source_ids', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
+    sa.Column('deal_source_ids', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('modified_at', unified_model.tables.UtcDateTime(), nullable=True),
@@ -171,7 +171,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('pseudonym', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('erased_at', unified_model.tables.UtcDateTime(), nullable=True),
-    sa.Column('counts', sa.JSON(), nullable=False),
+    sa.Column('counts', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -179,7 +179,8 @@ def upgrade() -> None:
     sa.Column('customer_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('rule_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('summary', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('reasons', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('ready_since', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('handed_over_on', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('evaluated_at', unified_model.tables.UtcDateTime(), nullable=True),
@@ -191,7 +192,7 @@ def upgrade() -> None:
     sa.Column('from_status', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('to_status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('at', unified_model.tables.UtcDateTime(), nullable=True),
-    sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('reasons', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('handover_transition', schema=None) as batch_op:
@@ -247,11 +248,11 @@ def upgrade() -> None:
     sa.Column('cross_crm_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('go_live_date', sa.Date(), nullable=True),
     sa.Column('onboarding_completed', sa.Boolean(), nullable=True),
-    sa.Column('contracted_modules', sa.JSON(), nullable=False),
-    sa.Column('modules_in_use', sa.JSON(), nullable=False),
+    sa.Column('contracted_modules', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
+    sa.Column('modules_in_use', sa.JSON(), server_default=sa.text("'[]'"), nullable=False),
     sa.Column('usage_score', sa.Float(), nullable=True),
-    sa.Column('extra', sa.JSON(), nullable=False),
-    sa.Column('hub_fields', sa.JSON(), nullable=False),
+    sa.Column('extra', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
+    sa.Column('hub_fields', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('modified_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('source', 'source_id')
@@ -277,7 +278,7 @@ def upgrade() -> None:
     op.create_table('sync_cursor',
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('object_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('cursor', sa.JSON(), nullable=False),
+    sa.Column('cursor', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('updated_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('source', 'object_type')
     )
@@ -286,7 +287,7 @@ def upgrade() -> None:
     sa.Column('started_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('finished_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('summary', sa.JSON(), nullable=False),
+    sa.Column('summary', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('ticket',
