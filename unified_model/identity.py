@@ -1,0 +1,965 @@
+"""Identity resolution: which Salesforce accounts and HubSpot companies are the same customer.
+
+Why: the hub's whole promise is one customer, one record, whichever CRMs know it. Handover
+status, KPIs and the "marketing is emailing a customer in negotiation" signal are only right if
+Acme in Salesforce and Acme in HubSpot are recognised as one customer, and only safe if Acme and
+Acne are not. So matching climbs a ladder of evidence, strongest first, and every match says by
+which rung and with what confidence:
+
+1. ``explicit_id`` (1.0): an integration stored the other CRM's id (HubSpot's
+   ``salesforceaccountid``, the Salesforce account's HubSpot company id field);
+   ``manual`` (1.0): a person confirmed the pair in a match review;
+2. ``domain`` (0.97): the same registrable web domain, across or within a CRM (a within-CRM
+   duplicate is recorded in ``Resolution.within_crm_duplicates``);
+3. ``contact_domain`` (0.9): an account without a domain whose contacts mostly work at a domain
+   another account has;
+4. ``fuzzy_name`` (score/100): normalised names similar at or above the threshold, with the
+   country (and the city, where both are known) agreeing;
+5. anything between the review floor and the threshold, or similar names whose location cannot
+   be confirmed, becomes a pending ``MatchReview``: never merged without a person.
+
+Rules that keep it correct over time:
+
+- Explicit ids override name similarity: a record with an honoured explicit (or manual)
+  cross-CRM partner is never matched to the other CRM by name, so a company that was
+  fuzzy-merged last run and now names a different Salesforce account moves there, splitting
+  the wrong merge. A shared domain can still add records to it (duplicates of its partner).
+  Two customers anchored by different explicit pairs are never merged by weaker evidence (a
+  pending review is raised instead): the CRMs say they are kept apart on purpose.
+- Conflicting explicit ids are settled deterministically: a record's claim about itself beats
+  another record's claim about it. ``x → y`` is honoured unless ``y`` names a third record; the
+  dropped claim becomes a pending review.
+- A person's decisions win: a rejected pair never ends up in one customer (not even through
+  other records or an explicit id); a confirmed pair is merged.
+- Hub customer ids are stable: a cluster keeps the id most of its members had (oldest on a tie),
+  a split leaves the id with the larger part, new clusters get fresh ids from an injectable factory.
+
+It scales to 200k accounts without comparing all pairs: domains group in one pass, fuzzy names
+are compared only inside blocks that share a rare name token (or the first token), clusters are
+kept in a union-find. Everything here is a pure function of its inputs: no database, no HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from connectors.records import HUBSPOT, SALESFORCE
+from unified_model.domains import (
+    is_free_mail,
+    name_tokens,
+    normalize_city,
+    normalize_company_name,
+    normalize_country,
+    normalize_email,
+    registrable_domain,
+    work_email_domain,
+)
+from unified_model.tables import Contact, MatchReview, SourceAccount, SourceLink
+
+#: (source, source_id) of a CRM record: ("salesforce", "001…") / ("hubspot", "123…").
+RecordKey = tuple[str, str]
+
+MANUAL = "manual"
+EXPLICIT_ID = "explicit_id"
+DOMAIN = "domain"
+CONTACT_DOMAIN = "contact_domain"
+FUZZY_NAME = "fuzzy_name"
+NEW = "new"
+
+#: How strong each method is, to label a record by the best evidence that joined it.
+_METHOD_RANK: dict[str, int] = {
+    NEW: 0,
+    FUZZY_NAME: 1,
+    CONTACT_DOMAIN: 2,
+    DOMAIN: 3,
+    EXPLICIT_ID: 4,
+    MANUAL: 5,
+}
+
+#: Placeholder domains people type when the form insists; never evidence of identity.
+DEFAULT_IGNORED_DOMAINS: frozenset[str] = frozenset(
+    {
+        "example.com",
+        "example.org",
+        "example.net",
+        "test.com",
+        "none.com",
+        "na.com",
+        "noemail.com",
+        "nodomain.com",
+        "domain.com",
+        "company.com",
+        "unknown.com",
+        "linkedin.com",
+        "facebook.com",
+    }
+)
+
+_SCORERS: dict[str, Callable[..., float]] = {
+    "token_sort_ratio": fuzz.token_sort_ratio,
+    "token_set_ratio": fuzz.token_set_ratio,
+    "WRatio": fuzz.WRatio,
+    "ratio": fuzz.ratio,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """Tunable thresholds of the matching ladder (read from the hub's configuration).
+
+    ``contact_domain_*``: an account's contacts reveal its domain when at least
+    ``contact_domain_min_contacts`` of them share one work-email domain and that domain holds
+    more than ``contact_domain_min_share`` of their work emails; by default only accounts
+    without a domain of their own use it (a website that differs from the contacts' domain is
+    more often a brand or event site than a mistake).
+    ``max_block_pairs``: a name block whose cross product exceeds this is split by country, and
+    skipped (counted in ``stats``) if still too large: the guard against a quadratic blow-up on a
+    name every tenth account shares.
+    """
+
+    fuzzy_threshold: float = 92.0
+    review_floor: float = 80.0
+    fuzzy_scorer: str = "token_sort_ratio"
+    require_country_for_fuzzy: bool = True
+    require_city_if_both_known: bool = True
+    fuzzy_within_crm: bool = False
+    min_name_length: int = 3
+    contact_domain_min_contacts: int = 2
+    contact_domain_min_share: float = 0.5
+    contact_domain_only_without_domain: bool = True
+    ignored_domains: frozenset[str] = DEFAULT_IGNORED_DOMAINS
+    max_block_pairs: int = 250_000
+    domain_confidence: float = 0.97
+    contact_domain_confidence: float = 0.9
+    id_prefix: str = "HUB-"
+    id_width: int = 7
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.review_floor <= self.fuzzy_threshold <= 100:
+            raise ValueError(
+                "match config: need 0 <= review_floor <= fuzzy_threshold <= 100, got "
+                f"review_floor={self.review_floor}, fuzzy_threshold={self.fuzzy_threshold}"
+            )
+        if self.fuzzy_scorer not in _SCORERS:
+            raise ValueError(
+                f"match config: fuzzy_scorer {self.fuzzy_scorer!r} unknown, "
+                f"use one of {sorted(_SCORERS)}"
+            )
+        if self.contact_domain_min_contacts < 1:
+            raise ValueError("match config: contact_domain_min_contacts must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> MatchConfig:
+        """Build from the ``identity`` section of the hub's YAML; unknown keys are errors."""
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"match config: unknown key(s) {unknown}, known: {sorted(known)}")
+        if "ignored_domains" in data:
+            data["ignored_domains"] = frozenset(str(d).lower() for d in data["ignored_domains"])
+        return cls(**data)
+
+
+class SequentialIds:
+    """The default hub customer id factory: ``HUB-0000001``, ``HUB-0000002``, …
+
+    Deterministic, so that the same inputs give the same ids (tests, re-runs), and continuing
+    after the highest id already handed out, so that an id is never reused for another customer.
+    """
+
+    def __init__(self, prefix: str = "HUB-", width: int = 7, start: int = 1) -> None:
+        self.prefix = prefix
+        self.width = width
+        self.next_number = start
+
+    @classmethod
+    def after(
+        cls, existing_ids: Iterable[str], prefix: str = "HUB-", width: int = 7
+    ) -> SequentialIds:
+        """A factory continuing after the highest ``<prefix><digits>`` among ``existing_ids``."""
+        pattern = re.compile(re.escape(prefix) + r"(\d+)$")
+        highest = 0
+        for cid in existing_ids:
+            m = pattern.match(cid or "")
+            if m:
+                highest = max(highest, int(m.group(1)))
+        return cls(prefix, width, highest + 1)
+
+    def __call__(self) -> str:
+        cid = f"{self.prefix}{self.next_number:0{self.width}d}"
+        self.next_number += 1
+        return cid
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One CRM record's customer, and the evidence that put it there."""
+
+    customer_id: str
+    method: str
+    confidence: float
+    #: The record whose evidence joined this one (None for a customer of one record).
+    matched_with: RecordKey | None = None
+
+
+@dataclass
+class Resolution:
+    """The outcome of one resolution run."""
+
+    assignments: dict[RecordKey, Assignment]
+    #: Pending reviews: possible matches a person has to decide.
+    reviews: list[MatchReview] = field(default_factory=list)
+    #: Pairs of records of the same CRM merged into one customer: duplicates to clean up there.
+    within_crm_duplicates: list[tuple[RecordKey, RecordKey]] = field(default_factory=list)
+    #: Previous customer ids no longer used, with the id that now holds most of their records
+    #: (None when none of their records is left), so the caller can migrate or retire them.
+    retired_ids: dict[str, str | None] = field(default_factory=dict)
+    new_ids: list[str] = field(default_factory=list)
+    #: Counts for run metadata: records, customers, per method, comparisons, skipped blocks, …
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def account_assignment(self) -> dict[RecordKey, str]:
+        """(source, source_id) → hub customer id, the input ``link_contacts`` expects."""
+        return {key: a.customer_id for key, a in self.assignments.items()}
+
+    def customer_id(self, source: str, source_id: str) -> str | None:
+        found = self.assignments.get((source, source_id))
+        return found.customer_id if found else None
+
+    def clusters(self) -> dict[str, list[RecordKey]]:
+        """Hub customer id → its records, sorted."""
+        out: dict[str, list[RecordKey]] = defaultdict(list)
+        for key in sorted(self.assignments):
+            out[self.assignments[key].customer_id].append(key)
+        return dict(out)
+
+    def links(self, now: dt.datetime | None = None) -> list[SourceLink]:
+        """The assignments as ``SourceLink`` rows (object type "account") for the store."""
+        return [
+            SourceLink(
+                source=key[0],
+                object_type="account",
+                source_id=key[1],
+                customer_id=a.customer_id,
+                match_method=a.method,
+                confidence=a.confidence,
+                matched_at=now,
+            )
+            for key, a in sorted(self.assignments.items())
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# Clusters: union-find with the constraints that keep merges honest
+# --------------------------------------------------------------------------------------------
+
+
+class _Clusters:
+    """Union-find over record indices, carrying per-cluster constraints.
+
+    ``anchored`` (per root): the cluster holds an explicit/manual cross-CRM pair.
+    ``forbidden`` (per root): record indices a member was rejected with by a person.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.anchored = [False] * n
+        self.forbidden: dict[int, set[int]] = {}
+        self.rank = [0] * n
+        self.method = [NEW] * n
+        self.confidence = [1.0] * n
+        self.partner: list[int | None] = [None] * n
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def rejected_between(self, ra: int, rb: int) -> bool:
+        """Would merging roots ``ra`` and ``rb`` put a person-rejected pair into one customer?"""
+        fa, fb = self.forbidden.get(ra), self.forbidden.get(rb)
+        if not fa and not fb:
+            return False
+        small, other = (fa, rb) if fa and (not fb or len(fa) <= len(fb)) else (fb, ra)
+        return any(self.find(x) == other for x in small or ())
+
+    def union(self, a: int, b: int) -> int:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        self.anchored[ra] = self.anchored[ra] or self.anchored[rb]
+        fb = self.forbidden.pop(rb, None)
+        if fb:
+            self.forbidden.setdefault(ra, set()).update(fb)
+        return ra
+
+    def label(self, a: int, b: int, method: str, confidence: float) -> None:
+        """Record that ``a`` and ``b`` matched by ``method``, keeping each one's best evidence."""
+        rank = _METHOD_RANK[method]
+        for x, y in ((a, b), (b, a)):
+            if (rank, confidence) > (self.rank[x], self.confidence[x]):
+                self.rank[x], self.method[x], self.confidence[x] = rank, method, confidence
+                self.partner[x] = y
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution
+# --------------------------------------------------------------------------------------------
+
+
+def account_domain(account: SourceAccount) -> str | None:
+    """The registrable domain of an account: its domain field, else its website."""
+    return registrable_domain(account.domain) or registrable_domain(account.website)
+
+
+def _source_order(source: str) -> tuple[int, str]:
+    return ({SALESFORCE: 0, HUBSPOT: 1}.get(source, 2), source)
+
+
+def _pair_order(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:
+    """Canonical order of a pair (Salesforce left), so a review has one identity."""
+    ka, kb = (_source_order(a[0]), a[1]), (_source_order(b[0]), b[1])
+    return (a, b) if ka <= kb else (b, a)
+
+
+def _live_by_key(accounts: Iterable[SourceAccount]) -> dict[RecordKey, SourceAccount]:
+    """Live accounts by key; of two rows for one key, the later modified one counts."""
+    floor = dt.datetime.min.replace(tzinfo=dt.UTC)
+    out: dict[RecordKey, SourceAccount] = {}
+    for acc in accounts:
+        if acc.deleted or not acc.source or not acc.source_id:
+            continue
+        key = (acc.source, acc.source_id)
+        prev = out.get(key)
+        if prev is None or (acc.modified_at or floor) >= (prev.modified_at or floor):
+            out[key] = acc
+    return out
+
+
+def _decisions(reviews: Iterable[MatchReview]) -> dict[frozenset[RecordKey], str]:
+    """A person's latest decision per pair: "confirmed" or "rejected"."""
+    floor = dt.datetime.min.replace(tzinfo=dt.UTC)
+    latest: dict[frozenset[RecordKey], tuple[dt.datetime, str]] = {}
+    for r in reviews:
+        status = (r.status or "").strip().lower()
+        if status not in ("confirmed", "rejected"):
+            continue
+        pair = frozenset({(r.left_source, r.left_id), (r.right_source, r.right_id)})
+        if len(pair) != 2:
+            continue
+        when = r.decided_at or floor
+        if pair not in latest or when >= latest[pair][0]:
+            latest[pair] = (when, status)
+    return {pair: status for pair, (_, status) in latest.items()}
+
+
+class _Resolver:
+    """One run of the ladder; holds the indexed inputs so the rungs stay small."""
+
+    def __init__(
+        self,
+        accounts: dict[RecordKey, SourceAccount],
+        contacts: Iterable[Contact],
+        decisions: dict[frozenset[RecordKey], str],
+        config: MatchConfig,
+        now: dt.datetime | None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.keys: list[RecordKey] = sorted(accounts, key=lambda k: (_source_order(k[0]), k[1]))
+        self.accounts = [accounts[k] for k in self.keys]
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.contacts = contacts
+        self.decisions = decisions
+        self.clusters = _Clusters(len(self.keys))
+        #: record has an explicit/manual partner in the other CRM
+        self.anchored_node = [False] * len(self.keys)
+        #: pending reviews as (pair → (score, reason)); rows are built once at the end, because
+        #: constructing SQLModel rows is slow and most candidates are settled before then.
+        self.reviews: dict[tuple[RecordKey, RecordKey], tuple[float, str]] = {}
+        self.duplicates: list[tuple[RecordKey, RecordKey]] = []
+        self.stats: Counter[str] = Counter()
+        self.domains: list[str | None] = [self._usable_domain(a) for a in self.accounts]
+        self._names: list[str] | None = None
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _usable_domain(self, account: SourceAccount) -> str | None:
+        domain = account_domain(account)
+        if domain is None or domain in self.config.ignored_domains or is_free_mail(domain):
+            return None
+        return domain
+
+    def _source(self, i: int) -> str:
+        return self.keys[i][0]
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = [normalize_company_name(a.name) for a in self.accounts]
+        return self._names
+
+    def _name_score(self, a: int, b: int) -> float:
+        scorer = _SCORERS[self.config.fuzzy_scorer]
+        return float(scorer(self.names[a], self.names[b])) if self.names[a] else 0.0
+
+    def _review(self, a: int, b: int, score: float, reason: str) -> None:
+        pair = _pair_order(self.keys[a], self.keys[b])
+        if pair in self.reviews or frozenset(pair) in self.decisions:
+            return
+        self.reviews[pair] = (round(score, 1), reason)
+
+    def review_rows(self) -> list[MatchReview]:
+        return [
+            MatchReview(
+                left_source=ls,
+                left_id=lid,
+                right_source=rs,
+                right_id=rid,
+                score=score,
+                reason=reason,
+                status="pending",
+                created_at=self.now,
+            )
+            for ((ls, lid), (rs, rid)), (score, reason) in sorted(self.reviews.items())
+        ]
+
+    def _merge(self, a: int, b: int, method: str, confidence: float) -> None:
+        cl = self.clusters
+        if cl.find(a) != cl.find(b):
+            cl.union(a, b)
+            self.stats[f"merges_{method}"] += 1
+            if self._source(a) == self._source(b):
+                self.duplicates.append(_pair_order(self.keys[a], self.keys[b]))
+        cl.label(a, b, method, confidence)
+
+    def _weak_merge(self, a: int, b: int, method: str, confidence: float, evidence: str) -> bool:
+        """Merge by evidence weaker than an explicit id, unless a stronger fact forbids it."""
+        cl = self.clusters
+        ra, rb = cl.find(a), cl.find(b)
+        if ra == rb:
+            cl.label(a, b, method, confidence)
+            return True
+        if cl.rejected_between(ra, rb):
+            self.stats["skipped_rejected"] += 1
+            return False
+        if cl.anchored[ra] and cl.anchored[rb]:
+            self.stats["skipped_two_anchored"] += 1
+            self._review(
+                a,
+                b,
+                confidence * 100,
+                f"{evidence}, but the records belong to customers kept apart by explicit ids",
+            )
+            return False
+        self._merge(a, b, method, confidence)
+        return True
+
+    def _group_edges(self, members: list[int]) -> list[tuple[int, int]]:
+        """Edges that join a group of records sharing evidence, without all pairs.
+
+        Records of one CRM chain together (within-CRM duplicates), and the first records of
+        each CRM join the two chains. Sorted, so the same group always gives the same edges.
+        """
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for i in sorted(members):
+            by_source[self._source(i)].append(i)
+        edges: list[tuple[int, int]] = []
+        heads: list[int] = []
+        for source in sorted(by_source, key=_source_order):
+            group = by_source[source]
+            heads.append(group[0])
+            edges.extend(pairwise(group))
+        return [*pairwise(heads), *edges]
+
+    # ---- rung 1: explicit ids and a person's decisions ------------------------------------
+    def explicit_and_manual(self) -> None:
+        sf_ids: dict[str, int] = {}
+        hs_ids: dict[str, int] = {}
+        for i, (source, sid) in enumerate(self.keys):
+            if source == SALESFORCE:
+                sf_ids[sid] = i
+                if len(sid) == 18:
+                    sf_ids.setdefault(sid[:15], i)  # 15-char ids are the same record
+            elif source == HUBSPOT:
+                hs_ids[sid] = i
+
+        pointer: dict[int, int] = {}
+        for i, acc in enumerate(self.accounts):
+            target_id = (acc.cross_crm_id or "").strip()
+            if not target_id:
+                continue
+            source = self._source(i)
+            target: int | None = None
+            if source == HUBSPOT:
+                target = sf_ids.get(target_id)
+                if target is None and len(target_id) == 18:
+                    target = sf_ids.get(target_id[:15])
+            elif source == SALESFORCE:
+                target = hs_ids.get(target_id.removesuffix(".0"))
+            if target is None:
+                self.stats["explicit_dangling"] += 1
+            else:
+                pointer[i] = target
+
+        edges: set[tuple[int, int]] = set()
+        for x, y in pointer.items():
+            z = pointer.get(y)
+            if z is None or z == x:
+                edges.add((min(x, y), max(x, y)))
+            else:
+                # y says it is z, x says it is y: a record's claim about itself wins.
+                self.stats["explicit_conflicts"] += 1
+                self._review(
+                    x,
+                    y,
+                    self._name_score(x, y),
+                    f"explicit id conflict: {self.keys[x][0]} record names this "
+                    f"{self.keys[y][0]} record, which names another {self.keys[z][0]} record",
+                )
+
+        cl = self.clusters
+        # A person's rejections hold before anything merges, so nothing can bridge them.
+        confirmed: list[tuple[int, int]] = []
+        for pair, status in sorted(self.decisions.items(), key=lambda kv: sorted(kv[0])):
+            ka, kb = sorted(pair)
+            if ka not in self.index or kb not in self.index:
+                continue
+            a, b = self.index[ka], self.index[kb]
+            if status == "rejected":
+                cl.forbidden.setdefault(a, set()).add(b)
+                cl.forbidden.setdefault(b, set()).add(a)
+            else:
+                confirmed.append((a, b))
+
+        for a, b in sorted(edges):
+            if cl.rejected_between(cl.find(a), cl.find(b)):
+                self.stats["skipped_rejected"] += 1
+                continue
+            self._anchor(a, b)
+            self._merge(a, b, EXPLICIT_ID, 1.0)
+        for a, b in confirmed:
+            if cl.rejected_between(cl.find(a), cl.find(b)):
+                self.stats["skipped_rejected"] += 1
+                continue
+            self._anchor(a, b)
+            self._merge(a, b, MANUAL, 1.0)
+
+    def _anchor(self, a: int, b: int) -> None:
+        if self._source(a) != self._source(b):
+            self.anchored_node[a] = self.anchored_node[b] = True
+            self.clusters.anchored[self.clusters.find(a)] = True
+            self.clusters.anchored[self.clusters.find(b)] = True
+
+    # ---- rung 2: same registrable domain ------------------------------------------------------
+    def same_domain(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, domain in enumerate(self.domains):
+            if domain:
+                groups[domain].append(i)
+        conf = self.config.domain_confidence
+        for domain in sorted(groups):
+            members = groups[domain]
+            for a, b in self._group_edges(members):
+                self._weak_merge(a, b, DOMAIN, conf, f"same domain {domain}")
+        return groups
+
+    # ---- rung 3: the domain the account's contacts work at ----------------------------------
+    def contact_domains(self, domain_groups: dict[str, list[int]]) -> None:
+        cfg = self.config
+        counts: dict[int, Counter[str]] = defaultdict(Counter)
+        for contact in self.contacts:
+            if contact.deleted or not contact.account_source_ids:
+                continue
+            domain = work_email_domain(contact.email_normalized or contact.email)
+            if domain is None or domain in cfg.ignored_domains:
+                continue
+            for account_id in dict.fromkeys(contact.account_source_ids):
+                i = self.index.get((contact.source, account_id))
+                if i is not None:
+                    counts[i][domain] += 1
+        by_domain: dict[str, list[int]] = defaultdict(list)
+        for i, counter in counts.items():
+            if cfg.contact_domain_only_without_domain and self.domains[i] is not None:
+                continue
+            ranked = counter.most_common(2)
+            top, n = ranked[0]
+            runner_up = ranked[1][1] if len(ranked) > 1 else 0
+            share = n / sum(counter.values())
+            if (
+                n >= cfg.contact_domain_min_contacts
+                and share > cfg.contact_domain_min_share
+                and n > runner_up
+                and top != self.domains[i]
+            ):
+                by_domain[top].append(i)
+        conf = cfg.contact_domain_confidence
+        for domain in sorted(by_domain):
+            members = sorted(set(by_domain[domain]) | set(domain_groups.get(domain, ())))
+            for a, b in self._group_edges(members):
+                self._weak_merge(a, b, CONTACT_DOMAIN, conf, f"contacts work at {domain}")
+
+    # ---- rung 4/5: fuzzy names within blocks, reviews below the threshold --------------------
+    def fuzzy_names(self) -> None:
+        cfg = self.config
+        names = self.names
+        tokens = [
+            name_tokens(n, normalized=True) if len(n) >= cfg.min_name_length else [] for n in names
+        ]
+        df: Counter[str] = Counter(t for ts in tokens for t in ts)
+        blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i, ts in enumerate(tokens):
+            if not ts:
+                continue
+            rarest = min(ts, key=lambda t: (df[t], t))
+            blocks[("rare", rarest)].append(i)
+            if ts[0] != rarest:
+                blocks[("first", ts[0])].append(i)
+        countries = [normalize_country(a.country) for a in self.accounts]
+
+        candidates: dict[tuple[int, int], float] = {}
+        for block_key in sorted(blocks):
+            members = blocks[block_key]
+            if len(members) < 2:
+                continue
+            for part in self._split_block(members, countries):
+                self._compare_block(part, candidates)
+
+        cities = [normalize_city(a.city) for a in self.accounts]
+        cl = self.clusters
+        for (a, b), score in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0])):
+            if cl.find(a) == cl.find(b):
+                continue
+            if self._source(a) != self._source(b) and (
+                self.anchored_node[a] or self.anchored_node[b]
+            ):
+                # An explicit id already says where this record belongs in the other CRM.
+                self.stats["skipped_explicit_override"] += 1
+                continue
+            problem = self._location_problem(a, b, countries, cities)
+            if score >= cfg.fuzzy_threshold and problem is None:
+                self._weak_merge(a, b, FUZZY_NAME, round(score / 100, 4), f"name {score:.0f}")
+                continue
+            if score >= cfg.fuzzy_threshold:
+                reason = f"similar names ({score:.0f}) but {problem}"
+            else:
+                reason = f"similar names ({score:.0f}), below the threshold {cfg.fuzzy_threshold:g}"
+                if problem:
+                    reason += f"; {problem}"
+            self._review_later.append((a, b, score, reason))
+
+    _review_later: list[tuple[int, int, float, str]]
+
+    def _split_block(self, members: list[int], countries: list[str | None]) -> list[list[int]]:
+        """The block itself, or its per-country parts when it would cost too many comparisons."""
+        cost = self._block_cost(members)
+        if cost <= self.config.max_block_pairs:
+            return [members]
+        by_country: dict[str, list[int]] = defaultdict(list)
+        for i in members:
+            by_country[countries[i] or ""].append(i)
+        parts = []
+        for country in sorted(by_country):
+            part = by_country[country]
+            if self._block_cost(part) <= self.config.max_block_pairs:
+                parts.append(part)
+            else:
+                self.stats["blocks_skipped"] += 1
+        return parts
+
+    def _block_cost(self, members: list[int]) -> int:
+        if self.config.fuzzy_within_crm:
+            return len(members) * (len(members) - 1) // 2
+        per_source = Counter(self._source(i) for i in members)
+        return per_source.get(SALESFORCE, 0) * per_source.get(HUBSPOT, 0)
+
+    def _compare_block(self, members: list[int], candidates: dict[tuple[int, int], float]) -> None:
+        cfg = self.config
+        scorer = _SCORERS[cfg.fuzzy_scorer]
+        names = self.names
+        cl = self.clusters
+        members = sorted(members)
+        if cfg.fuzzy_within_crm:
+            lefts, rights = members, members
+        else:
+            lefts = [i for i in members if self._source(i) == SALESFORCE]
+            rights = [i for i in members if self._source(i) == HUBSPOT]
+        if not lefts or not rights:
+            return
+        choices = [names[j] for j in rights]
+        for a in lefts:
+            for _, score, pos in process.extract(
+                names[a], choices, scorer=scorer, score_cutoff=cfg.review_floor, limit=None
+            ):
+                b = rights[pos]
+                if a == b or (cfg.fuzzy_within_crm and b < a):
+                    continue
+                pair = (min(a, b), max(a, b))
+                if pair in candidates or cl.find(a) == cl.find(b):
+                    continue
+                candidates[pair] = float(score)
+            self.stats["fuzzy_comparisons"] += len(choices)
+
+    def _location_problem(
+        self, a: int, b: int, countries: list[str | None], cities: list[str | None]
+    ) -> str | None:
+        """Why the location does not confirm a name match, or None when it does."""
+        cfg = self.config
+        ca, cb = countries[a], countries[b]
+        if cfg.require_country_for_fuzzy:
+            if ca is None or cb is None:
+                return "country unknown"
+            if ca != cb:
+                return f"countries differ ({ca} / {cb})"
+        elif ca and cb and ca != cb:
+            return f"countries differ ({ca} / {cb})"
+        if cfg.require_city_if_both_known:
+            ta, tb = cities[a], cities[b]
+            if ta and tb and ta != tb:
+                return f"cities differ ({ta} / {tb})"
+        return None
+
+    def run(self) -> None:
+        self._review_later = []
+        self.explicit_and_manual()
+        groups = self.same_domain()
+        self.contact_domains(groups)
+        self.fuzzy_names()
+        cl = self.clusters
+        for a, b, score, reason in self._review_later:
+            if cl.find(a) != cl.find(b) and not cl.rejected_between(cl.find(a), cl.find(b)):
+                self._review(a, b, score, reason)
+        # A review raised earlier may have been settled by a later merge.
+        for pair in list(self.reviews):
+            a, b = self.index[pair[0]], self.index[pair[1]]
+            if cl.find(a) == cl.find(b):
+                del self.reviews[pair]
+
+
+def _id_age_key(cid: str, first_seen: dict[str, dt.datetime | None]) -> tuple[Any, ...]:
+    seen = first_seen.get(cid)
+    return (seen is None, seen or dt.datetime.min.replace(tzinfo=dt.UTC), len(cid), cid)
+
+
+def _assign_ids(
+    resolver: _Resolver,
+    existing_links: Iterable[SourceLink],
+    id_factory: Callable[[], str] | None,
+) -> tuple[dict[int, str], dict[str, str | None], list[str]]:
+    """Give every cluster (root) a hub customer id, keeping the ids of earlier runs.
+
+    Claims (cluster, old id, how many of its records had it) are granted greedily: most
+    records first, then the oldest id, then the cluster's first record. So a merged cluster
+    keeps the majority's id (the oldest on a tie) and of a split cluster the larger part keeps it.
+    """
+    cl = resolver.clusters
+    previous: dict[int, str] = {}
+    first_seen: dict[str, dt.datetime | None] = {}
+    all_ids: set[str] = set()
+    for link in existing_links:
+        if not link.customer_id:
+            continue
+        all_ids.add(link.customer_id)
+        if link.object_type not in ("account", None):
+            continue
+        seen = link.matched_at
+        if link.customer_id not in first_seen:
+            first_seen[link.customer_id] = seen
+        elif seen is not None:
+            known = first_seen[link.customer_id]
+            first_seen[link.customer_id] = seen if known is None else min(known, seen)
+        i = resolver.index.get((link.source, link.source_id))
+        if i is not None:
+            previous[i] = link.customer_id
+
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(resolver.keys)):
+        members[cl.find(i)].append(i)
+    claims: list[tuple[int, tuple[Any, ...], int, str, int]] = []
+    for root, items in members.items():
+        counts = Counter(previous[i] for i in items if i in previous)
+        for cid, n in counts.items():
+            claims.append((-n, _id_age_key(cid, first_seen), min(items), cid, root))
+    claims.sort()
+    ids: dict[int, str] = {}
+    taken: set[str] = set()
+    for _, _, _, cid, root in claims:
+        if root in ids or cid in taken:
+            continue
+        ids[root] = cid
+        taken.add(cid)
+
+    factory = id_factory or SequentialIds.after(
+        all_ids, resolver.config.id_prefix, resolver.config.id_width
+    )
+    new_ids: list[str] = []
+    for root in sorted((r for r in members if r not in ids), key=lambda r: min(members[r])):
+        for _ in range(10_000):
+            cid = factory()
+            if cid not in all_ids and cid not in taken:
+                break
+        else:  # pragma: no cover - a factory that only repeats itself
+            raise RuntimeError("customer id factory keeps returning ids already in use")
+        ids[root] = cid
+        taken.add(cid)
+        new_ids.append(cid)
+
+    retired: dict[str, str | None] = {}
+    holders: dict[str, Counter[str]] = defaultdict(Counter)
+    for i, cid in previous.items():
+        holders[cid][ids[cl.find(i)]] += 1
+    for cid in sorted(set(first_seen) - taken):
+        counter = holders.get(cid)
+        retired[cid] = min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0] if counter else None
+    return ids, retired, new_ids
+
+
+def resolve_customers(
+    accounts: Iterable[SourceAccount],
+    contacts: Iterable[Contact] = (),
+    *,
+    existing_links: Iterable[SourceLink] = (),
+    decisions: Iterable[MatchReview] = (),
+    config: MatchConfig | None = None,
+    id_factory: Callable[[], str] | None = None,
+    now: dt.datetime | None = None,
+) -> Resolution:
+    """Cluster all live accounts of both CRMs into customers and give each a stable hub id.
+
+    ``existing_links``: the previous run's ``SourceLink`` rows (only "account" rows are used for
+    ids; all are used so that a new id never repeats an old one). ``decisions``: match reviews a
+    person confirmed or rejected (others are ignored). ``now`` stamps the pending reviews.
+    """
+    config = config or MatchConfig()
+    live = _live_by_key(accounts)
+    resolver = _Resolver(live, contacts, _decisions(decisions), config, now)
+    resolver.run()
+    ids, retired, new_ids = _assign_ids(resolver, existing_links, id_factory)
+
+    cl = resolver.clusters
+    assignments: dict[RecordKey, Assignment] = {}
+    for i, key in enumerate(resolver.keys):
+        partner = cl.partner[i]
+        assignments[key] = Assignment(
+            customer_id=ids[cl.find(i)],
+            method=cl.method[i],
+            confidence=cl.confidence[i],
+            matched_with=resolver.keys[partner] if partner is not None else None,
+        )
+    stats = Counter(resolver.stats)
+    stats["records"] = len(assignments)
+    stats["customers"] = len(set(ids.values()))
+    stats["reviews"] = len(resolver.reviews)
+    for a in assignments.values():
+        stats[f"method_{a.method}"] += 1
+    return Resolution(
+        assignments=assignments,
+        reviews=resolver.review_rows(),
+        within_crm_duplicates=sorted(resolver.duplicates),
+        retired_ids=retired,
+        new_ids=new_ids,
+        stats=dict(sorted(stats.items())),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts
+# --------------------------------------------------------------------------------------------
+
+
+def link_contacts(
+    contacts: Iterable[Contact],
+    account_assignment: Mapping[RecordKey, str] | Resolution,
+    *,
+    accounts: Iterable[SourceAccount] = (),
+) -> dict[RecordKey, str]:
+    """Each contact's hub customer: that of its first known account, else of its work domain.
+
+    A contact without an account (a Salesforce lead, an unassociated HubSpot contact) belongs to
+    a customer when its work-email domain points at exactly one customer, learnt from the
+    accounts' domains (pass ``accounts``) and the emails of contacts that do have an account.
+    Free-mail addresses and ambiguous domains leave the contact unassigned (absent from the
+    result) rather than guessing.
+    """
+    assignment = (
+        account_assignment.account_assignment
+        if isinstance(account_assignment, Resolution)
+        else account_assignment
+    )
+    domain_customers: dict[str, set[str]] = defaultdict(set)
+    for acc in accounts:
+        if acc.deleted:
+            continue
+        cid = assignment.get((acc.source, acc.source_id))
+        domain = account_domain(acc)
+        if cid and domain and not is_free_mail(domain):
+            domain_customers[domain].add(cid)
+
+    result: dict[RecordKey, str] = {}
+    unlinked: list[tuple[RecordKey, str | None]] = []
+    for contact in sorted(contacts, key=lambda c: (c.source, c.source_id)):
+        if contact.deleted:
+            continue
+        key = (contact.source, contact.source_id)
+        domain = work_email_domain(contact.email_normalized or contact.email)
+        cid = next(
+            (
+                assignment[(contact.source, aid)]
+                for aid in contact.account_source_ids
+                if (contact.source, aid) in assignment
+            ),
+            None,
+        )
+        if cid is not None:
+            result[key] = cid
+            if domain:
+                domain_customers[domain].add(cid)
+        else:
+            unlinked.append((key, domain))
+    for key, domain in unlinked:
+        customers = domain_customers.get(domain or "")
+        if customers and len(customers) == 1:
+            result[key] = next(iter(customers))
+    return result
+
+
+def person_key_for_email(normalized_email: str) -> str:
+    """An opaque, stable key for one person's email (a hash: keys travel, addresses need not)."""
+    return "person:" + hashlib.sha256(normalized_email.encode("utf-8")).hexdigest()[:24]
+
+
+def dedupe_contacts(contacts: Iterable[Contact]) -> dict[RecordKey, str]:
+    """A person key per contact: contacts with the same normalised email are one person.
+
+    Across CRMs (the HubSpot contact and the Salesforce contact of Jane) and within one (a lead
+    and a contact). A contact without a usable email is its own person (``source:source_id``).
+    """
+    result: dict[RecordKey, str] = {}
+    for contact in contacts:
+        if contact.deleted:
+            continue
+        email = normalize_email(contact.email_normalized or contact.email)
+        key = (contact.source, contact.source_id)
+        result[key] = (
+            person_key_for_email(email) if email else f"{contact.source}:{contact.source_id}"
+        )
+    return result
