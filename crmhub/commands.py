@@ -81,10 +81,13 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 
 def cmd_kpis(args: argparse.Namespace) -> int:
-    from unified_model.insights import load_rules_for_cli, period_report
+    from unified_model.insights import compute_company_kpis
+    from unified_model.rules import load_rules
 
     store = _store()
-    report = period_report(store, load_rules_for_cli(), now=dt.datetime.now(dt.UTC))
+    rules_path = settings.config_dir() / "rules.yaml"
+    rules = load_rules(rules_path if rules_path.exists() else None)
+    report = compute_company_kpis(store, rules, now=dt.datetime.now(dt.UTC))
     rows = report.company_rows()
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))

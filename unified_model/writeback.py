@@ -113,7 +113,7 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "number",
                 "Won recurring value per year.",
             ),
-            "metric:annualized_contract_value",
+            "metric:contract_value_annualised",
         ),
         (
             HubFieldSpec(
@@ -131,7 +131,7 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "number",
                 "Median hours from ticket opened to closed.",
             ),
-            "metric:case_handling_hours_median",
+            "metric:case_handling_median_hours",
         ),
         (
             HubFieldSpec(
@@ -140,7 +140,7 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "number",
                 "Mean satisfaction score (1-5) of the customer's tickets.",
             ),
-            "metric:customer_satisfaction",
+            "metric:csat_mean",
         ),
         (
             HubFieldSpec(
@@ -149,7 +149,7 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "number",
                 "Median business hours from an inbound email to the first reply.",
             ),
-            "metric:first_response_hours_median",
+            "metric:first_response_median_hours",
         ),
         (
             HubFieldSpec(

@@ -1,0 +1,285 @@
+"""Run the handover rules, KPIs and signals over the store and keep their results.
+
+Why a separate orchestration module: ``handover``, ``kpis`` and ``signals`` are pure functions of one
+customer's facts; this module gathers those facts from the store (in chunks of customers, so
+memory stays flat as the portal grows), stores the decisions with their history, and builds the
+company-wide and per-owner KPI tables shown in Dagster and ``crmhub kpis``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import select
+
+from unified_model import tables as t
+from unified_model.handover import CustomerFacts, evaluate_handover, transition
+from unified_model.kpis import customer_kpis, owner_key_by_email, period_kpis
+from unified_model.rules import HubRules
+from unified_model.signals import negotiation_flag, stale_deals, unlogged_contact
+from unified_model.store import HubStore
+
+CHUNK = 2000
+
+
+@dataclass
+class InsightStats:
+    customers: int = 0
+    transitions: int = 0
+    negotiation_flags: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    blockers: Counter[str] = field(default_factory=Counter)
+
+    def blockers_markdown(self, top: int = 8) -> str:
+        if not self.blockers:
+            return "No blockers."
+        lines = ["| blocking criterion | customers |", "| --- | --- |"]
+        lines += [f"| {k} | {n} |" for k, n in self.blockers.most_common(top)]
+        return "\n".join(lines)
+
+
+def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        if r.customer_id:
+            out[r.customer_id].append(r)
+    return out
+
+
+def gather_facts(
+    session: Any, customers: list[t.Customer], owners_by_email: dict[str, t.Owner]
+) -> list[CustomerFacts]:
+    """The facts of a chunk of customers, read with one query per table."""
+    ids = [c.id for c in customers]
+
+    def load(model: Any) -> dict[str, list[Any]]:
+        return _by_customer(session.exec(select(model).where(model.customer_id.in_(ids))))
+
+    deals, tickets, emails = load(t.Deal), load(t.Ticket), load(t.Email)
+    contacts, activities = load(t.Contact), load(t.Activity)
+    previous = {
+        h.customer_id: h
+        for h in session.exec(select(t.HandoverState).where(t.HandoverState.customer_id.in_(ids)))
+    }
+    return [
+        CustomerFacts(
+            customer=c,
+            deals=deals.get(c.id, []),
+            tickets=tickets.get(c.id, []),
+            emails=emails.get(c.id, []),
+            contacts=contacts.get(c.id, []),
+            activities=activities.get(c.id, []),
+            owner=owners_by_email.get((c.owner_email or "").casefold()),
+            previous=previous.get(c.id),
+        )
+        for c in customers
+    ]
+
+
+def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> dict[str, Any]:
+    """Per-customer KPIs plus the cross-CRM signals, as stored in ``CustomerMetrics.values``."""
+    values: dict[str, Any] = dict(customer_kpis(facts, rules, now))
+    negotiation = negotiation_flag(facts, rules, now)
+    stale = stale_deals(facts, rules, now)
+    unlogged = unlogged_contact(facts)
+    values["negotiation_flag"] = negotiation.flagged
+    values["negotiation_detail"] = negotiation.detail
+    values["stale_deals"] = len(stale)
+    values["unlogged_contact"] = unlogged.flagged
+    return values
+
+
+def compute_customer_insights(
+    store: HubStore, rules: HubRules, *, now: dt.datetime
+) -> InsightStats:
+    """Evaluate handover and KPIs for every customer; store states, transitions and metrics."""
+    stats = InsightStats()
+    with store.session() as s:
+        customers = list(s.exec(select(t.Customer).order_by(t.Customer.id)))
+        owners_by_email = {
+            o.email.casefold(): o for o in s.exec(select(t.Owner)) if o.email and not o.deleted
+        }
+    status_counts: Counter[str] = Counter()
+    for start in range(0, len(customers), CHUNK):
+        chunk = customers[start : start + CHUNK]
+        with store.session() as s:
+            facts_list = gather_facts(s, chunk, owners_by_email)
+        states: list[dict[str, Any]] = []
+        metrics: list[dict[str, Any]] = []
+        transitions: list[t.HandoverTransition] = []
+        for facts in facts_list:
+            decision = evaluate_handover(facts, rules, now)
+            state = decision.as_state(now)
+            state.summary = decision.summary
+            states.append(state.model_dump())
+            change = transition(facts.previous, decision, now)
+            if change is not None:
+                transitions.append(change)
+            status_counts[decision.status] += 1
+            for blocker in decision.blockers:
+                stats.blockers[blocker.key] += 1
+            values = customer_values(facts, rules, now)
+            stats.negotiation_flags += bool(values["negotiation_flag"])
+            metrics.append(
+                {"customer_id": facts.customer.id, "values": _jsonable(values), "computed_at": now}
+            )
+        store.upsert_rows(t.HandoverState, states, newer_only=False)
+        store.upsert_rows(t.CustomerMetrics, metrics, newer_only=False)
+        if transitions:
+            with store.session() as s:
+                s.add_all(transitions)
+                s.commit()
+        stats.transitions += len(transitions)
+    stats.customers = len(customers)
+    order = ["new_sales", "onboarding", "ready_for_handover", "account_management", "at_risk"]
+    stats.by_status = {k: status_counts.get(k, 0) for k in order}
+    return stats
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, dt.datetime | dt.date):
+            v = v.isoformat()
+        elif isinstance(v, float) and v != v:  # NaN
+            v = None
+        out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Company and owner KPIs
+# --------------------------------------------------------------------------------------------
+
+#: KPI columns shown in the company table, in order, with their labels
+COMPANY_COLUMNS: list[tuple[str, str]] = [
+    ("new_leads", "new leads"),
+    ("new_quotes", "new quotes"),
+    ("quote_hit_rate", "hit rate"),
+    ("contract_value", "won value"),
+    ("contract_value_annualised", "won ARR"),
+    ("cost_of_sale_ratio", "cost/value"),
+    ("csat_mean", "CSAT"),
+    ("case_handling_median_hours", "case h (median)"),
+    ("case_handling_p90_hours", "case h (p90)"),
+    ("resolution_rate", "resolved"),
+    ("first_response_median_hours", "1st reply h"),
+    ("logged_email_share", "customers w/ emails"),
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.2f}"
+    return str(value)
+
+
+@dataclass
+class CompanyReport:
+    rows: list[dict[str, Any]]
+    owner_rows: list[dict[str, Any]]
+
+    def company_rows(self) -> list[dict[str, Any]]:
+        return self.rows
+
+    def _table(self, rows: list[dict[str, Any]], first: str) -> str:
+        cols = [c for c in COMPANY_COLUMNS if any(c[0] in r for r in rows)]
+        head = f"| {first} | " + " | ".join(label for _, label in cols) + " |"
+        sep = "| --- |" + " --- |" * len(cols)
+        body = [
+            f"| {r['period'] if first == 'period' else r['owner']} | "
+            + " | ".join(_fmt(r.get(k)) for k, _ in cols)
+            + " |"
+            for r in rows
+        ]
+        return "\n".join([head, sep, *body])
+
+    def company_markdown(self) -> str:
+        return self._table(self.rows, "period") if self.rows else "No data."
+
+    def owner_markdown(self) -> str:
+        return self._table(self.owner_rows, "owner") if self.owner_rows else "No owners."
+
+    def company_text(self) -> str:
+        """A plain-text table for the terminal."""
+        cols = [("period", "period"), *COMPANY_COLUMNS]
+        widths = [
+            max(len(label), *(len(_fmt(r.get(k))) for r in self.rows)) if self.rows else len(label)
+            for k, label in cols
+        ]
+        lines = ["  ".join(label.rjust(w) for (_, label), w in zip(cols, widths, strict=True))]
+        for r in self.rows:
+            lines.append(
+                "  ".join(_fmt(r.get(k)).rjust(w) for (k, _), w in zip(cols, widths, strict=True))
+            )
+        return "\n".join(lines)
+
+    def latest_numeric(self) -> dict[str, float]:
+        """The latest complete-or-current period's numbers, for Dagster's plotted metadata."""
+        if not self.rows:
+            return {}
+        latest = self.rows[-1]
+        return {
+            f"kpi_{k}": float(v)
+            for k, v in latest.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+
+
+def compute_company_kpis(
+    store: HubStore, rules: HubRules, *, now: dt.datetime, months: int = 12
+) -> CompanyReport:
+    """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
+    with store.session() as s:
+        deals = list(s.exec(select(t.Deal).where(t.Deal.deleted.is_(False))))
+        tickets = list(s.exec(select(t.Ticket).where(t.Ticket.deleted.is_(False))))
+        emails = list(s.exec(select(t.Email).where(t.Email.deleted.is_(False))))
+        contacts = list(s.exec(select(t.Contact).where(t.Contact.deleted.is_(False))))
+        activities = list(s.exec(select(t.Activity).where(t.Activity.deleted.is_(False))))
+        owners = list(s.exec(select(t.Owner)))
+    start_month = (
+        now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        - dt.timedelta(days=31 * (months - 1))
+    ).replace(day=1)
+    table = period_kpis(deals, tickets, emails, contacts, activities, rules, start_month, now)
+    rows = []
+    for r in table.company():
+        rows.append(
+            {
+                "period": r.period_start.astimezone(dt.UTC).strftime("%Y-%m"),
+                **_jsonable(dict(r.values)),
+            }
+        )
+    current_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    owner_table = period_kpis(
+        deals,
+        tickets,
+        emails,
+        contacts,
+        activities,
+        rules,
+        current_start - dt.timedelta(days=62),
+        now,
+        owner_key=owner_key_by_email(owners),
+    )
+    owner_rows: dict[str, dict[str, Any]] = {}
+    for r in owner_table.rows:
+        if r.owner is None:
+            continue
+        agg = owner_rows.setdefault(r.owner, {"owner": r.owner})
+        for k, v in r.values.items():  # sum counts, keep the latest for rates
+            if isinstance(v, int) and not isinstance(v, bool):
+                agg[k] = agg.get(k, 0) + v
+            elif v is not None:
+                agg[k] = v
+    return CompanyReport(
+        rows=rows, owner_rows=sorted(owner_rows.values(), key=lambda r: r["owner"])
+    )
