@@ -1,0 +1,63 @@
+"""Build the CRM connectors from the Dagster resources' settings.
+
+Why a separate module: resources hold settings (resolved from environment variables at run
+time); the connectors take frozen config objects. This is the only place that translates one into
+the other, so a new connector option is wired once.
+"""
+
+from typing import Any
+
+from connectors.hubspot.connector import HubSpotConnector
+from connectors.salesforce.connector import SalesforceConnector
+
+from connectors.hubspot.config import HubSpotConfig
+from connectors.salesforce.config import SalesforceConfig, auth_from_settings
+from unified_model.writeback import WritebackConfig
+
+
+def build_salesforce(
+    resource: Any, field_map: dict[str, str], writeback: WritebackConfig
+) -> SalesforceConnector:
+    auth = auth_from_settings(
+        client_id=resource.client_id,
+        client_secret=resource.client_secret,
+        refresh_token=resource.refresh_token,
+        username=resource.username,
+        password=resource.password,
+        security_token=resource.security_token,
+        jwt_key_file=resource.jwt_key_file,
+        session_id=resource.session_id,
+    )
+    config = SalesforceConfig(
+        instance_url=resource.instance_url,
+        auth=auth,
+        token_url=resource.token_url,
+        ca_bundle=resource.ca_bundle or None,
+        budget_share=resource.budget_share,
+        page_size=resource.page_size,
+        bulk_threshold=resource.bulk_threshold,
+        field_map=field_map,
+        hub_fields=tuple(writeback.specs()),
+        hub_field_names=writeback.salesforce_names,
+    )
+    return SalesforceConnector(config)
+
+
+def build_hubspot(
+    resource: Any, field_map: dict[str, str], writeback: WritebackConfig
+) -> HubSpotConnector:
+    config = HubSpotConfig(
+        base_url=resource.base_url,
+        access_token=resource.access_token or None,
+        client_id=resource.client_id or None,
+        client_secret=resource.client_secret or None,
+        refresh_token=resource.refresh_token or None,
+        ca_bundle=resource.ca_bundle or None,
+        budget_share=resource.budget_share,
+        burst_limit=resource.burst_limit,
+        search_per_second=resource.search_per_second,
+        field_map=field_map,
+        hub_fields=tuple(writeback.specs()),
+        hub_field_names=writeback.hubspot_names,
+    )
+    return HubSpotConnector(config)
