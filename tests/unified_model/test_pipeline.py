@@ -220,3 +220,50 @@ def test_failed_write_is_retried_next_run(sqlite_store: HubStore) -> None:
     audit = store.all(t.WriteAudit)
     assert {a.outcome for a in audit} == {"failed"}
     assert store.all(t.WritebackLedger) == []
+
+
+def test_customer_view_and_writeback_log(sqlite_store: HubStore) -> None:
+    from unified_model.customer_view import find_customers, render_customer, writeback_log
+
+    store = sqlite_store
+    _seed(store)
+    unify(store, now=NOW)
+    compute_customer_insights(store, load_rules(None), now=NOW)
+    run_writeback(store, FakeWriter(), "hubspot", WritebackConfig(), run_id="r1", now=NOW)
+    (acme,) = find_customers(store, "http://WWW.acme.de/en")
+    assert find_customers(store, "acm")[0].id == acme.id
+    assert find_customers(store, acme.id)[0].id == acme.id
+    text = render_customer(store, acme.id, now=NOW)
+    assert "Acme GmbH" in text and "onboarding" in text
+    assert "salesforce" in text and "hubspot" in text and "901" in text
+    log = writeback_log(store, acme.id)
+    assert any("handover_status" in line and "onboarding" in line and " ok" in line for line in log)
+
+
+def test_review_decisions_are_kept(sqlite_store: HubStore) -> None:
+    import pytest
+
+    from unified_model.reviews import ReviewError, decide, pending_reviews
+
+    store = sqlite_store
+    store.upsert_rows(
+        t.MatchReview,
+        [
+            {
+                "left_source": "salesforce",
+                "left_id": "001A",
+                "right_source": "hubspot",
+                "right_id": "901",
+                "score": 85.0,
+                "reason": "similar names",
+                "status": "pending",
+            }
+        ],
+        newer_only=False,
+    )
+    (row,) = pending_reviews(store)
+    decide(store, row["id"], "rejected", now=NOW)
+    assert pending_reviews(store) == []
+    assert store.all(t.MatchReview)[0].status == "rejected"
+    with pytest.raises(ReviewError, match="no match review"):
+        decide(store, 999, "confirmed", now=NOW)
