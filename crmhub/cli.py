@@ -68,7 +68,6 @@ def _dagster_instance() -> Any:
 
     if "DAGSTER_HOME" not in os.environ:
         os.environ["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)
-    os.environ.setdefault("CRMHUB_DAGSTER_STORAGE", str(settings.hub_home() / "dagster"))
     return dg.DagsterInstance.get()
 
 
@@ -117,7 +116,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
     os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
-    os.environ.setdefault("CRMHUB_DAGSTER_STORAGE", str(settings.hub_home() / "dagster"))
     with _crm_environment(args.profile, args.seed) as where:
         _print(f"crmhub ui — {where}")
         cmd = [
@@ -174,7 +172,6 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_seed(args: argparse.Namespace) -> int:
     from sandbox.generator import generate
-
     from sandbox.state import SandboxState
 
     state = SandboxState(settings.sandbox_home() / "sandbox.db")
