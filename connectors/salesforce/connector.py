@@ -1,0 +1,230 @@
+"""``SalesforceConnector``: one Salesforce org as the hub sees it (the ``Connector`` protocol).
+
+What it does for the rest of the hub: read every object kind incrementally with checkpoints
+(``read``), find records purged for good (``reconcile_ids``), write the hub's own fields onto
+Accounts (``write``), create those fields where missing (``ensure_fields``), read them back for
+drift detection (``read_hub_fields``), and report every API call it spent (``usage``).
+
+Salesforce objects per kind: owner -> User, account -> Account, contact -> Contact and Lead,
+deal -> Opportunity, deal_stage -> OpportunityHistory, email -> EmailMessage, ticket -> Case,
+activity -> Task. Cursor of a kind: the object's cursor (see ``reader.py``); for contact, whose
+kind spans two objects, ``{"Contact": {...}, "Lead": {...}}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from connectors.base import ApiUsage, Page, ProvisionResult
+from connectors.errors import CrmRequestError
+from connectors.records import SALESFORCE, Crm, FieldUpdate, HubFieldSpec, WriteResult
+from connectors.salesforce import soql
+from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.config import SalesforceConfig
+from connectors.salesforce.fields import (
+    HubField,
+    HubFieldNames,
+    custom_field_metadata,
+    invisible_detail,
+    not_writable_detail,
+)
+from connectors.salesforce.mapping import (
+    KIND_OBJECTS,
+    MAPPABLE,
+    FieldMap,
+    hub_value,
+    iso_ts,
+)
+from connectors.salesforce.reader import ObjectReader, Schema
+from connectors.salesforce.writer import AccountWriter
+
+ACCOUNT = "Account"
+
+
+class SalesforceConnector:
+    """Reads, writes and provisions one Salesforce org. Build one per run; ``close`` it after."""
+
+    crm: Crm = SALESFORCE
+
+    def __init__(
+        self, config: SalesforceConfig, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.config = config
+        self._field_map = FieldMap(config.field_map)
+        for key, name in self._field_map.entries.items():
+            if name:
+                soql.check_identifier(name, f"field mapping '{key}'")
+        self._hub = HubFieldNames(config.hub_fields, config.hub_field_names)
+        self._client = SalesforceClient(config, sleep=sleep)
+        self._schema = Schema(self._client)
+        self._reader = ObjectReader(self._client, self._field_map, self._schema, self._hub.names())
+        self._writer = AccountWriter(self._client, self._hub.fields)
+
+    # ---- reading ---------------------------------------------------------------------------
+    def read(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Changed and deleted records of one kind since ``cursor`` (None: everything)."""
+        objects = KIND_OBJECTS.get(kind)
+        if not objects:
+            return
+        state = _split(objects, cursor)
+        for sf_object in objects:
+            for records, object_cursor in self._reader.read(sf_object, state.get(sf_object)):
+                state[sf_object] = object_cursor
+                yield Page(records=records, cursor=_join(objects, state))
+
+    def reconcile_ids(self, kind: str) -> Iterator[Page]:
+        """A full pass over the live ids of a kind; the last page lists them all.
+
+        Why: a record emptied from the recycle bin (or hard-deleted) never appears in
+        ``queryAll`` again; only its absence from a full id pass tells. Costs one call per 2000
+        ids; the assets run it every ``reconcile_interval_hours``.
+        """
+        objects = KIND_OBJECTS.get(kind)
+        if not objects:
+            return
+        seen: set[str] = set()
+        for sf_object in objects:
+            for _ in self._reader.live_ids(sf_object, seen):
+                pass
+        server = self._client.usage.server_time
+        yield Page(
+            records=[],
+            cursor={"reconciled_at": iso_ts(server) if server else None, "objects": list(objects)},
+            full_pass_complete=True,
+            seen_ids=frozenset(seen),
+        )
+
+    def reconcile_due(self, last_reconciled_at: dt.datetime | None) -> bool:
+        """Whether the hard-delete pass is due (by ``reconcile_interval_hours``)."""
+        if last_reconciled_at is None:
+            return True
+        now = self._client.usage.server_time or dt.datetime.now(dt.UTC)
+        return now - last_reconciled_at >= dt.timedelta(hours=self.config.reconcile_interval_hours)
+
+    def validate(self) -> None:
+        """Check every mapped field exists (one describe per object with mapped fields)."""
+        for sf_object in sorted({m.sf_object for m in MAPPABLE.values()}):
+            if self._field_map.fields_for(sf_object):
+                self._reader.validate(sf_object)
+
+    # ---- writing ---------------------------------------------------------------------------
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        """Set hub-owned fields on Accounts; one result per update, in order."""
+        return self._writer.write(updates)
+
+    def ensure_fields(
+        self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False
+    ) -> list[ProvisionResult]:
+        """Create missing hub fields on Account through the Tooling API (idempotent)."""
+        wanted = [HubField(spec, self._hub.name_for(spec.key)) for spec in specs]
+        for hub_field in wanted:
+            custom_field_metadata(hub_field.spec)  # refuse unknown kinds before any call
+        described = _lower(self._schema.fields(ACCOUNT, refresh=True))
+        results: dict[str, ProvisionResult] = {}
+        created: list[HubField] = []
+        for hub_field in wanted:
+            key, name = hub_field.spec.key, hub_field.name
+            present = described.get(name.lower())
+            if present is not None:
+                results[key] = _existing(key, name, present)
+            elif dry_run:
+                results[key] = ProvisionResult(key, name, "would_create", f"Account.{name}")
+            else:
+                self._create_field(hub_field)
+                created.append(hub_field)
+        if created:
+            described = _lower(self._schema.fields(ACCOUNT, refresh=True))
+            for hub_field in created:
+                key, name = hub_field.spec.key, hub_field.name
+                present = described.get(name.lower())
+                if present is None:
+                    results[key] = ProvisionResult(
+                        key, name, "not_writable", invisible_detail(name)
+                    )
+                elif not present["updateable"]:
+                    results[key] = ProvisionResult(
+                        key, name, "not_writable", not_writable_detail(name)
+                    )
+                else:
+                    results[key] = ProvisionResult(key, name, "created", f"Account.{name}")
+        return [results[h.spec.key] for h in wanted]
+
+    def _create_field(self, hub_field: HubField) -> None:
+        body = {
+            "FullName": f"{ACCOUNT}.{hub_field.name}",
+            "Metadata": custom_field_metadata(hub_field.spec),
+        }
+        try:
+            self._client.call(
+                ACCOUNT,
+                lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body),
+            )
+        except CrmRequestError as exc:
+            if exc.code != "DUPLICATE_DEVELOPER_NAME":  # created meanwhile: fine
+                raise
+
+    def read_hub_fields(self, source_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        """Current values of the hub's fields on these Accounts (deleted ones left out)."""
+        described = _lower(self._schema.fields(ACCOUNT))
+        present = {
+            key: f.name for key, f in self._hub.fields.items() if f.name.lower() in described
+        }
+        if not present or not source_ids:
+            return {}
+        out: dict[str, dict[str, str | None]] = {}
+        fields = ",".join(["Id", *present.values()])
+        size = self.config.retrieve_batch_size
+        for start in range(0, len(source_ids), size):
+            chunk = list(source_ids[start : start + size])
+            params = {"ids": ",".join(chunk), "fields": fields}
+            rows = self._client.call(
+                ACCOUNT,
+                lambda sf, params=params: sf.restful(
+                    f"composite/sobjects/{ACCOUNT}", params=params
+                ),
+            )
+            for row in rows or []:
+                if row is None:
+                    continue
+                out[str(row["Id"])] = {
+                    key: hub_value(row.get(name)) for key, name in present.items()
+                }
+        return out
+
+    # ---- accounting ------------------------------------------------------------------------
+    def usage(self) -> ApiUsage:
+        """Calls spent by this connector (per object) and the org's daily quota figures."""
+        return self._client.usage
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _split(objects: tuple[str, ...], cursor: dict[str, Any] | None) -> dict[str, Any]:
+    if not cursor:
+        return {}
+    if len(objects) == 1 and objects[0] not in cursor:
+        return {objects[0]: cursor}
+    return {o: cursor[o] for o in objects if cursor.get(o)}
+
+
+def _join(objects: tuple[str, ...], state: dict[str, Any]) -> dict[str, Any]:
+    if len(objects) == 1:
+        return dict(state[objects[0]])
+    return {o: dict(state[o]) for o in objects if o in state}
+
+
+def _lower(fields: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name.lower(): f for name, f in fields.items()}
+
+
+def _existing(key: str, name: str, described: dict[str, Any]) -> ProvisionResult:
+    if described["updateable"]:
+        return ProvisionResult(key, name, "exists", f"Account.{name}")
+    return ProvisionResult(key, name, "not_writable", not_writable_detail(name))
+
+
+__all__ = ["SalesforceConnector"]

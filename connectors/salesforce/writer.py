@@ -1,0 +1,197 @@
+"""Writing hub-owned fields onto Accounts: sObject Collections, or Bulk 2.0 for large batches.
+
+Why per-record outcomes: a Collections PATCH answers HTTP 200 even when some records failed, each
+with its own ``statusCode``. The writeback ledger must know exactly which records now hold the new
+values (``ok``), which must be tried again (``failed`` + ``retryable``: row locks, limits, server
+trouble) and which are gone for good (``skipped``: the Account was deleted meanwhile; the hub never
+re-creates it, and an update cannot). Row locks (``UNABLE_TO_LOCK_ROW``: someone else is saving a
+child of that Account) are retried here with backoff for just the locked rows, within the budget.
+
+Only the account object is written, only with fields on the allow-list (``fields.py``), and every
+update is checked before the first request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.errors import CrmRequestError, MappingError, QuotaExhausted, TransientError
+from connectors.records import SALESFORCE, FieldUpdate, WriteResult
+from connectors.salesforce import bulk
+from connectors.salesforce.client import SalesforceClient, safe_code
+from connectors.salesforce.fields import HubField, ValueRejected, to_bulk_csv, to_salesforce
+
+ACCOUNT = "Account"
+#: The record is gone: report ``skipped`` (never re-create it).
+GONE_CODES = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
+#: Worth another try in a later run (or, for row locks, right away with backoff).
+RETRYABLE_CODES = frozenset(
+    {
+        "UNABLE_TO_LOCK_ROW",
+        "REQUEST_LIMIT_EXCEEDED",
+        "SERVER_UNAVAILABLE",
+        "REQUEST_RUNNING_TOO_LONG",
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    }
+)
+FLS_CODES = frozenset(
+    {"INVALID_FIELD_FOR_INSERT_UPDATE", "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"}
+)
+
+
+@dataclass
+class _Pending:
+    index: int
+    source_id: str
+    payload: dict[str, Any]
+
+
+class AccountWriter:
+    """Writes batches of :class:`FieldUpdate` to Salesforce Accounts."""
+
+    def __init__(self, client: SalesforceClient, hub_fields: dict[str, HubField]) -> None:
+        self.client = client
+        self.config = client.config
+        self.hub_fields = hub_fields
+
+    def check(self, updates: Sequence[FieldUpdate]) -> None:
+        """Refuse, before any request, keys this connector was not configured to write."""
+        for update in updates:
+            for key in update.values:
+                if key not in self.hub_fields:
+                    raise MappingError(
+                        f"hub field '{key}' is not configured for Salesforce writeback (known: "
+                        f"{', '.join(sorted(self.hub_fields)) or 'none'}); add it to the "
+                        "writeback fields in the mapping file",
+                        crm=SALESFORCE,
+                    )
+
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        self.check(updates)
+        results: list[WriteResult | None] = [None] * len(updates)
+        pending: list[_Pending] = []
+        for i, update in enumerate(updates):
+            try:
+                payload = {
+                    self.hub_fields[k].name: to_salesforce(self.hub_fields[k], v)
+                    for k, v in update.values.items()
+                }
+            except ValueRejected as exc:
+                results[i] = WriteResult(update.source_id, "failed", str(exc), False)
+                continue
+            if not payload:
+                results[i] = WriteResult(update.source_id, "ok")
+                continue
+            pending.append(_Pending(i, update.source_id, payload))
+        if len(pending) > self.config.bulk_write_threshold:
+            self._bulk(pending, results)
+        else:
+            size = self.config.write_batch_size
+            for start in range(0, len(pending), size):
+                batch = pending[start : start + size]
+                try:
+                    self._collection(batch, results)
+                except QuotaExhausted as exc:
+                    for item in pending[start:]:
+                        if results[item.index] is None:
+                            results[item.index] = WriteResult(
+                                item.source_id, "failed", str(exc), True
+                            )
+                    break
+        return [
+            r if r is not None else WriteResult(u.source_id, "failed", "not sent", True)
+            for r, u in zip(results, updates, strict=True)
+        ]
+
+    # ---- sObject Collections ---------------------------------------------------------------
+    def _collection(self, batch: list[_Pending], results: list[WriteResult | None]) -> None:
+        todo = batch
+        for attempt in range(self.config.row_lock_retries + 1):
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": ACCOUNT}, "id": p.source_id, **p.payload} for p in todo
+                ],
+            }
+            try:
+                answer = self.client.call(
+                    ACCOUNT,
+                    lambda sf, body=body: sf.restful(
+                        "composite/sobjects", method="PATCH", json=body
+                    ),
+                )
+            except (TransientError, CrmRequestError) as exc:
+                retryable = isinstance(exc, TransientError)
+                for p in todo:
+                    results[p.index] = WriteResult(p.source_id, "failed", str(exc), retryable)
+                return
+            locked: list[_Pending] = []
+            for p, item in zip(todo, answer or [], strict=False):
+                if item.get("success"):
+                    results[p.index] = WriteResult(p.source_id, "ok")
+                    continue
+                code, message = _first_error(item)
+                if code == "UNABLE_TO_LOCK_ROW":
+                    locked.append(p)
+                results[p.index] = _failure(p.source_id, code, message)
+            if not locked or attempt == self.config.row_lock_retries:
+                return
+            self.client.sleep(self.config.row_lock_backoff_seconds * (2**attempt))
+            todo = locked
+
+    # ---- Bulk API 2.0 ingest ---------------------------------------------------------------
+    def _bulk(self, pending: list[_Pending], results: list[WriteResult | None]) -> None:
+        columns = sorted({name for p in pending for name in p.payload})
+        rows = []
+        for p in pending:
+            row = {"Id": p.source_id}
+            for name in columns:
+                # An empty cell leaves a field unchanged in Bulk; "#N/A" clears it.
+                row[name] = to_bulk_csv(p.payload[name]) if name in p.payload else ""
+            rows.append(row)
+        try:
+            outcome = bulk.bulk_update(self.client, ACCOUNT, rows)
+        except (QuotaExhausted, TransientError, CrmRequestError) as exc:
+            retryable = not isinstance(exc, CrmRequestError)
+            for p in pending:
+                results[p.index] = WriteResult(p.source_id, "failed", str(exc), retryable)
+            return
+        for p in pending:
+            if p.source_id in outcome.ok:
+                results[p.index] = WriteResult(p.source_id, "ok")
+            elif p.source_id in outcome.failed:
+                code, _, message = outcome.failed[p.source_id].partition(":")
+                results[p.index] = _failure(p.source_id, code, message.split(":")[0])
+            else:
+                results[p.index] = WriteResult(
+                    p.source_id, "failed", "not processed by the Bulk API job", True
+                )
+
+
+def _first_error(item: dict[str, Any]) -> tuple[str, str]:
+    errors = item.get("errors") or [{}]
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    return str(first.get("statusCode") or first.get("errorCode") or ""), str(
+        first.get("message") or ""
+    )
+
+
+def _failure(source_id: str, code: str, message: str) -> WriteResult:
+    shown = safe_code(code)
+    if code in GONE_CODES:
+        return WriteResult(source_id, "skipped", f"{shown}: the Account no longer exists")
+    if code in FLS_CODES:
+        return WriteResult(
+            source_id,
+            "failed",
+            f"{shown}: the integration user cannot edit a hub field on Account; an admin must "
+            "grant field-level security (Edit) on the hub's fields",
+            False,
+        )
+    # Salesforce's per-record message names the field or rule; it holds no request data.
+    detail = " ".join(message.split())[:300]
+    return WriteResult(
+        source_id, "failed", f"{shown}: {detail}" if detail else shown, code in RETRYABLE_CODES
+    )
