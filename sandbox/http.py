@@ -286,8 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, response: Response) -> None:
         payload, ctype = response.encode()
-        self.send_response(response.status)
         headers = {k.lower(): (k, v) for k, v in response.headers.items()}
+        if "date" in headers:
+            # The emulator sends its own Date (sandbox clock); don't add the real-time one too.
+            self.send_response_only(response.status)
+            self.send_header("Server", self.version_string())
+        else:
+            self.send_response(response.status)
         if "content-type" not in headers and (payload or response.status != 204):
             self.send_header("Content-Type", ctype)
         for name, value in headers.values():
