@@ -1,0 +1,463 @@
+"""Reading HubSpot incrementally: frozen search windows, batched associations, archived, owners.
+
+Why search windows keyed on ``hs_object_id``: the search API is the only HubSpot API that filters
+by last-modified time, but it pages by *offset* and refuses ``after + limit > 10,000``. So a
+window ``[lower, upper]`` on the last-modified property is frozen at the start of a pass, results
+are sorted by ``hs_object_id`` ascending, ``after`` is never sent, and each request asks for
+``hs_object_id > last_id`` instead: every request is at offset 0, the cap is never reached, and a
+record is neither lost nor repeated while users edit the portal (an edit after ``upper`` is the
+next window's business). The window's ``upper`` is the portal's own clock (``Date`` header of the
+pass's first search) minus ``lag_margin_seconds``; the next window starts ``overlap_seconds``
+before it, because the search index lags and a record changed just before ``upper`` may show up
+only later. First sync: ``lower`` = epoch.
+
+Why 1,000 records per checkpoint: the v4 associations batch read takes 1,000 ids, so the reader
+gathers five search pages, makes one association call per needed type and yields one ``Page``:
+10,000 changed deals cost 50 searches + 20 association calls.
+
+Deletes: archived records are listed (``archived=true``) when the configured interval is due,
+remembered in the cursor, so a sync with nothing changed costs one search call per object. Hard
+deletes leave no archive: ``reconcile_ids`` makes a full id pass for the store to compare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.objects import (
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+)
+
+from connectors.base import Page
+from connectors.errors import CrmRequestError, TransientError
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.mapping import (
+    EPOCH,
+    SPECS,
+    FieldMapping,
+    ObjectSpec,
+    RecordMapper,
+    epoch_ms,
+    instant,
+    iso,
+    ordered_targets,
+    owner_record,
+    tombstone,
+)
+from connectors.records import HUBSPOT, AnyRecord
+
+log = logging.getLogger(__name__)
+
+CURSOR_VERSION = 1
+ARCHIVED_PAGE = 100  # the list API's maximum
+BATCH_READ_MAX = 100
+_ASSOC_ROUNDS = 3
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    return instant(value) if value else None
+
+
+class HubSpotReader:
+    """Reads one kind at a time; every method is a generator of checkpointed pages."""
+
+    def __init__(self, client: HubSpotClient, config: HubSpotConfig, mapping: FieldMapping):
+        self.client = client
+        self.config = config
+        self.mapping = mapping
+        self.mapper = RecordMapper(mapping)
+        self._validated: set[str] = set()
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self, kind: str) -> None:
+        """Check the field mapping of ``kind`` against the portal's properties (one call)."""
+        if kind in self._validated or kind not in SPECS:
+            return
+        ot = SPECS[kind].object_type
+        answer = self.client.call(
+            f"list {ot} properties",
+            lambda: self.client.api("properties").get_all(ot, archived=False),
+        )
+        names = [p.name for p in (answer.results if answer else [])]
+        self.mapping.validate(kind, names)
+        self._validated.add(kind)
+
+    # ---- incremental objects ----------------------------------------------------------------
+    def read_objects(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        spec = SPECS[kind]
+        if cursor is None:
+            self.validate(kind)
+        state: dict[str, Any] = dict(cursor or {})
+        state["v"] = CURSOR_VERSION
+        first_sync = cursor is None or state.get("upper") is None
+        yield from self._window_pass(kind, spec, state, first_sync=first_sync)
+        yield from self._archived_pass(kind, spec, state)
+
+    def _search(
+        self,
+        spec: ObjectSpec,
+        properties: list[str],
+        *,
+        lower: dt.datetime | None,
+        upper: dt.datetime | None,
+        last_id: str | None,
+    ) -> Any:
+        filters = []
+        if lower is not None:
+            filters.append(
+                Filter(property_name=spec.lastmod, operator="GTE", value=epoch_ms(lower))
+            )
+        if upper is not None:
+            filters.append(
+                Filter(property_name=spec.lastmod, operator="LTE", value=epoch_ms(upper))
+            )
+        if last_id is not None:
+            filters.append(Filter(property_name="hs_object_id", operator="GT", value=last_id))
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=filters)] if filters else [],
+            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],  # type: ignore[list-item]
+            properties=properties,
+            limit=self.config.search_page_size,
+            # ``after`` deliberately unset: always offset 0, never near the 10,000 cap.
+        )
+        ot = spec.object_type
+        answer = self.client.call(
+            f"search {ot}",
+            lambda: self.client.api("search").do_search(ot, request),
+        )
+        if answer is None:
+            raise CrmRequestError(
+                f"HubSpot answered the {ot} search with an unexpected status; check "
+                "CRMHUB_HS_BASE_URL points at the HubSpot API",
+                crm=HUBSPOT,
+            )
+        return answer
+
+    def _window_pass(
+        self, kind: str, spec: ObjectSpec, state: dict[str, Any], *, first_sync: bool
+    ) -> Iterator[Page]:
+        cfg = self.config
+        window = state.get("in_window")
+        if window:
+            lower = _when(window.get("lower"))
+            upper = _when(window.get("upper"))
+            last_id = state.get("last_id")
+        else:
+            previous = _when(state.get("upper"))
+            lower = (
+                EPOCH if previous is None else previous - dt.timedelta(seconds=cfg.overlap_seconds)
+            )
+            upper = None  # frozen from the portal's clock at the first search
+            last_id = None
+        previous_upper = _when(state.get("upper"))
+        properties = self.mapping.properties(kind)
+        first, rest = (
+            properties[: cfg.max_properties_per_request],
+            properties[cfg.max_properties_per_request :],
+        )
+        per_unit = max(1, cfg.association_batch_size // cfg.search_page_size)
+        done = False
+        while not done:
+            self.client.check_budget()
+            objects: list[Any] = []
+            for _ in range(per_unit):
+                answer = self._search(spec, first, lower=lower, upper=upper, last_id=last_id)
+                results = list(answer.results or [])
+                if upper is None:
+                    upper = self._freeze_upper(previous_upper)
+                    if first_sync and not state.get("archived_checked_at"):
+                        # Records archived before the first sync were never stored: the first
+                        # archived check only needs what is archived from now on.
+                        state["archived_checked_at"] = iso(upper)
+                    # The first page was asked without an upper bound: drop what lies beyond it
+                    # (the next window re-reads it, as its lower bound is below this upper).
+                    results_in = [r for r in results if self._modified(spec, r) <= upper]
+                else:
+                    results_in = results
+                if results:
+                    last_id = str(results[-1].id)
+                objects.extend(results_in)
+                if not results or answer.paging is None or answer.paging.next is None:
+                    done = True
+                    break
+            if rest and objects:
+                self._fill_properties(spec, objects, rest)
+            records = self._records(kind, spec, objects)
+            assert upper is not None
+            if done:
+                state.update(upper=iso(upper), last_id=None, in_window=None)
+            else:
+                state.update(
+                    last_id=last_id,
+                    in_window={"lower": iso(lower or EPOCH), "upper": iso(upper)},
+                )
+            yield Page(records=records, cursor=dict(state))
+
+    def _freeze_upper(self, previous_upper: dt.datetime | None) -> dt.datetime:
+        now = self.client.usage.server_time
+        if now is None:
+            raise CrmRequestError(
+                "HubSpot sent no Date header, so the sync cannot tell the portal's time; check "
+                "that CRMHUB_HS_BASE_URL points at the HubSpot API and not at a proxy stripping "
+                "headers",
+                crm=HUBSPOT,
+            )
+        upper = now - dt.timedelta(seconds=self.config.lag_margin_seconds)
+        if previous_upper is not None and upper < previous_upper:
+            upper = previous_upper  # the portal's clock never moves a cursor backwards
+        return upper
+
+    @staticmethod
+    def _modified(spec: ObjectSpec, obj: Any) -> dt.datetime:
+        props = obj.properties or {}
+        return instant(props.get(spec.lastmod)) or instant(obj.updated_at) or EPOCH
+
+    def _fill_properties(self, spec: ObjectSpec, objects: list[Any], names: list[str]) -> None:
+        """Properties beyond one request's share, read by batch read and merged in place."""
+        ot = spec.object_type
+        by_id = {str(o.id): o for o in objects}
+        size = self.config.max_properties_per_request
+        for start in range(0, len(names), size):
+            chunk = names[start : start + size]
+            ids = list(by_id)
+            for i in range(0, len(ids), BATCH_READ_MAX):
+                request = BatchReadInputSimplePublicObjectId(
+                    inputs=[SimplePublicObjectId(id=x) for x in ids[i : i + BATCH_READ_MAX]],
+                    properties=chunk,
+                    properties_with_history=[],
+                )
+                answer = self.client.call(
+                    f"batch read {ot}",
+                    lambda request=request: self.client.api("batch").read(ot, request),
+                )
+                for extra in answer.results if answer else []:
+                    target = by_id.get(str(extra.id))
+                    if target is not None:
+                        merged = dict(target.properties or {})
+                        merged.update(extra.properties or {})
+                        target.properties = merged
+
+    def _records(self, kind: str, spec: ObjectSpec, objects: list[Any]) -> list[AnyRecord]:
+        if not objects:
+            return []
+        ids = [str(o.id) for o in objects]
+        assoc = {to: self.associations(spec.object_type, to, ids) for to in spec.associations}
+        return [self.mapper.record(kind, o, assoc) for o in objects]
+
+    # ---- associations -----------------------------------------------------------------------
+    def associations(self, from_ot: str, to_ot: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """``{from id: [to ids, primary first]}`` through v4 batch reads of up to 1,000 ids.
+
+        Ids without associations are simply absent (HubSpot reports them as 207 errors). Other
+        per-id errors are retried a few rounds; if they persist the unit fails as transient, so
+        the page is not checkpointed with incomplete links.
+        """
+        out: dict[str, list[str]] = {}
+        pending: list[tuple[str, str | None]] = [(i, None) for i in dict.fromkeys(ids)]
+        rounds = 0
+        size = self.config.association_batch_size
+        while pending:
+            next_round: list[tuple[str, str | None]] = []
+            failed: list[tuple[str, str | None]] = []
+            for start in range(0, len(pending), size):
+                chunk = pending[start : start + size]
+                answer = self._assoc_call(from_ot, to_ot, chunk)
+                if answer is None:
+                    continue
+                for result in answer.results or []:
+                    fid = str(result._from.id)
+                    out.setdefault(fid, []).extend(ordered_targets(result.to or []))
+                    nxt = getattr(getattr(result, "paging", None), "next", None)
+                    if nxt is not None and getattr(nxt, "after", None):
+                        next_round.append((fid, str(nxt.after)))
+                for error in getattr(answer, "errors", None) or []:
+                    if error.category == "OBJECT_NOT_FOUND":
+                        continue  # no associations of this type
+                    context = error.context or {}
+                    bad = [*context.get("fromObjectId", []), *context.get("ids", [])]
+                    lookup = dict(chunk)
+                    failed.extend((b, lookup.get(b)) for b in bad if b in lookup)
+            if failed:
+                rounds += 1
+                if rounds >= _ASSOC_ROUNDS:
+                    raise TransientError(
+                        f"HubSpot could not read the {from_ot}→{to_ot} associations of "
+                        f"{len(failed)} records after {rounds} attempts; the page is not saved "
+                        "and the next run resumes from the last checkpoint",
+                        crm=HUBSPOT,
+                    )
+            pending = next_round + failed
+        return out
+
+    def _assoc_call(self, from_ot: str, to_ot: str, chunk: list[tuple[str, str | None]]) -> Any:
+        request = BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[
+                PublicFetchAssociationsBatchRequest(id=i, after=a)
+                if a
+                else PublicFetchAssociationsBatchRequest(id=i)
+                for i, a in chunk
+            ]
+        )
+        try:
+            return self.client.call(
+                f"read {from_ot}→{to_ot} associations",
+                lambda: self.client.api("associations").get_page(from_ot, to_ot, request),
+            )
+        except CrmRequestError as exc:
+            if exc.status == 404 and exc.code == "OBJECT_NOT_FOUND":
+                return None  # none of the ids has such associations
+            raise
+
+    # ---- archived ---------------------------------------------------------------------------
+    def _archived_due(self, state: dict[str, Any]) -> bool:
+        if state.get("archived_pass"):
+            return True
+        checked = _when(state.get("archived_checked_at"))
+        now = self.client.usage.server_time
+        if checked is None or now is None:
+            return True
+        interval = self.config.archived_check_interval_seconds
+        return interval <= 0 or (now - checked).total_seconds() >= interval
+
+    def _archived_pass(self, kind: str, spec: ObjectSpec, state: dict[str, Any]) -> Iterator[Page]:
+        """Tombstones for records archived since the last check (minus the overlap).
+
+        The first sync sets the check time to its window's upper bound without listing: records
+        archived before it were never stored, later ones are caught by the next check.
+        """
+        now = self.client.usage.server_time
+        if not self._archived_due(state):
+            return
+        ot = spec.object_type
+        progress = dict(state.get("archived_pass") or {})
+        if not progress:
+            checked = _when(state.get("archived_checked_at"))
+            since = checked - dt.timedelta(seconds=self.config.overlap_seconds) if checked else None
+            progress = {
+                "after": None,
+                "since": iso(since) if since else None,
+                "started": iso(now) if now else None,
+            }
+        since = _when(progress.get("since"))
+        while True:
+            self.client.check_budget()
+            after = progress.get("after")
+            kwargs: dict[str, Any] = {
+                "limit": ARCHIVED_PAGE,
+                "archived": True,
+                "properties": ["hs_object_id"],
+            }
+            if after:
+                kwargs["after"] = after
+            answer = self.client.call(
+                f"list archived {ot}",
+                lambda kwargs=kwargs: self.client.api("objects").get_page(ot, **kwargs),
+            )
+            if progress.get("started") is None and self.client.usage.server_time:
+                progress["started"] = iso(self.client.usage.server_time)
+            records: list[AnyRecord] = []
+            for obj in answer.results if answer else []:
+                when = instant(obj.archived_at) or instant(obj.updated_at) or EPOCH
+                if since is None or when >= since:
+                    records.append(tombstone(kind, str(obj.id), when))
+            nxt = getattr(getattr(answer, "paging", None), "next", None)
+            if nxt is not None and getattr(nxt, "after", None):
+                progress["after"] = str(nxt.after)
+                state["archived_pass"] = dict(progress)
+                yield Page(records=records, cursor=dict(state))
+                continue
+            state["archived_pass"] = None
+            state["archived_checked_at"] = progress.get("started")
+            yield Page(records=records, cursor=dict(state))
+            return
+
+    # ---- owners -----------------------------------------------------------------------------
+    def read_owners(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Every owner, every run: a few calls at most, and owners change without a trace.
+
+        Archived owners (deactivated users) come as ``active=False``: their ids still own
+        records. The last page completes a full pass with every id seen.
+        """
+        seen: set[str] = set()
+        previous = dict(cursor or {})
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                self.client.check_budget()
+                kwargs: dict[str, Any] = {
+                    "limit": self.config.owners_page_size,
+                    "archived": archived,
+                }
+                if after:
+                    kwargs["after"] = after
+                answer = self.client.call(
+                    "list owners",
+                    lambda kwargs=kwargs: self.client.api("owners").get_page(**kwargs),
+                )
+                records = [owner_record(o) for o in (answer.results if answer else [])]
+                seen.update(r.source_id for r in records)
+                nxt = getattr(getattr(answer, "paging", None), "next", None)
+                after = str(nxt.after) if nxt is not None and getattr(nxt, "after", None) else None
+                last = after is None and archived
+                if last:
+                    now = self.client.usage.server_time
+                    cursor_out = {"v": CURSOR_VERSION, "last_full_pass": iso(now) if now else None}
+                    yield Page(
+                        records=records,  # type: ignore[arg-type]
+                        cursor=cursor_out,
+                        full_pass_complete=True,
+                        seen_ids=frozenset(seen),
+                    )
+                else:
+                    yield Page(records=records, cursor=previous)  # type: ignore[arg-type]
+                if after is None:
+                    break
+
+    # ---- hard-delete reconciliation ---------------------------------------------------------
+    def reconcile_ids(self, kind: str) -> Iterator[Page]:
+        """A full pass over the live ids of ``kind`` (search by id, offset always 0).
+
+        The final page has ``full_pass_complete=True`` and ``seen_ids``: the store tombstones
+        live rows missing from it (GDPR deletes leave no archive to list).
+        """
+        if kind == "owner":
+            for page in self.read_owners(None):
+                if page.full_pass_complete:
+                    yield Page(
+                        records=[],
+                        cursor={},
+                        full_pass_complete=True,
+                        seen_ids=page.seen_ids,
+                    )
+            return
+        spec = SPECS[kind]
+        seen: set[str] = set()
+        last_id: str | None = None
+        while True:
+            self.client.check_budget()
+            answer = self._search(spec, ["hs_object_id"], lower=None, upper=None, last_id=last_id)
+            results = list(answer.results or [])
+            seen.update(str(r.id) for r in results)
+            if results:
+                last_id = str(results[-1].id)
+            if not results or answer.paging is None or answer.paging.next is None:
+                yield Page(
+                    records=[],
+                    cursor={"reconcile_last_id": last_id},
+                    full_pass_complete=True,
+                    seen_ids=frozenset(seen),
+                )
+                return
+            yield Page(records=[], cursor={"reconcile_last_id": last_id})
