@@ -410,6 +410,8 @@ class KpiRow:
     period_end: dt.datetime
     owner: str | None
     values: dict[str, KpiValue]
+    #: the calendar period in the business time zone: "2026-06", "2026-Q2" or "2026-W25"
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,7 @@ class KpiTable:
         """Flat dicts (ISO period bounds), e.g. for Dagster table metadata."""
         return [
             {
+                "period": r.label,
                 "period_start": r.period_start.isoformat(),
                 "period_end": r.period_end.isoformat(),
                 "owner": r.owner,
@@ -505,9 +508,22 @@ def period_kpis(
         groups.extend(sorted(seen))
     rows: list[KpiRow] = []
     for s, e in periods(period_start, period_end, rules):
+        label = period_label(s, rules)
         for g in groups:
-            rows.append(KpiRow(s, e, g, data.values(s, e, g, owner_key)))
+            rows.append(KpiRow(s, e, g, data.values(s, e, g, owner_key), label))
     return KpiTable(tuple(rows))
+
+
+def period_label(start: dt.datetime, rules: HubRules) -> str:
+    """Name of the calendar period containing ``start``, in the business time zone (a period
+    starting at Berlin midnight on 1 June is "2026-06", although it is still 31 May in UTC)."""
+    local = start.astimezone(rules.kpis.business_hours.zone).date()
+    if rules.kpis.period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    if rules.kpis.period == "quarter":
+        return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    return f"{local.year}-{local.month:02d}"
 
 
 class _Data:

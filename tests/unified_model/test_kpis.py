@@ -17,6 +17,7 @@ from unified_model.kpis import (
     first_responses,
     owner_key_by_email,
     period_kpis,
+    period_label,
     periods,
 )
 from unified_model.rules import HubRules, parse_rules
@@ -393,6 +394,12 @@ def test_periods_are_calendar_months_in_the_business_time_zone() -> None:
     ]
     weeks = parse_rules({"kpis": {"period": "week", "business_hours": {"timezone": "UTC"}}})
     assert periods(NOW, NOW + 8 * DAY, weeks)[0] == (NOW, utc(2026, 6, 22))  # next Monday
+    # labels name the local calendar period: June starts on 31 May in UTC
+    assert period_label(JUNE_START, RULES) == "2026-06"
+    assert period_label(utc(2026, 3, 31, 22), quarters) == "2026-Q2"
+    assert period_label(NOW, weeks) == "2026-W25"
+    table = period_kpis([], [], [], [], [], RULES, JUNE_START, JUNE_END)
+    assert [r["period"] for r in table.as_records()] == ["2026-06"]
 
 
 def test_owner_rows_merge_one_person_across_both_crms() -> None:
