@@ -245,20 +245,20 @@ def compute_company_kpis(
         contacts = list(s.exec(select(t.Contact).where(t.Contact.deleted.is_(False))))
         activities = list(s.exec(select(t.Activity).where(t.Activity.deleted.is_(False))))
         owners = list(s.exec(select(t.Owner)))
-    start_month = (
-        now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        - dt.timedelta(days=31 * (months - 1))
-    ).replace(day=1)
+    zone = rules.kpis.business_hours.zone
+    local = now.astimezone(zone)
+    month0 = local.year * 12 + local.month - 1 - (months - 1)
+    start_month = dt.datetime(month0 // 12, month0 % 12 + 1, 1, tzinfo=zone).astimezone(dt.UTC)
     table = period_kpis(deals, tickets, emails, contacts, activities, rules, start_month, now)
     rows = []
     for r in table.company():
         rows.append(
             {
-                "period": r.period_start.astimezone(dt.UTC).strftime("%Y-%m"),
+                "period": r.label,
                 **_jsonable(dict(r.values)),
             }
         )
-    current_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    current_start = dt.datetime(local.year, local.month, 1, tzinfo=zone).astimezone(dt.UTC)
     owner_table = period_kpis(
         deals,
         tickets,
@@ -266,7 +266,7 @@ def compute_company_kpis(
         contacts,
         activities,
         rules,
-        current_start - dt.timedelta(days=62),
+        current_start,
         now,
         owner_key=owner_key_by_email(owners),
     )
