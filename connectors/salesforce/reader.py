@@ -9,13 +9,17 @@ Why this shape:
   checkpoint. The stored cursor never moves backwards.
 - Each run's first page starts ``overlap_seconds`` before the stored position, because a
   transaction that committed late can carry a SystemModstamp older than rows already read.
-  Re-read rows are harmless duplicates (the store upserts) and rare (one minute's worth).
+  So that the overlap does not hand out the same rows again on every run, the cursor remembers
+  the ``(Id, SystemModstamp)`` of the rows it delivered inside that last window (``recent``,
+  capped at :data:`RECENT_CAP`; beyond the cap a few duplicates pass, which the store's upsert
+  absorbs) and skips exactly those.
 - A first sync counts the rows (one ``COUNT()`` call) and switches to Bulk API 2.0 above
   ``bulk_threshold``; its cursor then holds the job and locator until the last chunk.
 - Records purged from the recycle bin never show up in ``queryAll``: :meth:`ObjectReader.live_ids`
   serves the periodic full id pass that finds them.
 
-Cursor of one object: ``{"ts": "2026-05-01T07:25:37.000Z", "id": "001..."}``; Account also keeps
+Cursor of one object: ``{"ts": "2026-05-01T07:25:37.000Z", "id": "001...", "recent": {id: ts}}``;
+Account also keeps
 ``hub`` (the hub-owned fields found on Account) and ``hub_checked`` (when describe last looked);
 during a Bulk first sync: ``{"bulk": {"job", "locator", "ts", "id"}}``.
 """
@@ -43,6 +47,31 @@ from connectors.salesforce.mapping import (
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 Position = tuple[dt.datetime, str]
+#: At most this many delivered rows are remembered for the overlap window.
+RECENT_CAP = 500
+
+
+class Recent:
+    """Rows delivered within ``overlap`` of the newest position: skipped when the overlap re-reads them."""
+
+    def __init__(self, entries: dict[str, str] | None, overlap: dt.timedelta) -> None:
+        self.entries = dict(entries or {})
+        self.overlap = overlap
+
+    def seen(self, row_id: str, ts: str) -> bool:
+        return self.entries.get(row_id) == ts
+
+    def add(self, row_id: str, ts: str) -> None:
+        self.entries[row_id] = ts
+
+    def pruned(self, newest: dt.datetime) -> dict[str, str]:
+        """Entries still inside the window before ``newest``, newest first up to the cap."""
+        floor = iso_ts(newest - self.overlap)
+        kept = sorted(((ts, rid) for rid, ts in self.entries.items() if ts >= floor), reverse=True)[
+            :RECENT_CAP
+        ]
+        self.entries = {rid: ts for ts, rid in kept}
+        return dict(self.entries)
 
 
 class Schema:
@@ -121,8 +150,11 @@ class ObjectReader:
             return
         extra = self._hub_state(sf_object, cursor, first_sync=False)
         stored = (_ts(cursor["ts"]), str(cursor.get("id") or ""))
-        since = stored[0] - dt.timedelta(seconds=self.config.overlap_seconds)
-        yield from self._rest(sf_object, since=since, after=None, stored=stored, extra=extra)
+        since = stored[0] - self._overlap
+        recent = Recent(cursor.get("recent"), self._overlap)
+        yield from self._rest(
+            sf_object, since=since, after=None, stored=stored, extra=extra, recent=recent
+        )
 
     def _first_sync(
         self, sf_object: str, cursor: dict[str, Any]
@@ -135,7 +167,14 @@ class ObjectReader:
         if int(count) > self.config.bulk_threshold:
             yield from self._bulk(sf_object, extra, job=None, locator="", best=None)
             return
-        yield from self._rest(sf_object, since=None, after=None, stored=None, extra=extra)
+        yield from self._rest(
+            sf_object,
+            since=None,
+            after=None,
+            stored=None,
+            extra=extra,
+            recent=Recent(None, self._overlap),
+        )
 
     def _rest(
         self,
@@ -145,6 +184,7 @@ class ObjectReader:
         after: Position | None,
         stored: Position | None,
         extra: dict[str, Any],
+        recent: Recent,
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
         """Keyset pages until a short page; ``stored`` is the position already checkpointed."""
         limit = self.config.page_size
@@ -160,14 +200,23 @@ class ObjectReader:
             rows = self._query(sf_object, query, extra)
             if rows is None:  # a hub field vanished: the state was refreshed, ask again
                 continue
-            records = [self._record(sf_object, row, extra) for row in rows]
+            records: list[AnyRecord] = []
+            for row in rows:
+                row_id, ts = str(row["Id"]), iso_ts(_ts(row["SystemModstamp"]))
+                if not recent.seen(row_id, ts):
+                    records.append(self._record(sf_object, row, extra))
+                    recent.add(row_id, ts)
             if rows:
                 last = rows[-1]
                 after = (_ts(last["SystemModstamp"]), str(last["Id"]))
                 if stored is None or after > stored:
                     stored = after
             position = stored or (EPOCH, "")
-            yield records, {"ts": iso_ts(position[0]), "id": position[1], **extra}
+            cursor = {"ts": iso_ts(position[0]), "id": position[1], **extra}
+            window = recent.pruned(position[0])
+            if window:
+                cursor["recent"] = window
+            yield records, cursor
             if len(rows) < limit:
                 return
             first = False
@@ -216,7 +265,12 @@ class ObjectReader:
         best = (_ts(state["ts"]), str(state["id"])) if state.get("ts") else None
         try:
             yield from self._bulk(
-                sf_object, extra, job=str(state["job"]), locator=str(state["locator"]), best=best
+                sf_object,
+                extra,
+                job=str(state["job"]),
+                locator=str(state["locator"]),
+                best=best,
+                recent_entries=state.get("recent"),
             )
         except CrmRequestError as exc:
             if exc.status != 404:
@@ -232,6 +286,7 @@ class ObjectReader:
         job: str | None,
         locator: str,
         best: Position | None,
+        recent_entries: dict[str, str] | None = None,
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
         fields = self._fields(sf_object, extra)
         if job is None:
@@ -247,6 +302,7 @@ class ObjectReader:
                 ]
             },
         )
+        recent = Recent(recent_entries, self._overlap)
         while True:
             chunk = bulk.fetch_chunk(self.client, sf_object, job, locator)
             records: list[AnyRecord] = []
@@ -254,18 +310,20 @@ class ObjectReader:
                 row = typed_csv_row(raw, types)
                 records.append(self._record(sf_object, row, extra))
                 position = (_ts(row["SystemModstamp"]), str(row["Id"]))
+                recent.add(position[1], iso_ts(position[0]))
                 if best is None or position > best:
                     best = position
             locator = chunk.next_locator
             done = best or (EPOCH, "")
+            window = recent.pruned(done[0])
             if locator:
-                cursor = {
-                    "bulk": {"job": job, "locator": locator, "ts": iso_ts(done[0]), "id": done[1]},
-                    **extra,
-                }
-                yield records, cursor
+                state = {"job": job, "locator": locator, "ts": iso_ts(done[0]), "id": done[1]}
+                yield records, {"bulk": {**state, "recent": window}, **extra}
                 continue
-            yield records, {"ts": iso_ts(done[0]), "id": done[1], **extra}
+            cursor = {"ts": iso_ts(done[0]), "id": done[1], **extra}
+            if window:
+                cursor["recent"] = window
+            yield records, cursor
             return
 
     # ---- hard deletes ----------------------------------------------------------------------
@@ -283,6 +341,10 @@ class ObjectReader:
             last = str(rows[-1]["Id"])
 
     # ---- helpers ---------------------------------------------------------------------------
+    @property
+    def _overlap(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.config.overlap_seconds)
+
     def _fields(self, sf_object: str, extra: dict[str, Any]) -> list[str]:
         hub = tuple(extra.get("hub", ())) if sf_object == "Account" else ()
         return select_fields(sf_object, self.field_map, hub)

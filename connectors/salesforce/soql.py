@@ -63,7 +63,7 @@ def changed_since(
     ``cursor - overlap``). Neither: from the beginning (first sync).
     """
     head = _select(fields, sf_object)
-    order = format_soql(" ORDER BY SystemModstamp, Id LIMIT {n:literal}", n=int(limit))
+    order = format_soql(" ORDER BY SystemModstamp, Id LIMIT {n}", n=int(limit))
     if after is not None:
         ts, last_id = after
         where = format_soql(
@@ -92,4 +92,4 @@ def ids_after(sf_object: str, last_id: str | None, limit: int) -> str:
     """One page of live ids in id order (the hard-delete reconciliation pass)."""
     head = _select(["Id"], sf_object)
     where = format_soql(" WHERE Id > {id}", id=last_id) if last_id else ""
-    return head + where + format_soql(" ORDER BY Id LIMIT {n:literal}", n=int(limit))
+    return head + where + format_soql(" ORDER BY Id LIMIT {n}", n=int(limit))
