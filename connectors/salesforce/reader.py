@@ -373,8 +373,11 @@ class ObjectReader:
         return {"hub": known, "hub_checked": checked}
 
     def _now(self) -> dt.datetime:
-        # The org's clock from the last response's Date header; the local clock only before
-        # the first response of this connector (a coarse re-check interval, not a cursor).
+        # The org's clock from the last response's Date header. Logging in (due anyway) gives
+        # the first one; only a bare session id falls back to the local clock (a coarse
+        # re-check interval, never a cursor).
+        if self.client.usage.server_time is None:
+            _ = self.client.sf
         return self.client.usage.server_time or dt.datetime.now(dt.UTC)
 
     def _now_iso(self) -> str:
