@@ -157,6 +157,10 @@ PUBLIC_SUFFIXES: frozenset[str] = frozenset(
 )
 _MAX_SUFFIX_LABELS = max(s.count(".") + 1 for s in PUBLIC_SUFFIXES)
 
+_PLAIN_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?"
+)
+_WWW_RE = re.compile(r"^www\d*$")
 _LABEL_RE = re.compile(r"^[^\W_](?:[\w-]{0,61}[^\W_])?$")
 
 
@@ -182,6 +186,8 @@ def normalize_host(url_or_host: str | None) -> str | None:
     text = unicodedata.normalize("NFC", str(url_or_host)).strip().strip("<>\"'").strip()
     if not text:
         return None
+    if _PLAIN_HOST_RE.fullmatch(text) and "xn--" not in text.lower():
+        return text.lower().rstrip(".")  # the common case, without URL parsing
     if text.lower().startswith("mailto:"):
         text = text[7:]
     if "@" in text and "://" not in text and "/" not in text.split("@", 1)[0]:
@@ -220,6 +226,8 @@ def registrable_domain(url_or_host: str | None) -> str | None:
     if host is None:
         return None
     labels = host.split(".")
+    if len(labels) > 2 and _WWW_RE.match(labels[0]):
+        labels = labels[1:]  # "www.co.uk" is a typo'd suffix, not a company called "www"
     # Longest listed multi-label suffix wins (``my.salesforce.com`` over ``salesforce.com``).
     for n in range(min(_MAX_SUFFIX_LABELS, len(labels)), 1, -1):
         suffix = ".".join(labels[-n:])
@@ -512,6 +520,9 @@ _LEGAL_FORMS_MULTI: tuple[tuple[str, ...], ...] = (
     ("and", "co"),
     ("und", "co"),
 )
+_LEGAL_FORMS_BY_LAST: dict[str, list[tuple[str, ...]]] = {}
+for _form in sorted(_LEGAL_FORMS_MULTI, key=len, reverse=True):
+    _LEGAL_FORMS_BY_LAST.setdefault(_form[-1], []).append(_form)
 #: Words that only join legal forms ("GmbH & Co. KG"); dropped when a legal form follows them.
 _JOINERS = frozenset({"and", "und", "de", "y", "et", "en"})
 _LEADING_NOISE = frozenset({"the"})
@@ -529,6 +540,8 @@ def fold_text(text: str) -> str:
     most often; fuzzy matching absorbs the remaining ``ue``/``u`` differences.
     """
     text = unicodedata.normalize("NFKC", text).casefold().translate(_GERMAN_FOLD)
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -538,7 +551,7 @@ def _strip_legal_forms(tokens: list[str]) -> list[str]:
     changed = True
     while changed and len(tokens) > 1:
         changed = False
-        for form in _LEGAL_FORMS_MULTI:
+        for form in _LEGAL_FORMS_BY_LAST.get(tokens[-1], ()):
             n = len(form)
             if len(tokens) > n and tuple(tokens[-n:]) == form:
                 del tokens[-n:]

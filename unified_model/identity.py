@@ -121,6 +121,10 @@ class MatchConfig:
     more than ``contact_domain_min_share`` of their work emails; by default only accounts
     without a domain of their own use it (a website that differs from the contacts' domain is
     more often a brand or event site than a mistake).
+    ``block_tokens``: names are compared within blocks keyed by each of their rarest tokens;
+    ``neighbourhood_window``: and with that many following names in sorted order.
+    ``max_reviews_per_record``: at most this many pending reviews name one record (its best
+    candidates; 0 = no limit), so a common name cannot flood the review queue.
     ``max_block_pairs``: a name block whose cross product exceeds this is split by country, and
     skipped (counted in ``stats``) if still too large: the guard against a quadratic blow-up on a
     name every tenth account shares.
@@ -137,7 +141,10 @@ class MatchConfig:
     contact_domain_min_share: float = 0.5
     contact_domain_only_without_domain: bool = True
     ignored_domains: frozenset[str] = DEFAULT_IGNORED_DOMAINS
-    max_block_pairs: int = 250_000
+    max_block_pairs: int = 100_000
+    block_tokens: int = 2
+    neighbourhood_window: int = 6
+    max_reviews_per_record: int = 3
     domain_confidence: float = 0.97
     contact_domain_confidence: float = 0.9
     id_prefix: str = "HUB-"
@@ -422,11 +429,12 @@ class _Resolver:
         scorer = _SCORERS[self.config.fuzzy_scorer]
         return float(scorer(self.names[a], self.names[b])) if self.names[a] else 0.0
 
-    def _review(self, a: int, b: int, score: float, reason: str) -> None:
+    def _review(self, a: int, b: int, score: float, reason: str) -> bool:
         pair = _pair_order(self.keys[a], self.keys[b])
         if pair in self.reviews or frozenset(pair) in self.decisions:
-            return
+            return False
         self.reviews[pair] = (round(score, 1), reason)
+        return True
 
     def review_rows(self) -> list[MatchReview]:
         return [
@@ -626,14 +634,17 @@ class _Resolver:
             name_tokens(n, normalized=True) if len(n) >= cfg.min_name_length else [] for n in names
         ]
         df: Counter[str] = Counter(t for ts in tokens for t in ts)
-        blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+        blocks: dict[str, list[int]] = defaultdict(list)
         for i, ts in enumerate(tokens):
             if not ts:
                 continue
-            rarest = min(ts, key=lambda t: (df[t], t))
-            blocks[("rare", rarest)].append(i)
-            if ts[0] != rarest:
-                blocks[("first", ts[0])].append(i)
+            # The rarest *shared* tokens find names with the same telling word ("Kestrel
+            # Robotics" and "Kestrel Robotic Systems" share "kestrel"); a token no other name
+            # has blocks with nobody. Two of them, because the single rarest is often a coin
+            # toss between equally rare words.
+            shared = sorted((t for t in ts if df[t] > 1), key=lambda t: (df[t], t))
+            for token in shared[: cfg.block_tokens]:
+                blocks[token].append(i)
         countries = [normalize_country(a.country) for a in self.accounts]
 
         candidates: dict[tuple[int, int], float] = {}
@@ -643,6 +654,7 @@ class _Resolver:
                 continue
             for part in self._split_block(members, countries):
                 self._compare_block(part, candidates)
+        self._sorted_neighbourhood(candidates)
 
         cities = [normalize_city(a.city) for a in self.accounts]
         cl = self.clusters
@@ -719,6 +731,35 @@ class _Resolver:
                 candidates[pair] = float(score)
             self.stats["fuzzy_comparisons"] += len(choices)
 
+    def _sorted_neighbourhood(self, candidates: dict[tuple[int, int], float]) -> None:
+        """Compare each name with its next neighbours in sorted order: catches typos in every
+        token ("Brightwave Analytics" / "Brightway Analytica"), which token blocks cannot,
+        at a cost linear in the number of accounts."""
+        cfg = self.config
+        window = cfg.neighbourhood_window
+        if window <= 0:
+            return
+        scorer = _SCORERS[cfg.fuzzy_scorer]
+        names = self.names
+        cl = self.clusters
+        order = sorted(
+            (i for i, n in enumerate(names) if len(n) >= cfg.min_name_length),
+            key=lambda i: (names[i], i),
+        )
+        sources = [self._source(i) for i in order]
+        for pos, a in enumerate(order):
+            for nxt in range(pos + 1, min(pos + 1 + window, len(order))):
+                if sources[nxt] == sources[pos] and not cfg.fuzzy_within_crm:
+                    continue
+                b = order[nxt]
+                pair = (min(a, b), max(a, b))
+                if pair in candidates:
+                    continue
+                score = scorer(names[a], names[b], score_cutoff=cfg.review_floor)
+                self.stats["fuzzy_comparisons"] += 1
+                if score and cl.find(a) != cl.find(b):
+                    candidates[pair] = float(score)
+
     def _location_problem(
         self, a: int, b: int, countries: list[str | None], cities: list[str | None]
     ) -> str | None:
@@ -745,9 +786,18 @@ class _Resolver:
         self.contact_domains(groups)
         self.fuzzy_names()
         cl = self.clusters
+        # Best candidates first; a person needs a record's few best candidates, not a flood.
+        per_record: Counter[int] = Counter()
+        cap = self.config.max_reviews_per_record
         for a, b, score, reason in self._review_later:
-            if cl.find(a) != cl.find(b) and not cl.rejected_between(cl.find(a), cl.find(b)):
-                self._review(a, b, score, reason)
+            if cl.find(a) == cl.find(b) or cl.rejected_between(cl.find(a), cl.find(b)):
+                continue
+            if cap and (per_record[a] >= cap or per_record[b] >= cap):
+                self.stats["reviews_capped"] += 1
+                continue
+            if self._review(a, b, score, reason):
+                per_record[a] += 1
+                per_record[b] += 1
         # A review raised earlier may have been settled by a later merge.
         for pair in list(self.reviews):
             a, b = self.index[pair[0]], self.index[pair[1]]
@@ -768,8 +818,10 @@ def _assign_ids(
     """Give every cluster (root) a hub customer id, keeping the ids of earlier runs.
 
     Claims (cluster, old id, how many of its records had it) are granted greedily: most
-    records first, then the oldest id, then the cluster's first record. So a merged cluster
-    keeps the majority's id (the oldest on a tie) and of a split cluster the larger part keeps it.
+    records first, then the larger share of the cluster (a part that is wholly one old customer
+    keeps its id rather than one that is half of it), then the oldest id, then the cluster's first
+    record. So a merged cluster keeps the majority's id (the oldest on a tie) and of a split
+    cluster the larger part keeps it.
     """
     cl = resolver.clusters
     previous: dict[int, str] = {}
@@ -794,15 +846,17 @@ def _assign_ids(
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(resolver.keys)):
         members[cl.find(i)].append(i)
-    claims: list[tuple[int, tuple[Any, ...], int, str, int]] = []
+    claims: list[tuple[int, float, tuple[Any, ...], int, str, int]] = []
     for root, items in members.items():
         counts = Counter(previous[i] for i in items if i in previous)
         for cid, n in counts.items():
-            claims.append((-n, _id_age_key(cid, first_seen), min(items), cid, root))
+            claims.append(
+                (-n, -n / len(items), _id_age_key(cid, first_seen), min(items), cid, root)
+            )
     claims.sort()
     ids: dict[int, str] = {}
     taken: set[str] = set()
-    for _, _, _, cid, root in claims:
+    for *_, cid, root in claims:
         if root in ids or cid in taken:
             continue
         ids[root] = cid

@@ -1,0 +1,201 @@
+"""Domains, emails and company names normalise to the keys identity resolution compares: the same
+company typed differently yields the same key, and different companies (or free-mail, or bare
+public suffixes) never do."""
+
+from __future__ import annotations
+
+import pytest
+
+from unified_model.domains import (
+    email_domain,
+    is_free_mail,
+    name_tokens,
+    normalize_city,
+    normalize_company_name,
+    normalize_country,
+    normalize_email,
+    registrable_domain,
+    work_email_domain,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://WWW.Acme.co.uk/en?x=1", "acme.co.uk"),
+        ("acme.com", "acme.com"),
+        ("ACME.COM.", "acme.com"),
+        ("https://www.acme.com:8443/path#frag", "acme.com"),
+        ("  www.acme.com/  ", "acme.com"),
+        ("shop.eu.acme.com", "acme.com"),
+        ("//acme.io", "acme.io"),
+        ("https://user:secret@acme.io/login", "acme.io"),
+        ("mailto:jane@acme.de", "acme.de"),
+        ("jane@mail.acme.co.uk", "acme.co.uk"),
+        ("www.acme.org.uk", "acme.org.uk"),
+        ("research.ox.ac.uk", "ox.ac.uk"),
+        ("https://acme.com.au", "acme.com.au"),
+        ("www.acme.net.au", "acme.net.au"),
+        ("acme.co.nz", "acme.co.nz"),
+        ("www.toyota.co.jp", "toyota.co.jp"),
+        ("shop.acme.co.za", "acme.co.za"),
+        ("acme.com.br/pt", "acme.com.br"),
+        ("acme.com.mx", "acme.com.mx"),
+        ("www.acme.co.in", "acme.co.in"),
+        ("acme.com.cn", "acme.com.cn"),
+        ("acme.com.sg", "acme.com.sg"),
+        ("www.samsung.co.kr", "samsung.co.kr"),
+        ("xn--mller-kva.de", "müller.de"),
+        ("https://www.MÜLLER.de/kontakt", "müller.de"),
+        ("bücher.example.at", "example.at"),
+        ("acme.github.io", "acme.github.io"),
+        ("beta.myshopify.com", "beta.myshopify.com"),
+        ("co.uk", None),
+        ("www.co.uk", None),
+        ("192.168.1.10", None),
+        ("http://[::1]:8080/", None),
+        ("localhost", None),
+        ("acme", None),
+        ("", None),
+        (None, None),
+        ("not a url at all", None),
+    ],
+)
+def test_registrable_domain(raw: str | None, expected: str | None) -> None:
+    assert registrable_domain(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Jane.Doe@Acme.com", "jane.doe@acme.com"),
+        ("  <jane@acme.com> ", "jane@acme.com"),
+        ("Jane Doe <Jane@ACME.com>", "jane@acme.com"),
+        ("mailto:jane@acme.com", "jane@acme.com"),
+        ("j.a.n.e+news@googlemail.com", "jane@gmail.com"),
+        ("Jane+crm@acme.com", "jane+crm@acme.com"),
+        ("jane@xn--mller-kva.de", "jane@müller.de"),
+        ("jane@", None),
+        ("not-an-email", None),
+        ("a@b@c.com", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_normalize_email(raw: str | None, expected: str | None) -> None:
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("domain", "free"),
+    [
+        ("gmail.com", True),
+        ("jane@googlemail.com", True),
+        ("hotmail.co.uk", True),
+        ("hotmail.de", True),
+        ("yahoo.co.jp", True),
+        ("mail.yahoo.com", True),
+        ("gmx.net", True),
+        ("web.de", True),
+        ("t-online.de", True),
+        ("proton.me", True),
+        ("yandex.ru", True),
+        ("qq.com", True),
+        ("163.com", True),
+        ("icloud.com", True),
+        ("acme.com", False),
+        ("acme.co.uk", False),
+        ("gmailer.com", False),
+        (None, False),
+    ],
+)
+def test_is_free_mail(domain: str | None, free: bool) -> None:
+    assert is_free_mail(domain) is free
+
+
+def test_email_domain_and_work_domain() -> None:
+    assert email_domain("Jane@Sales.Acme.co.uk") == "acme.co.uk"
+    assert email_domain("jane@gmail.com") == "gmail.com"
+    assert work_email_domain("jane@gmail.com") is None
+    assert work_email_domain("jane@acme.fi") == "acme.fi"
+    assert email_domain("broken") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ACME, Inc.", "acme"),
+        ("Acme Incorporated", "acme"),
+        ("The Acme Company", "acme"),
+        ("Acme Corp.", "acme"),
+        ("Acme LLC", "acme"),
+        ("Acme Ltd", "acme"),
+        ("Acme Limited", "acme"),
+        ("Acme Pty Ltd", "acme"),
+        ("Acme PLC", "acme"),
+        ("Müller GmbH & Co. KG", "muller"),
+        ("Mueller AG", "mueller"),
+        ("Volvo AB (publ)", "volvo"),
+        ("Equinor ASA", "equinor"),
+        ("Nokia Oyj", "nokia"),
+        ("Kone Oy", "kone"),
+        ("Société Générale S.A.", "societe generale"),
+        ("Renault SAS", "renault"),
+        ("Boulangerie Dupont SARL", "boulangerie dupont"),
+        ("Ferrari S.p.A.", "ferrari"),
+        ("Barilla SpA", "barilla"),
+        ("Pirelli S.r.l.", "pirelli"),
+        ("Philips N.V.", "philips"),
+        ("Heineken B.V.", "heineken"),
+        ("Cemex S.A. de C.V.", "cemex"),
+        ("Firma Sp. z o.o.", "firma"),
+        ("Sony K.K.", "sony"),
+        ("Acme Group", "acme"),
+        ("Procter & Gamble Co.", "procter and gamble"),
+        ("O'Reilly Media, Inc.", "oreilly media"),
+        ("Škoda Auto a.s.", "skoda auto"),
+        ("Straße & Söhne GmbH", "strasse and sohne"),
+        ("Company", "company"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_normalize_company_name(raw: str | None, expected: str) -> None:
+    assert normalize_company_name(raw) == expected
+
+
+def test_spellings_of_one_company_meet() -> None:
+    spellings = ["Müller GmbH", "MULLER GMBH", "Muller", "Müller GmbH & Co. KG", "müller, gmbh."]
+    assert len({normalize_company_name(s) for s in spellings}) == 1
+
+
+def test_name_tokens_drop_joiners_and_duplicates() -> None:
+    assert name_tokens("The Bank of Acme & Acme Ltd") == ["bank", "acme"]
+    assert name_tokens("procter and gamble", normalized=True) == ["procter", "gamble"]
+    assert name_tokens(None) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("USA", "us"),
+        ("United States", "us"),
+        ("U.S.A.", "us"),
+        ("uk", "gb"),
+        ("United Kingdom", "gb"),
+        ("Deutschland", "de"),
+        ("Germany", "de"),
+        ("DE", "de"),
+        ("Österreich", "at"),
+        ("Atlantis", "atlantis"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_normalize_country(raw: str | None, expected: str | None) -> None:
+    assert normalize_country(raw) == expected
+
+
+def test_normalize_city() -> None:
+    assert normalize_city("São Paulo") == normalize_city("sao paulo") == "sao paulo"
+    assert normalize_city("  ") is None
