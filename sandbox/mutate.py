@@ -137,6 +137,7 @@ class _Mutator:
         self.hs_now = hs_datetime(self.now)
         self.today = self.now.date()
         self.counts: dict[str, int] = {}
+        self._owners: dict[str, list[str]] = {}
         #: the operations asked for (edits, creates, deletes), without cascades and history rows
         self.totals = {"updated": 0, "created": 0, "deleted": 0}
 
@@ -148,10 +149,11 @@ class _Mutator:
         self.counts[key] = self.counts.get(key, 0) + n
 
     # ---- record access --------------------------------------------------------------------
-    def _ids(self, crm: str, obj: str, where: str = "") -> list[str]:
+    def _ids(self, crm: str, obj: str, where: str = "", params: tuple[Any, ...] = ()) -> list[str]:
+        """Ids of the live records of an object (optionally filtered), in id order."""
         sql = "SELECT id FROM records WHERE crm=? AND object=? AND deleted=0"
         rows = self.state.execute(
-            f"{sql} {('AND ' + where) if where else ''} ORDER BY id", (crm, obj)
+            f"{sql} {('AND ' + where) if where else ''} ORDER BY id", (crm, obj, *params)
         )
         return [str(r[0]) for r in rows]
 
@@ -185,9 +187,11 @@ class _Mutator:
                 self.state.associate(x, x_id, y, y_id, prim, label="Primary")
 
     def _owner_ids(self, crm: str) -> list[str]:
-        if crm == SF:
-            return self._ids(SF, "User", "json_extract(data, '$.Department') != 'IT'")
-        return self._ids(HS, "owners")
+        """Users who own customer records (not the admin), cached for the run."""
+        if crm not in self._owners:
+            where = "json_extract(data, '$.Department') IS NOT 'IT'" if crm == SF else ""
+            self._owners[crm] = self._ids(crm, "User" if crm == SF else "owners", where)
+        return self._owners[crm]
 
     # ---- edits ----------------------------------------------------------------------------
     _EDITABLE_WHERE: dict[str, str] = {
@@ -205,7 +209,10 @@ class _Mutator:
         for rid in sorted(self.rng.sample(ids, k)):
             record = self.state.get(crm, obj, rid)
             assert record is not None
-            changes = edit(record)
+            for _ in range(8):  # a random edit can land on the current value; users change things
+                changes = edit(record)
+                if any(record["data"].get(key) != value for key, value in changes.items()):
+                    break
             if crm == SF and "LastModifiedById" in record["data"]:
                 owner = record["data"].get("OwnerId") or record["data"].get("LastModifiedById")
                 changes.setdefault("LastModifiedById", owner)
@@ -427,10 +434,12 @@ class _Mutator:
         return {"Subject": f"{d.get('Subject') or 'Task'} (updated)"}
 
     def _edit_EmailMessage(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Read, replied or forwarded (EmailMessage Status 1, 2, 4); outbound: forwarded/sent."""
         d = rec["data"]
         if d.get("Incoming"):
-            return {"Status": "1" if d.get("Status") == "0" else "2"}
-        return {"Status": "4"}  # forwarded
+            nxt = {"0": "1", "1": "2", "2": "4"}.get(d.get("Status") or "0", "1")
+            return {"Status": nxt}
+        return {"Status": "4" if d.get("Status") != "4" else "3"}
 
     def _edit_emails(self, rec: dict[str, Any]) -> dict[str, Any]:
         owners = self._owner_ids(HS)
@@ -686,7 +695,7 @@ class _Mutator:
         rng = self.rng
         ctype = rng.choice(("Defect", "User Error", "Question", "Feature Request"))
         priority = rng.choice(("Critical", "High", "Medium", "Low"))
-        contacts = self._ids(SF, "Contact", f"json_extract(data, '$.AccountId') = '{acct['id']}'")
+        contacts = self._ids(SF, "Contact", "json_extract(data, '$.AccountId') = ?", (acct["id"],))
         owner = acct["data"].get("OwnerId")
         self._sf_insert(
             "Case",
@@ -849,7 +858,7 @@ class _Mutator:
                 ("EmailMessage", "RelatedToId"),
             ]
         for child, ref in children:
-            for cid in self._ids(SF, child, f"json_extract(data, '$.{ref}') = '{rid}'"):
+            for cid in self._ids(SF, child, f"json_extract(data, '$.{ref}') = ?", (rid,)):
                 if self.state.soft_delete(SF, child, cid):
                     self._count(SF, child, "deleted")
                     if child == "Opportunity":
