@@ -46,7 +46,7 @@ def create_query_job(client: SalesforceClient, sf_object: str, soql: str) -> str
         "lineEnding": "LF",
     }
     job = client.call(sf_object, lambda sf: sf.restful("jobs/query", method="POST", json=payload))
-    return str(job["id"])
+    return str(_job(job, sf_object)["id"])
 
 
 def wait_for_query_job(client: SalesforceClient, sf_object: str, job_id: str) -> None:
@@ -54,7 +54,7 @@ def wait_for_query_job(client: SalesforceClient, sf_object: str, job_id: str) ->
     config = client.config
     deadline = time.monotonic() + config.bulk_timeout_seconds
     while True:
-        job = client.call(sf_object, lambda sf: sf.restful(f"jobs/query/{job_id}"))
+        job = _job(client.call(sf_object, lambda sf: sf.restful(f"jobs/query/{job_id}")), sf_object)
         state = str(job.get("state"))
         if state == QUERY_DONE:
             return
@@ -74,6 +74,17 @@ def wait_for_query_job(client: SalesforceClient, sf_object: str, job_id: str) ->
                 code="TIMEOUT",
             )
         client.sleep(config.bulk_poll_seconds)
+
+
+def _job(answer: Any, sf_object: str) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        raise CrmRequestError(
+            f"The Salesforce Bulk API answered a {sf_object} job request without a job; retry "
+            "later or check the org's Bulk API access.",
+            crm=CRM,
+            code="BULK_NO_JOB",
+        )
+    return answer
 
 
 def fetch_chunk(client: SalesforceClient, sf_object: str, job_id: str, locator: str) -> Chunk:

@@ -40,11 +40,12 @@ from connectors.errors import (
     QuotaExhausted,
     TransientError,
 )
+from connectors.records import SALESFORCE, Crm
 from connectors.retry import retrying
 from connectors.salesforce.auth import Authenticator
 from connectors.salesforce.config import SalesforceConfig
 
-CRM = "salesforce"
+CRM: Crm = SALESFORCE
 T = TypeVar("T")
 
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from connectors.base import ApiUsage, Page, ProvisionResult
@@ -180,12 +181,7 @@ class SalesforceConnector:
         for start in range(0, len(source_ids), size):
             chunk = list(source_ids[start : start + size])
             params = {"ids": ",".join(chunk), "fields": fields}
-            rows = self._client.call(
-                ACCOUNT,
-                lambda sf, params=params: sf.restful(
-                    f"composite/sobjects/{ACCOUNT}", params=params
-                ),
-            )
+            rows = self._client.call(ACCOUNT, partial(_retrieve, params=params))
             for row in rows or []:
                 if row is None:
                     continue
@@ -201,6 +197,10 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _retrieve(sf: Any, *, params: dict[str, str]) -> Any:
+    return sf.restful(f"composite/sobjects/{ACCOUNT}", params=params)
 
 
 def _split(objects: tuple[str, ...], cursor: dict[str, Any] | None) -> dict[str, Any]:

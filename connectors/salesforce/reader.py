@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from connectors.errors import CrmRequestError, MappingError
@@ -230,10 +231,7 @@ class ObjectReader:
             rows = list(result["records"])
             while not result.get("done", True):
                 next_url = result["nextRecordsUrl"]
-                result = self.client.call(
-                    sf_object,
-                    lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True),
-                )
+                result = self.client.call(sf_object, partial(_query_more, url=next_url))
                 rows.extend(result["records"])
             return rows
         except InvalidFieldError as exc:
@@ -333,7 +331,7 @@ class ObjectReader:
         limit = self.config.reconcile_page_size
         while True:
             query = soql.ids_after(sf_object, last, limit)
-            rows = self.client.call(sf_object, lambda sf, q=query: sf.query(q))["records"]
+            rows = self.client.call(sf_object, partial(_query, soql=query))["records"]
             seen.update(str(r["Id"]) for r in rows)
             yield len(rows)
             if len(rows) < limit:
@@ -382,6 +380,14 @@ class ObjectReader:
 
     def _now_iso(self) -> str:
         return iso_ts(self._now())
+
+
+def _query(sf: Any, *, soql: str) -> Any:
+    return sf.query(soql)
+
+
+def _query_more(sf: Any, *, url: str) -> Any:
+    return sf.query_more(url, identifier_is_url=True)
 
 
 def _ts(value: Any) -> dt.datetime:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from connectors.errors import CrmRequestError, MappingError, QuotaExhausted, TransientError
@@ -116,12 +117,7 @@ class AccountWriter:
                 ],
             }
             try:
-                answer = self.client.call(
-                    ACCOUNT,
-                    lambda sf, body=body: sf.restful(
-                        "composite/sobjects", method="PATCH", json=body
-                    ),
-                )
+                answer = self.client.call(ACCOUNT, partial(_patch_collection, body=body))
             except (TransientError, CrmRequestError) as exc:
                 retryable = isinstance(exc, TransientError)
                 for p in todo:
@@ -168,6 +164,10 @@ class AccountWriter:
                 results[p.index] = WriteResult(
                     p.source_id, "failed", "not processed by the Bulk API job", True
                 )
+
+
+def _patch_collection(sf: Any, *, body: dict[str, Any]) -> Any:
+    return sf.restful("composite/sobjects", method="PATCH", json=body)
 
 
 def _first_error(item: dict[str, Any]) -> tuple[str, str]:

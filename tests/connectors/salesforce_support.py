@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.base import Page
 from connectors.records import AnyRecord
@@ -63,11 +63,20 @@ def make_connector(
 
 def drain(
     connector: SalesforceConnector, kind: str, cursor: dict[str, Any] | None
-) -> tuple[list[AnyRecord], dict[str, Any] | None, list[Page]]:
+) -> tuple[list[AnyRecord], dict[str, Any], list[Page]]:
     """All pages of one read: records, the last cursor, the pages."""
     pages = list(connector.read(kind, cursor))
     records = [r for p in pages for r in p.records]
-    return records, (pages[-1].cursor if pages else cursor), pages
+    return records, (pages[-1].cursor if pages else dict(cursor or {})), pages
+
+
+R = TypeVar("R")
+
+
+def of_type(records: list[AnyRecord], cls: type[R]) -> list[R]:
+    """The records as one record type (asserting they all are)."""
+    assert all(isinstance(r, cls) for r in records)
+    return [r for r in records if isinstance(r, cls)]
 
 
 def api_calls(state: SandboxState, since: int) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ from tests.connectors.salesforce_support import (
     fresh,
     insert,
     make_connector,
+    of_type,
     sandbox,
     seed_org,
 )
@@ -66,7 +68,7 @@ def test_first_sync_returns_exact_records_of_every_kind(sb: Sandbox, org: Org) -
     def at(s: int) -> dt.datetime:
         return _ms(t0 + dt.timedelta(seconds=s))
 
-    base = {"source": "salesforce"}
+    base: dict[str, Any] = {"source": "salesforce"}
     expected = {
         "owner": [
             OwnerRecord(
@@ -355,7 +357,8 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
         (ids["a1"], True),
         (new_id, False),
     }
-    assert next(r for r in records if r.source_id == ids["a2"]).website == "nova.example"
+    accounts = of_type(records, AccountRecord)
+    assert next(r for r in accounts if r.source_id == ids["a2"]).website == "nova.example"
     assert new_cursor["id"] == max(records, key=lambda r: (r.modified_at, r.source_id)).source_id
 
     # And the run after that is empty again.
@@ -422,7 +425,7 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
     assert not any("/queryAll/" in p for p in paths)
     assert sorted(r.source_id for r in records) == sorted([*ids, deleted])
     assert {r.source_id for r in records if r.deleted} == {deleted}
-    by_id = {r.source_id: r for r in records}
+    by_id = {r.source_id: r for r in of_type(records, ActivityRecord)}
     assert by_id[ids[3]].duration_seconds == 180 and by_id[ids[3]].kind == "call"
     assert "bulk" in pages[0].cursor and "bulk" not in cursor
     assert cursor["id"] == ids[-1]
@@ -440,9 +443,7 @@ def test_bulk_first_sync_resumes_from_its_locator(sb: Sandbox) -> None:
         for i in range(7)
     ]
     connector = make_connector(sb.info, bulk_threshold=5, bulk_max_records=3)
-    pages = connector.read("ticket", None)
-    first = next(pages)  # the run is killed after the first chunk was stored
-    pages.close()
+    first = next(iter(connector.read("ticket", None)))  # killed after the first chunk
     assert "bulk" in first.cursor
     rest, cursor, _ = drain(
         make_connector(sb.info, bulk_threshold=5, bulk_max_records=3), "ticket", first.cursor
@@ -480,6 +481,6 @@ def test_extra_fields_and_switched_off_attributes(sb: Sandbox, org: Org) -> None
     connector = make_connector(sb.info, field_map={"extra.account_type": "Type", "usage_score": ""})
     sb.state.update(SF, "Account", org.ids["a1"], {"Type": "Customer - Direct"})
     records, _, _ = drain(connector, "account", None)
-    a1 = next(r for r in records if r.source_id == org.ids["a1"])
+    a1 = next(r for r in of_type(records, AccountRecord) if r.source_id == org.ids["a1"])
     assert a1.extra == {"account_type": "Customer - Direct"}
     assert a1.usage_score is None

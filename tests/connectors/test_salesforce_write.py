@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.errors import MappingError
-from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
+from connectors.records import AccountRecord, FieldUpdate, HubFieldSpec, WriteResult
 from connectors.salesforce import SalesforceConnector
 from sandbox.http import FaultRule
 from sandbox.runner import Sandbox
@@ -29,6 +29,7 @@ from tests.connectors.salesforce_support import (
     fresh,
     insert,
     make_connector,
+    of_type,
     sandbox,
 )
 
@@ -378,7 +379,7 @@ def test_account_reads_carry_hub_fields_once_they_exist(sb: Sandbox) -> None:
     a0 = insert(sb.state, "Account", {"Name": "A0"}, start)
     # First sync before the hub's fields exist: nothing to carry, and no error.
     records, cursor, _ = drain(_connector(sb), "account", None)
-    assert records[0].hub_fields == {}
+    assert of_type(records, AccountRecord)[0].hub_fields == {}
     assert cursor["hub"] == []
 
     _connector(sb).ensure_fields(SPECS)
@@ -387,15 +388,15 @@ def test_account_reads_carry_hub_fields_once_they_exist(sb: Sandbox) -> None:
     head = sb.state.ledger_head()
     records, cursor, _ = drain(_connector(sb), "account", cursor)
     assert len(api_calls(sb.state, head)) == 2  # login + query
-    assert records[0].hub_fields == {}
+    assert of_type(records, AccountRecord)[0].hub_fields == {}
     # After the interval, one describe finds them and the record carries their values.
     sb.state.advance_clock(7 * 3600)
     sb.state.update(SF, "Account", a0, {"Name": "A0 renamed"})
     head = sb.state.ledger_head()
     records, cursor, _ = drain(_connector(sb), "account", cursor)
     assert len(api_calls(sb.state, head)) == 3  # login + describe + query
-    assert records[0].hub_fields["health_score"] == "3"
-    assert records[0].hub_fields["customer_id"] == "c-1"
+    assert of_type(records, AccountRecord)[0].hub_fields["health_score"] == "3"
+    assert of_type(records, AccountRecord)[0].hub_fields["customer_id"] == "c-1"
     assert sorted(cursor["hub"]) == sorted(NAMES.values())
     # From now on the cursor knows them: one call per run again.
     head = sb.state.ledger_head()
