@@ -58,7 +58,6 @@ from sandbox.state import HS, SF, SandboxState, fmt_ts
 #: Salesforce fields that live in the row's columns, never in ``data``.
 SF_ROW_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
 
-LIFECYCLES: tuple[str, ...] = ("prospect", "onboarding", "mature", "at_risk")
 SALES = "Sales"
 ACCOUNT_MANAGEMENT = "Account Management"
 
@@ -79,9 +78,8 @@ _SF_LOST = next(s for s in SF_OPPORTUNITY_STAGES if s[2] and not s[3])
 _HS_OPEN = [s for s in HS_DEAL_STAGES if not s[3]]
 _HS_WON = next(s for s in HS_DEAL_STAGES if s[4])
 _HS_LOST = next(s for s in HS_DEAL_STAGES if s[3] and not s[4])
-#: Index of the first "late" open stage (quote sent and beyond) in each CRM's open stages.
+#: Late open Salesforce stages (quote sent, negotiating): where marketing must not interfere.
 SF_LATE_STAGES: tuple[str, ...] = ("Proposal/Price Quote", "Negotiation/Review")
-HS_LATE_STAGES: tuple[str, ...] = ("decisionmakerboughtin", "contractsent")
 
 _EPOCH = dt.date(1970, 1, 1)
 _CLOCK: dict[int, str] = {}  # second of the day -> "HH:MM:SS."
@@ -406,7 +404,6 @@ class Customer:
     people: list[Person] = field(default_factory=list)
     deals: list[Deal] = field(default_factory=list)
     last_task_day: float | None = None
-    emails_logged: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -1477,7 +1474,6 @@ class Generator:
                 self.sink.link("emails", eid, "companies", c.hs_id)
                 if deal is not None and deal.crm == HS:
                     self.sink.link("emails", eid, "deals", deal.rid)
-            c.emails_logged += 1
 
     # ---- tasks (Salesforce activities for cost of sale) -----------------------------------
     def _task(
@@ -1643,9 +1639,10 @@ class Generator:
             if usage is not None and plan.presence == "both":
                 hs_usage = max(0, min(100, usage + rng.randint(-6, 6)))
             hs_open = sum(1 for d in c.deals if d.crm == HS and not d.is_closed)
-            city = idn.city.name
+            city: str | None = idn.city.name
             if plan.presence == "both" and rng.random() < 0.12:
-                city = (idn.city.alt or names.transliterate(city)) if rng.random() < 0.7 else None
+                alt = idn.city.alt or names.transliterate(idn.city.name)
+                city = alt if rng.random() < 0.7 else None
             country = idn.country.name
             if plan.presence == "both" and rng.random() < 0.15:
                 country = rng.choice(idn.country.alt_names) if idn.country.alt_names else country

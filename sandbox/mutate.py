@@ -506,7 +506,7 @@ class _Mutator:
         name, domain, country = self._company_name()
         city = self.rng.choice(country.cities)
         owner = self.rng.choice(owners)
-        data = {
+        data: dict[str, Any] = {
             "Name": name,
             "Website": f"https://www.{domain}/",
             "Type": "Prospect",
@@ -917,14 +917,14 @@ def _website_edit(rng: random.Random, website: str) -> str:
 
 
 def _address_change(rng: random.Random, d: dict[str, Any]) -> dict[str, Any]:
-    """The customer moved within its city: new street and postcode, compound address in step."""
+    """The customer moved down the road: new house number, compound address kept in step."""
     street = str(d.get("BillingStreet") or "Hauptstraße 1")
     words = street.split(" ")
     number = str(rng.randint(1, 240))
     words = [number if w.isdigit() else w for w in words]
     if not any(w == number for w in words):
         words.append(number)
-    changes = {"BillingStreet": " ".join(words)}
+    changes: dict[str, Any] = {"BillingStreet": " ".join(words)}
     merged = d | changes
     changes["BillingAddress"] = sf_billing_address(merged)
     return changes
