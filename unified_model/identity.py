@@ -35,8 +35,9 @@ Rules that keep it correct over time:
   a split leaves the id with the larger part, new clusters get fresh ids from an injectable factory.
 
 It scales to 200k accounts without comparing all pairs: domains group in one pass, fuzzy names
-are compared only inside blocks that share a rare name token (or the first token), clusters are
-kept in a union-find. Everything here is a pure function of its inputs: no database, no HTTP.
+are compared only inside blocks that share one of their rarest shared name tokens and with their
+next neighbours in sorted order (which catches typos in every token), oversized blocks are split
+by country or skipped (counted in ``stats``), and clusters are kept in a union-find. Everything here is a pure function of its inputs: no database, no HTTP.
 """
 
 from __future__ import annotations
@@ -251,20 +252,36 @@ class Resolution:
             out[self.assignments[key].customer_id].append(key)
         return dict(out)
 
-    def links(self, now: dt.datetime | None = None) -> list[SourceLink]:
-        """The assignments as ``SourceLink`` rows (object type "account") for the store."""
-        return [
-            SourceLink(
-                source=key[0],
-                object_type="account",
-                source_id=key[1],
-                customer_id=a.customer_id,
-                match_method=a.method,
-                confidence=a.confidence,
-                matched_at=now,
+    def links(
+        self, now: dt.datetime | None = None, previous: Iterable[SourceLink] = ()
+    ) -> list[SourceLink]:
+        """The assignments as ``SourceLink`` rows (object type "account") for the store.
+
+        A link whose customer and method did not change keeps its ``matched_at`` from
+        ``previous``, so "when was this match made" (and which id is oldest) survives re-runs.
+        """
+        before = {
+            (p.source, p.source_id): p for p in previous if p.object_type in ("account", None)
+        }
+        rows = []
+        for key, a in sorted(self.assignments.items()):
+            old = before.get(key)
+            kept = old is not None and (old.customer_id, old.match_method) == (
+                a.customer_id,
+                a.method,
             )
-            for key, a in sorted(self.assignments.items())
-        ]
+            rows.append(
+                SourceLink(
+                    source=key[0],
+                    object_type="account",
+                    source_id=key[1],
+                    customer_id=a.customer_id,
+                    match_method=a.method,
+                    confidence=a.confidence,
+                    matched_at=old.matched_at if kept and old is not None else now,
+                )
+            )
+        return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,8 +356,11 @@ def account_domain(account: SourceAccount) -> str | None:
     return registrable_domain(account.domain) or registrable_domain(account.website)
 
 
+_SOURCE_RANK: dict[str, int] = {SALESFORCE: 0, HUBSPOT: 1}
+
+
 def _source_order(source: str) -> tuple[int, str]:
-    return ({SALESFORCE: 0, HUBSPOT: 1}.get(source, 2), source)
+    return (_SOURCE_RANK.get(source, 2), source)
 
 
 def _pair_order(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:

@@ -558,14 +558,24 @@ def test_id_factory_is_injectable() -> None:
     assert factory() == "HUB-0000042"
 
 
-def test_links_carry_method_and_confidence() -> None:
-    res = resolve_customers(
-        [sf("001-a", "Acme", website="acme.com"), hs("101", "Acme", domain="acme.com")]
-    )
-    links = {(link.source, link.source_id): link for link in res.links(T0)}
+def test_links_carry_method_and_confidence_and_keep_when_they_were_made() -> None:
+    accounts = [
+        sf("001-a", "Acme", website="acme.com"),
+        hs("101", "Acme", domain="acme.com"),
+        sf("001-b", "Beta", website="beta.com"),
+    ]
+    links = {(x.source, x.source_id): x for x in resolve_customers(accounts).links(T0)}
     assert links[(SF, "001-a")].object_type == "account"
     assert (links[(HS, "101")].match_method, links[(HS, "101")].confidence) == ("domain", 0.97)
     assert links[(HS, "101")].matched_at == T0
+
+    later = T0 + dt.timedelta(days=3)
+    accounts[1] = hs("101", "Acme", domain="acme.org")  # no longer matches
+    moved = resolve_customers(accounts, existing_links=links.values())
+    again = {(x.source, x.source_id): x for x in moved.links(later, previous=links.values())}
+    assert again[(SF, "001-b")].matched_at == T0  # unchanged: keeps its time
+    assert (again[(HS, "101")].match_method, again[(HS, "101")].matched_at) == ("new", later)
+    assert again[(SF, "001-a")].customer_id == links[(SF, "001-a")].customer_id
 
 
 # --------------------------------------------------------------------------------------------
