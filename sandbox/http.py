@@ -248,6 +248,10 @@ ControlHandler = Callable[[Request], Response]
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EmulatorServer
+    # One buffered write per response and no Nagle: otherwise headers and body leave as two
+    # small segments and the client's delayed ACK adds ~40 ms to every request.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: the ledger is the log
@@ -354,7 +358,10 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, name=f"sandbox-{self.app.crm}", daemon=True
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits up to one poll interval
+            name=f"sandbox-{self.app.crm}",
+            daemon=True,
         )
         self._thread.start()
 

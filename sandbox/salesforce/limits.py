@@ -24,7 +24,7 @@ def daily_limit(state: SandboxState) -> int:
 
 
 def used(state: SandboxState) -> int:
-    return int(state.get_meta(f"sf:api_usage:{_day(state)}", "0"))
+    return int(state.get_meta(f"counter:sf:api_usage:{_day(state)}", "0"))
 
 
 def spend(state: SandboxState) -> int:
@@ -55,7 +55,7 @@ def _pair(limit: int, spent: int) -> dict[str, int]:
 def limits_body(state: SandboxState) -> dict[str, Any]:
     """``GET V/limits/``: the allowances a connector may check before a large run."""
     day = _day(state)
-    bulk_jobs = int(state.get_meta(f"sf:bulk_query_jobs:{day}", "0"))
+    bulk_jobs = int(state.get_meta(f"counter:sf:bulk_query_jobs:{day}", "0"))
     return {
         "ConcurrentAsyncGetReportInstances": _pair(200, 0),
         "ConcurrentSyncReportRuns": _pair(20, 0),
