@@ -1,0 +1,186 @@
+"""Bulk API 2.0 on the Salesforce emulator works with simple-salesforce's ``bulk2`` (``wait=0``):
+query jobs answer JSON, results are quoted CSV in SELECT order with dotted relationship columns,
+empty fields for null, ``…Z`` datetimes and Java-style doubles, paged by ``Sforce-Locator`` with
+``Sforce-NumberOfRecords`` on every page and the literal ``null`` on the last; ingest jobs accept
+the upload with 201, complete on the first poll, count processed/failed rows and serve
+``successfulResults``/``failedResults`` CSVs with ``sf__`` columns."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
+
+from sandbox.formats import sf_make_id
+from sandbox.runner import Sandbox
+from sandbox.salesforce import testing as t
+from sandbox.state import SF, fmt_ts
+
+
+@pytest.fixture
+def sb(tmp_path: Path) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sf(sb: Sandbox) -> Salesforce:
+    return t.sandbox_client(sb.info)
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_query_csv_format(sb: Sandbox, sf: Salesforce) -> None:
+    owner = t.user(sb.state, "Ann", "Seller", "ann@example.com")
+    a = t.account(sb.state, "Acme, Inc.", OwnerId=owner, AnnualRevenue=912260031,
+                  NumberOfEmployees=250, Onboarding_Completed__c=True)  # fmt: skip
+    pages = list(
+        sf.bulk2.Account.query(
+            "SELECT Id, Name, Owner.Name, AnnualRevenue, NumberOfEmployees, Website, "
+            "Onboarding_Completed__c, CreatedDate FROM Account",
+            wait=0,
+        )
+    )
+    assert len(pages) == 1
+    text = pages[0]
+    assert text.startswith('"Id","Name","Owner.Name","AnnualRevenue"')
+    header, row = _rows(text)
+    rec = dict(zip(header, row, strict=True))
+    assert rec["Id"] == a and rec["Name"] == "Acme, Inc." and rec["Owner.Name"] == "Ann Seller"
+    assert rec["AnnualRevenue"] == "9.12260031E8"
+    assert rec["NumberOfEmployees"] == "250"
+    assert rec["Website"] == ""
+    assert rec["Onboarding_Completed__c"] == "true"
+    assert rec["CreatedDate"].endswith("Z") and len(rec["CreatedDate"]) == 24
+
+
+def test_query_pages_by_locator_with_null_last(sb: Sandbox, sf: Salesforce) -> None:
+    start = sb.state.now() - dt.timedelta(hours=1)
+    rows = []
+    for i in range(25):
+        ts = fmt_ts(start + dt.timedelta(seconds=i))
+        rows.append((SF, "Account", sf_make_id("001", 900 + i), ts, ts, 0, f'{{"Name": "A{i}"}}'))
+    sb.state.insert_many(rows)
+    pages = list(sf.bulk2.Account.query("SELECT Id, Name FROM Account", max_records=10, wait=0))
+    assert [len(_rows(p)) - 1 for p in pages] == [10, 10, 5]
+    ids = [r[0] for p in pages for r in _rows(p)[1:]]
+    assert ids == sorted(r[2] for r in rows)
+    # the raw protocol: headers on every page, literal "null" at the end
+    s = t.sandbox_session(sb.info)
+    s.headers["Authorization"] = f"Bearer {sf.session_id}"
+    base = f"{sb.info.salesforce_url}/services/data/v59.0/jobs/query"
+    job = s.post(
+        base,
+        json={"operation": "query", "query": "SELECT Id FROM Account"},
+        headers={"Accept": "text/csv"},
+    ).json()
+    assert job["state"] == "UploadComplete" and job["object"] == "Account"
+    assert job["id"].startswith("750")
+    assert s.get(f"{base}/{job['id']}").json()["state"] == "JobComplete"
+    r = s.get(f"{base}/{job['id']}/results", params={"maxRecords": 20})
+    assert r.headers["Sforce-NumberOfRecords"] == "20" and r.headers["Sforce-Locator"] != "null"
+    r = s.get(
+        f"{base}/{job['id']}/results",
+        params={"maxRecords": 20, "locator": r.headers["Sforce-Locator"]},
+    )
+    assert r.headers["Sforce-NumberOfRecords"] == "5" and r.headers["Sforce-Locator"] == "null"
+    assert r.headers["Content-Type"].startswith("text/csv")
+
+
+def test_query_all_includes_deleted_and_errors_are_reported(sb: Sandbox, sf: Salesforce) -> None:
+    t.account(sb.state, "Live")
+    gone = t.account(sb.state, "Gone", deleted=True)
+    text = "".join(sf.bulk2.Account.query_all("SELECT Id, IsDeleted FROM Account", wait=0))
+    assert [gone, "true"] in _rows(text)
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        list(sf.bulk2.Account.query("SELECT Id, Bogus__c FROM Account", wait=0))
+    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD"
+    with pytest.raises(SalesforceMalformedRequest):
+        list(sf.bulk2.Account.query("SELECT BillingAddress FROM Account", wait=0))
+    with pytest.raises(SalesforceMalformedRequest):
+        list(sf.bulk2.Account.query("SELECT COUNT() FROM Account", wait=0))
+
+
+def test_ingest_insert_with_results(sb: Sandbox, sf: Salesforce) -> None:
+    res = sf.bulk2.Account.insert(
+        records=[
+            {"Name": "A", "NumberOfEmployees": "10"},
+            {"Name": "", "NumberOfEmployees": "5"},
+            {"Name": "C", "NumberOfEmployees": "lots"},
+        ],
+        wait=0,
+    )
+    assert res[0]["numberRecordsProcessed"] == 3 and res[0]["numberRecordsFailed"] == 2
+    job = res[0]["job_id"]
+    ok = _rows(sf.bulk2.Account.get_successful_records(job))
+    assert ok[0] == ["sf__Id", "sf__Created", "Name", "NumberOfEmployees"]
+    assert ok[1][1:] == ["true", "A", "10"]
+    row = sb.state.get(SF, "Account", ok[1][0])
+    assert row is not None and row["data"]["NumberOfEmployees"] == 10
+    bad = _rows(sf.bulk2.Account.get_failed_records(job))
+    assert bad[0][:2] == ["sf__Id", "sf__Error"]
+    assert bad[1][1].startswith("REQUIRED_FIELD_MISSING:") and bad[1][1].endswith(" --")
+    assert bad[2][1].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:")
+
+
+def test_ingest_update_upsert_delete(sb: Sandbox, sf: Salesforce) -> None:
+    a = t.account(sb.state, "A", Website="keep.example", Industry="Retail")
+    res = sf.bulk2.Account.update(
+        records=[{"Id": a, "Website": "", "Industry": "#N/A", "Name": "A2"}], wait=0
+    )
+    assert res[0]["numberRecordsFailed"] == 0
+    row = sb.state.get(SF, "Account", a)
+    assert row is not None
+    assert row["data"]["Website"] == "keep.example"  # empty cell: unchanged
+    assert row["data"]["Industry"] is None  # #N/A: null
+    assert row["data"]["Name"] == "A2"
+    res = sf.bulk2.Account.upsert(
+        records=[
+            {"HubSpot_Company_Id__c": "hs-9", "Name": "New"},
+            {"HubSpot_Company_Id__c": "hs-9", "Name": "Again"},
+        ],
+        external_id_field="HubSpot_Company_Id__c",
+        wait=0,
+    )
+    ok = _rows(sf.bulk2.Account.get_successful_records(res[0]["job_id"]))
+    assert [r[1] for r in ok[1:]] == ["true", "false"]
+    res = sf.bulk2.Account.delete(records=[{"Id": a}, {"Id": "001000000000000AAA"}], wait=0)
+    assert res[0]["numberRecordsProcessed"] == 2 and res[0]["numberRecordsFailed"] == 1
+    assert sb.state.get(SF, "Account", a) is None
+
+
+def test_ingest_unknown_column_fails_the_job(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceOperationError) as exc:
+        sf.bulk2.Account.insert(records=[{"Name": "A", "Nope__c": "1"}], wait=0)
+    assert "Nope__c" in str(exc.value)
+
+
+def test_upload_answers_201_and_only_once(sb: Sandbox, sf: Salesforce) -> None:
+    s = t.sandbox_session(sb.info)
+    s.headers["Authorization"] = f"Bearer {sf.session_id}"
+    base = f"{sb.info.salesforce_url}/services/data/v59.0/jobs/ingest"
+    job = s.post(base, json={"operation": "insert", "object": "Account"}).json()
+    assert job["state"] == "Open"
+    assert job["contentUrl"] == f"services/data/v59.0/jobs/ingest/{job['id']}/batches"
+    put = s.put(
+        f"{base}/{job['id']}/batches",
+        data=b"Name\nA\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert put.status_code == 201 and put.content == b""
+    again = s.put(f"{base}/{job['id']}/batches", data=b"Name\nB\n")
+    assert again.status_code == 409
+    closed = s.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"}).json()
+    assert closed["state"] == "UploadComplete"
+    polled = s.get(f"{base}/{job['id']}").json()
+    assert polled["state"] == "JobComplete" and polled["numberRecordsProcessed"] == 1
+    listed = s.get(base).json()
+    assert [j["id"] for j in listed["records"]] == [job["id"]]
