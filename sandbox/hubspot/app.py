@@ -17,6 +17,7 @@ Every response carries ``Date`` (real time, from the HTTP server) and the ``X-Hu
 
 from __future__ import annotations
 
+import email.utils
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -35,7 +36,6 @@ from sandbox.hubspot.limits import (
     object_scopes,
     rate_limit_response,
     schema_scopes,
-    seconds_to_midnight,
 )
 from sandbox.state import HS, SandboxState
 
@@ -253,8 +253,10 @@ class HubSpotApp(EmulatorApp):
         )
 
     def decorate(self, request: Request, response: Response) -> None:
-        # ``Date`` is sent by the HTTP framework itself (BaseHTTPRequestHandler, real time).
+        # ``Date`` on the sandbox clock (the framework then leaves out its real-time one):
+        # clients take "now" from it, and record timestamps follow the same clock.
         now = self.state.now()
+        response.headers.setdefault("Date", email.utils.format_datetime(now, usegmt=True))
         if request.path.startswith("/oauth/"):
             return
         config = get_config(self.state, HS)
@@ -274,10 +276,12 @@ class HubSpotApp(EmulatorApp):
         override = config.get("retry_after_seconds")
         if kind == "rate_limit":
             policy = str(params.get("policy", "TEN_SECONDLY_ROLLING"))
-            default = {"TEN_SECONDLY_ROLLING": config["burst_window_seconds"], "SECONDLY": 1}
-            wait = default.get(policy, seconds_to_midnight(self.state.now()))
-            seconds = float(override) if override is not None else float(wait)
-            return rate_limit_response(policy, max(0, math.ceil(seconds)))
+            if override is not None:
+                return rate_limit_response(policy, max(0, math.ceil(float(override))))
+            if policy == "DAILY":
+                return rate_limit_response(policy, None)
+            wait = config["burst_window_seconds"] if policy == "TEN_SECONDLY_ROLLING" else 1
+            return rate_limit_response(policy, max(1, math.ceil(float(wait))))
         if kind == "server_error":
             status = int(params.get("status", 502))
             messages = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}

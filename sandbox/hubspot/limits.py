@@ -8,7 +8,8 @@ the scope); an expired OAuth token gets 401; a burst beyond the portal's quota g
 
 The rolling burst window and the search per-second window run on *real* monotonic time, because
 clients really sleep to honour them; the daily quota runs on the sandbox clock's UTC day, so a
-test can exhaust it and then advance the clock to the next day instead of waiting.
+test can exhaust it and then advance the clock to the next day instead of waiting. A
+``DAILY`` 429 carries no ``Retry-After`` (see ``rate_limit_response``).
 
 Scope choices (HubSpot's real requirements, simplified to "any one of these scopes"):
 
@@ -131,22 +132,23 @@ _POLICY_MESSAGES = {
 }
 
 
-def rate_limit_response(policy: str, retry_after: int) -> Response:
-    """HubSpot's 429: ``errorType: RATE_LIMIT`` and the ``policyName`` the client backs off by."""
+def rate_limit_response(policy: str, retry_after: int | None) -> Response:
+    """HubSpot's 429: ``errorType: RATE_LIMIT`` and the ``policyName`` the client backs off by.
+
+    ``retry_after`` None sends no ``Retry-After``: used for ``DAILY`` (unless a test overrides
+    it), because urllib3's *default* retry honours ``Retry-After`` on GETs and would sleep
+    until midnight inside the SDK; a client must stop on ``DAILY``, not wait.
+    """
     body = error_body("RATE_LIMITS", _POLICY_MESSAGES.get(policy, _POLICY_MESSAGES["DAILY"]))
     body["errorType"] = "RATE_LIMIT"
     body["policyName"] = policy
-    return Response(429, body, headers={"Retry-After": str(retry_after)})
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return Response(429, body, headers=headers)
 
 
 def _token_key(token: str | None) -> str:
     """Counters are keyed by a digest, so the limiter never holds a raw token."""
     return hashlib.sha256((token or "").encode()).hexdigest()[:24]
-
-
-def seconds_to_midnight(now: dt.datetime) -> int:
-    tomorrow = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1, math.ceil((tomorrow - now).total_seconds()))
 
 
 class RateLimiter:
@@ -182,8 +184,8 @@ class RateLimiter:
             used_day = self._daily.get(key, (day, 0))
             used_today = used_day[1] if used_day[0] == day else 0
             if used_today >= int(config["daily_limit"]):
-                wait = seconds_to_midnight(today)
-                return rate_limit_response("DAILY", _retry(override, wait))
+                wait = None if override is None else _retry(override, 0)
+                return rate_limit_response("DAILY", wait)
             if len(burst) >= int(config["burst_limit"]):
                 wait = math.ceil(burst[0] + span - now)
                 return rate_limit_response("TEN_SECONDLY_ROLLING", _retry(override, wait))
