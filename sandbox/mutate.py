@@ -123,6 +123,7 @@ def mutate(
         can_delete = [o for o in chosen if o in DELETABLE]
         for _ in range(n_delete if can_delete else 0):
             m.delete(m.rng.choice(can_delete))
+        m.cascade()
     return m.result()
 
 
@@ -138,6 +139,7 @@ class _Mutator:
         self.today = self.now.date()
         self.counts: dict[str, int] = {}
         self._owners: dict[str, list[str]] = {}
+        self._pending: dict[str, list[str]] = {"Account": [], "Opportunity": []}
         #: the operations asked for (edits, creates, deletes), without cascades and history rows
         self.totals = {"updated": 0, "created": 0, "deleted": 0}
 
@@ -830,6 +832,22 @@ class _Mutator:
         return True
 
     # ---- deletes --------------------------------------------------------------------------
+    #: Salesforce's cascade: what goes to the recycle bin with an Account / an Opportunity.
+    _CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
+        "Account": (
+            ("Contact", "AccountId"),
+            ("Opportunity", "AccountId"),
+            ("Case", "AccountId"),
+            ("Task", "AccountId"),
+            ("EmailMessage", "RelatedToId"),
+        ),
+        "Opportunity": (
+            ("OpportunityHistory", "OpportunityId"),
+            ("Task", "WhatId"),
+            ("EmailMessage", "RelatedToId"),
+        ),
+    }
+
     def delete(self, obj: str) -> None:
         crm = MUTABLE_OBJECTS[obj]
         rec = self._random(crm, obj)
@@ -837,32 +855,27 @@ class _Mutator:
             return
         self._count(crm, obj, "deleted")
         self.totals["deleted"] += 1
-        if crm == SF and obj in ("Account", "Opportunity"):
-            self._cascade(obj, rec["id"])
+        if crm == SF and obj in self._CHILDREN:
+            self._pending[obj].append(rec["id"])
 
-    def _cascade(self, obj: str, rid: str) -> None:
-        """Salesforce deletes an Account's children and an Opportunity's history with it."""
-        children: list[tuple[str, str]] = []
-        if obj == "Account":
-            children = [
-                ("Contact", "AccountId"),
-                ("Opportunity", "AccountId"),
-                ("Case", "AccountId"),
-                ("Task", "AccountId"),
-                ("EmailMessage", "RelatedToId"),
-            ]
-        else:
-            children = [
-                ("OpportunityHistory", "OpportunityId"),
-                ("Task", "WhatId"),
-                ("EmailMessage", "RelatedToId"),
-            ]
-        for child, ref in children:
-            for cid in self._ids(SF, child, f"json_extract(data, '$.{ref}') = ?", (rid,)):
-                if self.state.soft_delete(SF, child, cid):
-                    self._count(SF, child, "deleted")
-                    if child == "Opportunity":
-                        self._cascade("Opportunity", cid)
+    def cascade(self) -> None:
+        """Soft-delete the children of the deleted Accounts, then of all deleted Opportunities.
+
+        Batched (one scan per child object) because the references live inside the JSON data.
+        """
+        for parent in ("Account", "Opportunity"):
+            parents = self._pending[parent]
+            for child, ref in self._CHILDREN[parent]:
+                for start in range(0, len(parents), 500):
+                    chunk = parents[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    where = f"json_extract(data, '$.{ref}') IN ({marks})"
+                    for cid in self._ids(SF, child, where, tuple(chunk)):
+                        if self.state.soft_delete(SF, child, cid):
+                            self._count(SF, child, "deleted")
+                            if child == "Opportunity":
+                                self._pending["Opportunity"].append(cid)
+            parents.clear()
 
 
 # ---- small value helpers --------------------------------------------------------------------
