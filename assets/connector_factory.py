@@ -7,11 +7,10 @@ the other, so a new connector option is wired once.
 
 from typing import Any
 
-from connectors.hubspot.connector import HubSpotConnector
-from connectors.salesforce.connector import SalesforceConnector
-
 from connectors.hubspot.config import HubSpotConfig
+from connectors.hubspot.connector import HubSpotConnector
 from connectors.salesforce.config import SalesforceConfig, auth_from_settings
+from connectors.salesforce.connector import SalesforceConnector
 from unified_model.writeback import WritebackConfig
 
 

@@ -23,6 +23,9 @@ SF_KINDS = (*OBJECT_KINDS, "deal_stage")
 HS_KINDS = tuple(k for k in OBJECT_KINDS if k != "activity")
 
 
+PLURALS = {"activity": "activities", "deal_stage": "deal_stages"}
+
+
 class ExtractConfig(dg.Config):
     """Run options: ``reconcile`` also runs the full id pass that finds hard deletes."""
 
@@ -31,17 +34,19 @@ class ExtractConfig(dg.Config):
 
 
 def asset_key(crm: str, kind: str) -> dg.AssetKey:
-    return dg.AssetKey([crm, f"{kind}s"])
+    return dg.AssetKey([crm, PLURALS.get(kind, f"{kind}s")])
 
 
-def _metadata(stats: object, usage: object, seconds: float) -> dict[str, dg.MetadataValue]:
+def _metadata(
+    stats: object, usage: object, calls: int, seconds: float
+) -> dict[str, dg.MetadataValue]:
     md = {
         "records": dg.MetadataValue.int(stats.records),  # type: ignore[attr-defined]
         "upserted": dg.MetadataValue.int(stats.upserted),  # type: ignore[attr-defined]
         "tombstones": dg.MetadataValue.int(stats.tombstoned + stats.hard_deleted),  # type: ignore[attr-defined]
         "pages": dg.MetadataValue.int(stats.pages),  # type: ignore[attr-defined]
         "first_sync": dg.MetadataValue.bool(stats.first_sync),  # type: ignore[attr-defined]
-        "api_calls": dg.MetadataValue.int(usage.calls),  # type: ignore[attr-defined]
+        "api_calls": dg.MetadataValue.int(calls),
         "seconds": dg.MetadataValue.float(round(seconds, 2)),
         "stopped_early": dg.MetadataValue.text(stats.stopped or "no"),  # type: ignore[attr-defined]
     }
@@ -69,14 +74,15 @@ def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
             store.reset_cursor(crm, kind)
         connector = resource.connector(hub_config.mapping(crm), hub_config.writeback())
         started = dt.datetime.now(dt.UTC)
-        try:
-            stats = extract(store, connector, kind, reconcile=config.reconcile)
-        finally:
-            connector.close()
+        calls_before = connector.usage().calls
+        stats = extract(store, connector, kind, reconcile=config.reconcile)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         if stats.stopped:
             context.log.warning(f"{crm} {kind}: API budget spent, stopped early; resumes next run")
-        return dg.MaterializeResult(metadata=_metadata(stats, connector.usage(), seconds))
+        usage = connector.usage()
+        return dg.MaterializeResult(
+            metadata=_metadata(stats, usage, usage.calls - calls_before, seconds)
+        )
 
     return _extract
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
 from crmhub import settings
@@ -17,6 +18,12 @@ from unified_model.store import HubStore
 from unified_model.writeback import WritebackConfig, load_writeback_config
 
 _MIGRATED: set[str] = set()
+
+
+def _connector_key(
+    field_map: dict[str, str], writeback: WritebackConfig, names: dict[str, str]
+) -> tuple[object, ...]:
+    return (tuple(sorted(field_map.items())), writeback.fields, tuple(sorted(names.items())))
 
 
 class HubStoreResource(dg.ConfigurableResource):
@@ -73,12 +80,24 @@ class SalesforceResource(dg.ConfigurableResource):
     page_size: int = 2000
     bulk_threshold: int = 10_000
 
+    _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
+
     def connector(
         self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
     ) -> Any:
+        """The run's connector, shared by every asset: one login, one rate limiter, one count."""
         from assets.connector_factory import build_salesforce
 
-        return build_salesforce(self, field_map or {}, writeback or WritebackConfig())
+        wb = writeback or WritebackConfig()
+        key = _connector_key(field_map or {}, wb, wb.salesforce_names)
+        if key not in self._connectors:
+            self._connectors[key] = build_salesforce(self, field_map or {}, wb)
+        return self._connectors[key]
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for connector in self._connectors.values():
+            connector.close()
+        self._connectors.clear()
 
 
 class HubSpotResource(dg.ConfigurableResource):
@@ -94,12 +113,24 @@ class HubSpotResource(dg.ConfigurableResource):
     burst_limit: int = 100
     search_per_second: float = 4.0
 
+    _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
+
     def connector(
         self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
     ) -> Any:
+        """The run's connector, shared by every asset: one login, one rate limiter, one count."""
         from assets.connector_factory import build_hubspot
 
-        return build_hubspot(self, field_map or {}, writeback or WritebackConfig())
+        wb = writeback or WritebackConfig()
+        key = _connector_key(field_map or {}, wb, wb.hubspot_names)
+        if key not in self._connectors:
+            self._connectors[key] = build_hubspot(self, field_map or {}, wb)
+        return self._connectors[key]
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for connector in self._connectors.values():
+            connector.close()
+        self._connectors.clear()
 
 
 CRM_RESOURCE_KEYS = {SALESFORCE: "salesforce", HUBSPOT: "hubspot"}

@@ -41,18 +41,16 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
         connector = getattr(context.resources, resource_key).connector(
             hub_config.mapping(crm), wb_config
         )
-        try:
-            report = run_writeback(
-                store,
-                connector,
-                crm,
-                wb_config,
-                run_id=context.run_id,
-                now=dt.datetime.now(dt.UTC),
-                dry_run=config.dry_run,
-            )
-        finally:
-            connector.close()
+        calls_before = connector.usage().calls
+        report = run_writeback(
+            store,
+            connector,
+            crm,
+            wb_config,
+            run_id=context.run_id,
+            now=dt.datetime.now(dt.UTC),
+            dry_run=config.dry_run,
+        )
         for line in report.provisioning_notes:
             context.log.warning(line)
         return dg.MaterializeResult(
@@ -63,7 +61,7 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
                 "failed": dg.MetadataValue.int(report.failed),
                 "skipped": dg.MetadataValue.int(report.skipped),
                 "write_calls": dg.MetadataValue.int(report.write_calls),
-                "api_calls": dg.MetadataValue.int(connector.usage().calls),
+                "api_calls": dg.MetadataValue.int(connector.usage().calls - calls_before),
                 "dry_run": dg.MetadataValue.bool(config.dry_run),
                 "preview": dg.MetadataValue.md(report.preview_markdown()),
             }

@@ -85,7 +85,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
         from assets.definitions import defs
         from assets.extract import extract_assets
 
-        run_config: dict[str, Any] = {"ops": {}}
+        # Dagster's own step-by-step log goes to the run's event log (the UI); the terminal
+        # shows warnings and the summary below.
+        run_config: dict[str, Any] = {
+            "ops": {},
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        }
         if args.dry_run or args.full_refresh or args.reconcile:
             for asset in extract_assets:
                 run_config["ops"][asset.node_def.name] = {
@@ -182,7 +187,6 @@ def cmd_sandbox_seed(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
     from sandbox.mutate import mutate
-
     from sandbox.state import SandboxState
 
     state = SandboxState(settings.sandbox_home() / "sandbox.db")

@@ -93,10 +93,20 @@ def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     return values
 
 
+def as_of_day(now: dt.datetime) -> dt.datetime:
+    """The instant insights are evaluated at: the start of the current UTC day.
+
+    Why: time-based values (health decays with contact recency, calendar handover rules) must
+    not change between two syncs of the same day, or every sync would rewrite every record.
+    """
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def compute_customer_insights(
     store: HubStore, rules: HubRules, *, now: dt.datetime
 ) -> InsightStats:
     """Evaluate handover and KPIs for every customer; store states, transitions and metrics."""
+    now = as_of_day(now)
     stats = InsightStats()
     with store.session() as s:
         customers = list(s.exec(select(t.Customer).order_by(t.Customer.id)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,9 @@ _RENAMES: dict[str, str] = {
 }
 #: record attributes that are not stored as columns
 _SKIP = {"object_type"}
+
+#: account columns that are not business content (see ``SourceAccount.content_hash``)
+_NOT_CONTENT = {"hub_fields", "modified_at", "deleted", "customer_id", "source", "source_id"}
 
 #: rows per INSERT statement (SQLite's bound-parameter limit is 32766 on current builds)
 _BATCH = 500
@@ -97,6 +101,12 @@ def _to_row(kind: str, record: AnyRecord) -> dict[str, Any]:
     if kind == "contact":
         email = row.get("email")
         row["email_normalized"] = email.strip().casefold() if email else None
+    if kind == "account":
+        content = {k: v for k, v in row.items() if k not in _NOT_CONTENT}
+        row["content_hash"] = hashlib.sha256(
+            json.dumps(content, sort_keys=True, default=str).encode()
+        ).hexdigest()[:32]
+        row["content_modified_at"] = row.get("modified_at")
     return row
 
 
@@ -154,6 +164,15 @@ class HubStore:
                     chunk = group[start : start + _BATCH]
                     stmt = self._insert(table).values(chunk)
                     update_cols = {c: stmt.excluded[c] for c in cols if c not in keys}
+                    if "content_modified_at" in update_cols:
+                        # keep the time the business content last changed
+                        update_cols["content_modified_at"] = sa.case(
+                            (
+                                table.c.content_hash == stmt.excluded.content_hash,
+                                table.c.content_modified_at,
+                            ),
+                            else_=stmt.excluded.content_modified_at,
+                        )
                     where = None
                     if newer_only and "modified_at" in cols:
                         where = sa.or_(

@@ -107,6 +107,10 @@ class SourceAccount(SQLModel, table=True):
     usage_score: float | None = None
     extra: dict[str, Any] = _json({})
     hub_fields: dict[str, Any] = _json({})
+    #: hash of the business fields, and when they last changed: the hub's own writes bump the
+    #: CRM's modification time without changing them, and must not win survivorship
+    content_hash: str | None = None
+    content_modified_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
 

@@ -95,7 +95,12 @@ def unify(
             by_customer[cid].append(a)
     golden: list[dict[str, Any]] = []
     for cid, members in by_customer.items():
-        customer = survive(cid, members, owners, policy, now)
+        # recency = when the business content changed, not when the hub last wrote its fields
+        content_view = [
+            m.model_copy(update={"modified_at": m.content_modified_at or m.modified_at})
+            for m in members
+        ]
+        customer = survive(cid, content_view, owners, policy, now)
         previous = existing_customers.get(cid)
         row = customer.model_dump()
         row["created_at"] = previous.created_at if previous and previous.created_at else now

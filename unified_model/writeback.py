@@ -153,12 +153,12 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
         ),
         (
             HubFieldSpec(
-                "days_since_two_way_contact",
-                "Days since two-way contact",
-                "number",
-                "Days since the last exchange with emails both ways.",
+                "last_two_way_contact",
+                "Last two-way contact",
+                "date",
+                "Last day with emails both ways (a date, so it does not change every day).",
             ),
-            "metric:days_since_two_way_contact",
+            "metric:last_two_way_contact_at",
         ),
         (
             HubFieldSpec(

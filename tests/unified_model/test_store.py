@@ -168,3 +168,17 @@ def test_large_batch_upsert(store: HubStore) -> None:
     page = [_account(f"001{i:06d}", f"Company {i}", T0) for i in range(2500)]
     store.upsert_records("account", page)
     assert store.count(t.SourceAccount) == 2500
+
+
+def test_hub_field_only_change_keeps_content_time(store: HubStore) -> None:
+    """Our own writeback bumps the CRM's modification time; the business content time stays."""
+    store.upsert_records("account", [_account("001A", "Acme", T0)])
+    later = T0 + dt.timedelta(hours=2)
+    store.upsert_records(
+        "account", [_account("001A", "Acme", later, hub_fields={"handover_status": "onboarding"})]
+    )
+    (row,) = store.live(t.SourceAccount)
+    assert row.modified_at == later and row.content_modified_at == T0
+    store.upsert_records("account", [_account("001A", "Acme AG", later + dt.timedelta(hours=1))])
+    (row,) = store.live(t.SourceAccount)
+    assert row.content_modified_at == later + dt.timedelta(hours=1)

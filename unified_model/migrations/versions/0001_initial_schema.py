@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:53:09.016329
+Create Date: 2026-11-23 22:11:56.625598
 """
 
 from collections.abc import Sequence
@@ -253,6 +253,8 @@ def upgrade() -> None:
     sa.Column('usage_score', sa.Float(), nullable=True),
     sa.Column('extra', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('hub_fields', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
+    sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('content_modified_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('modified_at', unified_model.tables.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('source', 'source_id')
