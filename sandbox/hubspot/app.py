@@ -78,9 +78,14 @@ class HubSpotApp(EmulatorApp):
         self._local = threading.local()
         # Keyset paging and id-sorted search compare ids numerically; this expression index
         # keeps those an index range scan on the large profile (a million emails).
+        # Search counts ``total`` for every call: a live-rows-by-modified index answers the usual
+        # ``hs_lastmodifieddate`` window from the index alone.
         state.execute(
             "CREATE INDEX IF NOT EXISTS records_numeric_id "
             "ON records (crm, object, deleted, CAST(id AS INTEGER))"
+        )
+        state.execute(
+            "CREATE INDEX IF NOT EXISTS records_live_modified ON records (crm, object, deleted, modified)"
         )
         self._routes()
 
