@@ -7,9 +7,9 @@ are shown here, as a markdown table per run and numeric metadata the Dagster UI 
 import datetime as dt
 
 import dagster as dg
-from unified_model.insights import compute_company_kpis, compute_customer_insights
 
 from assets.unify import UNIFIED
+from unified_model.insights import compute_company_kpis, compute_customer_insights
 
 HANDOVER = dg.AssetKey("handover_status")
 CUSTOMER_KPIS = dg.AssetKey("customer_kpis")

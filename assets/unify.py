@@ -7,10 +7,10 @@ that materialization, so a broken identity resolution can never be written into 
 import datetime as dt
 
 import dagster as dg
-from unified_model.unify import unify
 
 from assets.extract import extract_assets
 from unified_model.checks import run_checks
+from unified_model.unify import unify
 
 UNIFIED = dg.AssetKey("unified_customers")
 
