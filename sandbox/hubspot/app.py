@@ -18,6 +18,7 @@ Every response carries ``Date`` (real time, from the HTTP server) and the ``X-Hu
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -254,6 +255,10 @@ class HubSpotApp(EmulatorApp):
             return response if response is not None else self.not_found(request)
         except HubSpotError as exc:
             return exc.response()
+        except json.JSONDecodeError as exc:
+            return error_response(
+                400, "VALIDATION_ERROR", f"Invalid input JSON on line {exc.lineno}: {exc.msg}"
+            )
 
     def not_found(self, request: Request) -> Response:
         return error_response(

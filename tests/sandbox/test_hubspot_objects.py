@@ -21,6 +21,7 @@ from hubspot.crm.companies import (
     SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
+from hubspot.utils.objects import fetch_all
 
 from sandbox.hubspot.client import API_EXCEPTIONS, sandbox_client
 from sandbox.hubspot.testing import link, seed, seed_owner
@@ -60,9 +61,18 @@ def test_create_answers_201_so_the_client_returns_the_object(
     body = raw(sb).get(f"{sb.info.hubspot_url}/crm/v3/objects/companies/{created.id}").json()
     assert body["createdAt"].endswith("Z") and len(body["createdAt"]) == 24  # ….123Z
     assert body["properties"]["createdate"] == body["createdAt"]
-    fetched = client.crm.companies.basic_api.get_by_id(created.id, properties=["name", "phone"])
+    fetched = client.crm.companies.basic_api.get_by_id(
+        created.id, properties=["name", "phone"], properties_with_history=["name", "phone"]
+    )
     assert fetched.properties["name"] == "Acme"
     assert fetched.properties["phone"] is None  # requested but never set
+    assert fetched.properties_with_history["name"][0].value == "Acme"
+    assert fetched.properties_with_history["phone"] == []
+    bad_json = raw(sb).put(
+        f"{sb.info.hubspot_url}/crm/v4/objects/companies/{created.id}/associations/contacts/1",
+        data=b"{not json",
+    )
+    assert bad_json.status_code == 400 and bad_json.json()["category"] == "VALIDATION_ERROR"
 
 
 def test_list_pages_with_an_opaque_cursor_and_no_paging_on_the_last_page(
@@ -80,6 +90,7 @@ def test_list_pages_with_an_opaque_cursor_and_no_paging_on_the_last_page(
         page = api.get_page(limit=10, after=page.paging.next.after, properties=["name"])
         seen.extend(r.id for r in page.results)
     assert seen == [*ids, late]
+    assert [r.id for r in fetch_all(api, properties=["name"])] == [*ids[:3], *ids[4:], late]
     first = api.get_page(limit=1, properties=["name", "industry"]).results[0]
     assert first.properties["industry"] is None
     assert {"hs_object_id", "createdate", "hs_lastmodifieddate"} <= set(first.properties)
