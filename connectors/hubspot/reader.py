@@ -64,6 +64,8 @@ CURSOR_VERSION = 1
 ARCHIVED_PAGE = 100  # the list API's maximum
 BATCH_READ_MAX = 100
 _ASSOC_ROUNDS = 3
+#: Most ids remembered from a window's overlap zone (beyond it, re-reads are merely duplicates).
+_RECENT_MAX = 2000
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -148,19 +150,27 @@ class HubSpotReader:
     def _window_pass(
         self, kind: str, spec: ObjectSpec, state: dict[str, Any], *, first_sync: bool
     ) -> Iterator[Page]:
+        """One window ``[lower, upper]`` from where the cursor stands, a page per unit.
+
+        De-duplication of the overlap: the cursor keeps ``{id: last-modified}`` of the records
+        read in the last ``overlap_seconds`` of the previous window (``seen_recent``); found again
+        unchanged in this window's overlap, they are dropped before any association call.
+        """
         cfg = self.config
+        overlap = dt.timedelta(seconds=cfg.overlap_seconds)
         window = state.get("in_window")
         if window:
             lower = _when(window.get("lower"))
             upper = _when(window.get("upper"))
             last_id = state.get("last_id")
+            recent: dict[str, str] = dict(window.get("recent") or {})
         else:
             previous = _when(state.get("upper"))
-            lower = (
-                EPOCH if previous is None else previous - dt.timedelta(seconds=cfg.overlap_seconds)
-            )
+            lower = EPOCH if previous is None else previous - overlap
             upper = None  # frozen from the portal's clock at the first search
             last_id = None
+            recent = {}
+        seen_before: dict[str, str] = dict(state.get("seen_recent") or {})
         previous_upper = _when(state.get("upper"))
         properties = self.mapping.properties(kind)
         first, rest = (
@@ -181,14 +191,21 @@ class HubSpotReader:
                         # Records archived before the first sync were never stored: the first
                         # archived check only needs what is archived from now on.
                         state["archived_checked_at"] = iso(upper)
-                    # The first page was asked without an upper bound: drop what lies beyond it
-                    # (the next window re-reads it, as its lower bound is below this upper).
-                    results_in = [r for r in results if self._modified(spec, r) <= upper]
-                else:
-                    results_in = results
                 if results:
                     last_id = str(results[-1].id)
-                objects.extend(results_in)
+                for obj in results:
+                    modified = self._modified(spec, obj)
+                    if modified > upper:
+                        # Only on the first page, asked before ``upper`` was known: the next
+                        # window re-reads it (its lower bound lies below this upper).
+                        continue
+                    stamp = iso(modified)
+                    oid = str(obj.id)
+                    if seen_before.get(oid) == stamp:
+                        continue  # read unchanged by the previous window's overlap
+                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
+                        recent[oid] = stamp
+                    objects.append(obj)
                 if not results or answer.paging is None or answer.paging.next is None:
                     done = True
                     break
@@ -197,11 +214,15 @@ class HubSpotReader:
             records = self._records(kind, spec, objects)
             assert upper is not None
             if done:
-                state.update(upper=iso(upper), last_id=None, in_window=None)
+                state.update(upper=iso(upper), last_id=None, in_window=None, seen_recent=recent)
             else:
                 state.update(
                     last_id=last_id,
-                    in_window={"lower": iso(lower or EPOCH), "upper": iso(upper)},
+                    in_window={
+                        "lower": iso(lower or EPOCH),
+                        "upper": iso(upper),
+                        "recent": dict(recent),
+                    },
                 )
             yield Page(records=records, cursor=dict(state))
 
