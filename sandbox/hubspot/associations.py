@@ -462,7 +462,7 @@ def batch_create_default(state: SandboxState, request: Request) -> Response:
             add_link(state, ot, rid, to_ot, to_id, unl)
             results.extend(_default_result(ot, rid, to_ot, to_id))
     # The client maps only 200 for this call; errors ride along in the 200 body.
-    body = {
+    body: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,
         "startedAt": started,

@@ -45,7 +45,7 @@ def sandbox_client(info: SandboxInfo, **kw: Any) -> hubspot.Client:
     return hubspot.Client.create(**options)
 
 
-def _api_exceptions() -> tuple[type[Exception], ...]:
+def _api_exceptions() -> tuple[type[Any], ...]:
     """Each generated SDK module has its *own* ``ApiException`` class (no common base besides
     ``Exception``), so code catching SDK errors must name every module it calls."""
     from hubspot.crm.associations.v4 import exceptions as v4
@@ -64,4 +64,4 @@ def _api_exceptions() -> tuple[type[Exception], ...]:
 
 
 #: The ``ApiException`` classes of every SDK module the hub uses (catch them all at once).
-API_EXCEPTIONS: tuple[type[Exception], ...] = _api_exceptions()
+API_EXCEPTIONS: tuple[type[Any], ...] = _api_exceptions()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hubspot
 import pytest
@@ -36,7 +37,7 @@ def client(sb: Sandbox) -> hubspot.Client:
     return sandbox_client(sb.info)
 
 
-def read(client: hubspot.Client, frm: str, to: str, ids: list[str]) -> object:
+def read(client: hubspot.Client, frm: str, to: str, ids: list[str]) -> Any:
     return client.crm.associations.v4.batch_api.get_page(
         frm, to, BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": i} for i in ids])
     )

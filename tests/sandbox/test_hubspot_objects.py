@@ -263,7 +263,8 @@ def test_batch_update_reports_unknown_and_archived_ids_as_207(
     assert [r.id for r in result.results] == [live]
     assert result.errors[0].category == "OBJECT_NOT_FOUND"
     assert result.errors[0].context == {"ids": [gone, "123"]}
-    assert sb.state.get(HS, "companies", live)["data"]["city"] == "Turku"
+    stored = sb.state.get(HS, "companies", live)
+    assert stored is not None and stored["data"]["city"] == "Turku"
     with pytest.raises(API_EXCEPTIONS) as invalid:
         api.update(
             BatchInputSimplePublicObjectBatchInput(
