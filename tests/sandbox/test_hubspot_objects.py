@@ -91,6 +91,8 @@ def test_list_pages_with_an_opaque_cursor_and_no_paging_on_the_last_page(
         seen.extend(r.id for r in page.results)
     assert seen == [*ids, late]
     assert [r.id for r in fetch_all(api, properties=["name"])] == [*ids[:3], *ids[4:], late]
+    exact = api.get_page(limit=23)  # exactly the 23 live records: no further page
+    assert len(exact.results) == 23 and exact.paging is None
     first = api.get_page(limit=1, properties=["name", "industry"]).results[0]
     assert first.properties["industry"] is None
     assert {"hs_object_id", "createdate", "hs_lastmodifieddate"} <= set(first.properties)
