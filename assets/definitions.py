@@ -9,6 +9,7 @@ store) prefers one writer.
 """
 
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -29,11 +30,11 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else None
 
 
-def _kw(**values: object) -> dict[str, object]:
+def _kw(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def build_resources() -> dict[str, object]:
+def build_resources() -> dict[str, Any]:
     """Resources wired to the ``CRMHUB_*`` environment variables (see crmhub/settings.py)."""
     return {
         "hub_store": HubStoreResource(**_kw(database_url=_env("CRMHUB_DATABASE_URL"))),

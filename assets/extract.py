@@ -6,6 +6,7 @@ calls it took, and whether the API budget stopped it early.
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 
@@ -37,9 +38,7 @@ def asset_key(crm: str, kind: str) -> dg.AssetKey:
     return dg.AssetKey([crm, PLURALS.get(kind, f"{kind}s")])
 
 
-def _metadata(
-    stats: object, usage: object, calls: int, seconds: float
-) -> dict[str, dg.MetadataValue]:
+def _metadata(stats: object, usage: object, calls: int, seconds: float) -> dict[str, Any]:
     md = {
         "records": dg.MetadataValue.int(stats.records),  # type: ignore[attr-defined]
         "upserted": dg.MetadataValue.int(stats.upserted),  # type: ignore[attr-defined]

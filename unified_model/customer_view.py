@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from unified_model import tables as t
 from unified_model.domains import registrable_domain
@@ -83,28 +83,30 @@ def render_customer(store: HubStore, customer_id: str, *, now: dt.datetime, emai
         }
         deals = list(
             s.exec(
-                select(t.Deal).where(t.Deal.customer_id == customer_id, t.Deal.deleted.is_(False))
+                select(t.Deal).where(
+                    t.Deal.customer_id == customer_id, col(t.Deal.deleted).is_(False)
+                )
             )
         )
         tickets = list(
             s.exec(
                 select(t.Ticket).where(
-                    t.Ticket.customer_id == customer_id, t.Ticket.deleted.is_(False)
+                    t.Ticket.customer_id == customer_id, col(t.Ticket.deleted).is_(False)
                 )
             )
         )
         mails = list(
             s.exec(
                 select(t.Email)
-                .where(t.Email.customer_id == customer_id, t.Email.deleted.is_(False))
-                .order_by(t.Email.sent_at.desc())
+                .where(t.Email.customer_id == customer_id, col(t.Email.deleted).is_(False))
+                .order_by(col(t.Email.sent_at).desc())
                 .limit(200)
             )
         )  # type: ignore[union-attr]
         contacts = list(
             s.exec(
                 select(t.Contact).where(
-                    t.Contact.customer_id == customer_id, t.Contact.deleted.is_(False)
+                    t.Contact.customer_id == customer_id, col(t.Contact.deleted).is_(False)
                 )
             )
         )
@@ -173,7 +175,7 @@ def writeback_log(store: HubStore, customer_id: str, *, limit: int = 50) -> list
             s.exec(
                 select(t.WriteAudit)
                 .where(t.WriteAudit.customer_id == customer_id)
-                .order_by(t.WriteAudit.id.desc())
+                .order_by(col(t.WriteAudit.id).desc())
                 .limit(limit)  # type: ignore[union-attr]
             )
         )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from unified_model import tables as t
 
@@ -66,7 +66,9 @@ def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> i
         for start in range(0, len(source_ids), 500):
             chunk = list(source_ids[start : start + 500])
             rows = s.exec(
-                select(t.Contact).where(t.Contact.source == source, t.Contact.source_id.in_(chunk))
+                select(t.Contact).where(
+                    t.Contact.source == source, col(t.Contact.source_id).in_(chunk)
+                )
             ).all()
             for c in rows:
                 if not c.email and not c.first_name and not c.last_name:
@@ -79,11 +81,11 @@ def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> i
                 if address:
                     removed = (
                         s.execute(
-                            sa.delete(t.Email).where(
-                                t.Email.source == source,
-                                sa.func.lower(t.Email.from_address) == address,
+                            sa.delete(t.table_of(t.Email)).where(
+                                t.table_of(t.Email).c.source == source,
+                                sa.func.lower(t.table_of(t.Email).c.from_address) == address,
                             )
-                        ).rowcount
+                        ).rowcount  # type: ignore[attr-defined]
                         or 0
                     )
                     s.add(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from unified_model import tables as t
 from unified_model.handover import CustomerFacts, evaluate_handover, transition
@@ -63,7 +63,9 @@ def gather_facts(
     contacts, activities = load(t.Contact), load(t.Activity)
     previous = {
         h.customer_id: h
-        for h in session.exec(select(t.HandoverState).where(t.HandoverState.customer_id.in_(ids)))
+        for h in session.exec(
+            select(t.HandoverState).where(col(t.HandoverState.customer_id).in_(ids))
+        )
     }
     return [
         CustomerFacts(
@@ -249,11 +251,11 @@ def compute_company_kpis(
 ) -> CompanyReport:
     """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
     with store.session() as s:
-        deals = list(s.exec(select(t.Deal).where(t.Deal.deleted.is_(False))))
-        tickets = list(s.exec(select(t.Ticket).where(t.Ticket.deleted.is_(False))))
-        emails = list(s.exec(select(t.Email).where(t.Email.deleted.is_(False))))
-        contacts = list(s.exec(select(t.Contact).where(t.Contact.deleted.is_(False))))
-        activities = list(s.exec(select(t.Activity).where(t.Activity.deleted.is_(False))))
+        deals = list(s.exec(select(t.Deal).where(col(t.Deal.deleted).is_(False))))
+        tickets = list(s.exec(select(t.Ticket).where(col(t.Ticket.deleted).is_(False))))
+        emails = list(s.exec(select(t.Email).where(col(t.Email.deleted).is_(False))))
+        contacts = list(s.exec(select(t.Contact).where(col(t.Contact.deleted).is_(False))))
+        activities = list(s.exec(select(t.Activity).where(col(t.Activity.deleted).is_(False))))
         owners = list(s.exec(select(t.Owner)))
     zone = rules.kpis.business_hours.zone
     local = now.astimezone(zone)

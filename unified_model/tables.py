@@ -43,13 +43,18 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC)
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The SQLAlchemy table behind a SQLModel class (for set-based core statements)."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
 def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=sa.Column(UtcDateTime(), nullable=nullable, index=index))
 
 
 def _json(default: Any = None) -> Any:
     is_dict = isinstance(default, dict)
-    factory = (lambda: {}) if is_dict else (lambda: [])
+    factory: Any = dict if is_dict else list
     # a server default too, so that a tombstone of a never-seen record (identity only) inserts
     return Field(
         default_factory=factory,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from unified_model import tables as t
 from unified_model.identity import MatchConfig, link_contacts, resolve_customers
@@ -48,8 +48,10 @@ def unify(
 ) -> UnifyStats:
     """Resolve identities, write links and golden records, attach every child row."""
     with store.session() as s:
-        accounts = list(s.exec(select(t.SourceAccount).where(t.SourceAccount.deleted.is_(False))))
-        contacts = list(s.exec(select(t.Contact).where(t.Contact.deleted.is_(False))))
+        accounts = list(
+            s.exec(select(t.SourceAccount).where(col(t.SourceAccount.deleted).is_(False)))
+        )
+        contacts = list(s.exec(select(t.Contact).where(col(t.Contact.deleted).is_(False))))
         links = list(s.exec(select(t.SourceLink)))
         decisions = list(s.exec(select(t.MatchReview).where(t.MatchReview.status != "pending")))
         owners = {(o.source, o.source_id): o for o in s.exec(select(t.Owner))}
@@ -63,8 +65,8 @@ def unify(
     link_rows = [lnk.model_dump() for lnk in resolution.links(now)]
     with store.engine.begin() as conn:
         conn.execute(
-            sa.delete(t.SourceLink.__table__).where(  # type: ignore[attr-defined]
-                t.SourceLink.__table__.c.object_type == "account"
+            sa.delete(t.table_of(t.SourceLink)).where(
+                t.table_of(t.SourceLink).c.object_type == "account"
             )
         )  # type: ignore[attr-defined]
     store.upsert_rows(t.SourceLink, link_rows, newer_only=False)
@@ -83,7 +85,7 @@ def unify(
     )
     # deleted accounts leave their customer
     with store.engine.begin() as conn:
-        acc = t.SourceAccount.__table__  # type: ignore[attr-defined]
+        acc = t.table_of(t.SourceAccount)
         conn.execute(acc.update().where(acc.c.deleted.is_(True)).values(customer_id=None))
 
     # --- golden records -----------------------------------------------------------------------
@@ -111,7 +113,7 @@ def unify(
     if gone:
         with store.engine.begin() as conn:
             for table in (t.Customer, t.HandoverState, t.CustomerMetrics):
-                tbl = table.__table__  # type: ignore[attr-defined]
+                tbl = t.table_of(table)
                 key = tbl.c.id if table is t.Customer else tbl.c.customer_id
                 conn.execute(tbl.delete().where(key.in_(sorted(gone))))
 
@@ -159,7 +161,7 @@ def unify(
 
 
 def _insert_reviews(store: HubStore, rows: list[dict[str, Any]]) -> None:
-    table = t.MatchReview.__table__  # type: ignore[attr-defined]
+    table = t.table_of(t.MatchReview)
     with store.engine.begin() as conn:
         for row in rows:
             stmt = (
@@ -174,10 +176,10 @@ def _insert_reviews(store: HubStore, rows: list[dict[str, Any]]) -> None:
 
 def _attach_by_account(store: HubStore) -> None:
     """Deals, tickets and activities take the customer of their account (same CRM)."""
-    acc = t.SourceAccount.__table__  # type: ignore[attr-defined]
+    acc = t.table_of(t.SourceAccount)
     with store.engine.begin() as conn:
         for model in (t.Deal, t.Ticket, t.Activity):
-            tbl = model.__table__  # type: ignore[attr-defined]
+            tbl = t.table_of(model)
             sub = (
                 sa.select(acc.c.customer_id)
                 .where(acc.c.source == tbl.c.source, acc.c.source_id == tbl.c.account_source_id)
@@ -197,7 +199,7 @@ def _attach_emails(store: HubStore) -> None:
         }
         deal_customer = {(d.source, d.source_id): d.customer_id for d in s.exec(select(t.Deal))}
         emails = s.exec(
-            select(
+            select(  # type: ignore[call-overload]
                 t.Email.source,
                 t.Email.source_id,
                 t.Email.account_source_ids,
@@ -225,7 +227,9 @@ def _attach_emails(store: HubStore) -> None:
 def _fold_stage_events(store: HubStore) -> None:
     """Salesforce stage history → ``Deal.stage_entered_at`` (first entry per stage)."""
     with store.session() as s:
-        events = s.exec(select(t.DealStageEvent).where(t.DealStageEvent.deleted.is_(False))).all()
+        events = s.exec(
+            select(t.DealStageEvent).where(col(t.DealStageEvent.deleted).is_(False))
+        ).all()
         if not events:
             return
         entered: dict[tuple[str, str], dict[str, dt.datetime]] = defaultdict(dict)
@@ -238,9 +242,10 @@ def _fold_stage_events(store: HubStore) -> None:
         deals = s.exec(select(t.Deal.source, t.Deal.source_id, t.Deal.stage_entered_at)).all()
     updates = []
     for source, sid, current in deals:
-        stages = entered.get((source, sid))
-        if not stages:
+        found = entered.get((source, sid))
+        if not found:
             continue
+        stages = found
         merged = {**(current or {}), **{k: v.isoformat() for k, v in stages.items()}}
         if merged != (current or {}):
             updates.append({"source": source, "source_id": sid, "stage_entered_at": merged})
