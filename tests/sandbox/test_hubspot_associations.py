@@ -220,3 +220,27 @@ def test_create_with_associations_on_the_objects_api(sb: Sandbox, client: hubspo
         )
     assert dangling.value.status == 400
     assert sb.state.count(HS, "contacts") == 1
+
+
+def test_batch_archive_labels_keeps_the_unlabelled_link(
+    sb: Sandbox, client: hubspot.Client
+) -> None:
+    contact = seed(sb.state, "contacts", {"email": "c@acme.io"})
+    company = seed(sb.state, "companies", {"name": "Acme"})
+    link(sb.state, "contacts", contact, "companies", company, primary=True)
+    answer = client.crm.associations.v4.batch_api.archive_labels(
+        "contacts",
+        "companies",
+        BatchInputPublicAssociationMultiPost(
+            inputs=[
+                {
+                    "from": {"id": contact},
+                    "to": {"id": company},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+                }
+            ]
+        ),
+    )
+    assert answer is None
+    assert [r["type_id"] for r in sb.state.associations("contacts", contact, "companies")] == [279]
+    assert [r["type_id"] for r in sb.state.associations("companies", company, "contacts")] == [280]

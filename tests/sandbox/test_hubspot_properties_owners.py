@@ -12,7 +12,12 @@ from pathlib import Path
 import hubspot
 import pytest
 from hubspot.crm.companies import SimplePublicObjectInput
-from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate, PropertyUpdate
+from hubspot.crm.properties import (
+    PropertyCreate,
+    PropertyGroupCreate,
+    PropertyGroupUpdate,
+    PropertyUpdate,
+)
 
 from sandbox.hubspot.client import API_EXCEPTIONS, sandbox_client
 from sandbox.hubspot.testing import seed, seed_owner
@@ -56,6 +61,13 @@ def test_group_and_property_lifecycle(sb: Sandbox, client: hubspot.Client) -> No
     with pytest.raises(API_EXCEPTIONS) as dup_group:
         groups.create("companies", PropertyGroupCreate(name="crmhub", label="again"))
     assert dup_group.value.status == 409
+    renamed = groups.update("companies", "crmhub", PropertyGroupUpdate(label="crmhub fields"))
+    assert renamed.label == "crmhub fields" and renamed.display_order == 5
+    groups.create("companies", PropertyGroupCreate(name="crmhub_tmp", label="tmp"))
+    assert groups.archive("companies", "crmhub_tmp") is None
+    with pytest.raises(API_EXCEPTIONS) as archived_group:
+        groups.get_by_name("companies", "crmhub_tmp")
+    assert archived_group.value.status == 404
 
     core = client.crm.properties.core_api
     spec = PropertyCreate(
