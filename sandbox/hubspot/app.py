@@ -12,7 +12,7 @@ wires them up and runs every request through the same pipeline HubSpot applies:
 3. the route's scopes → 403 ``MISSING_SCOPES``;
 4. the handler; a ``HubSpotError`` anywhere becomes HubSpot's error envelope.
 
-Every response carries ``Date`` (real time, from the HTTP server) and the ``X-HubSpot-RateLimit-*`` headers.
+Every response carries ``Date`` (on the sandbox clock) and the ``X-HubSpot-RateLimit-*`` headers.
 """
 
 from __future__ import annotations

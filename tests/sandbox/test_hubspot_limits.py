@@ -7,6 +7,7 @@ faults; the client's README-style urllib3 ``Retry`` does not retry a POST."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from collections.abc import Iterator
@@ -148,7 +149,10 @@ def test_search_secondly_and_daily_limits(sb: Sandbox) -> None:
     assert daily.status_code == 429 and daily.json()["policyName"] == "DAILY"
     assert "Retry-After" not in daily.headers  # stop for the day, do not sleep in urllib3
     sb.state.advance_clock(86_400)  # the daily quota follows the sandbox clock
-    assert s.get(url).status_code == 200
+    next_day = s.get(url)
+    assert next_day.status_code == 200
+    sent = email.utils.parsedate_to_datetime(next_day.headers["Date"])
+    assert abs((sent - sb.state.now()).total_seconds()) < 5  # Date is on the sandbox clock too
 
 
 def test_readme_retry_does_not_retry_post_but_allowed_methods_none_does(sb: Sandbox) -> None:
