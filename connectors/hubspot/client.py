@@ -395,12 +395,13 @@ class HubSpotClient:
             )
         return exc
 
-    def _observe(self, headers: Any) -> None:
+    def _observe(self, raw_headers: Any) -> None:
         """Read the quota figures and the portal's clock from a response's headers."""
+        headers = _headers(raw_headers)
         if not headers:
             return
-        daily = headers.get("X-HubSpot-RateLimit-Daily")
-        remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        daily = headers.get("x-hubspot-ratelimit-daily")
+        remaining = headers.get("x-hubspot-ratelimit-daily-remaining")
         try:
             if daily is not None:
                 self.usage.quota_max = int(daily)
@@ -408,7 +409,7 @@ class HubSpotClient:
                     self.usage.quota_used = max(0, int(daily) - int(remaining))
         except ValueError:
             pass
-        date = headers.get("Date")
+        date = headers.get("date")
         if date:
             try:
                 parsed = email.utils.parsedate_to_datetime(date)
@@ -488,10 +489,20 @@ def request_error(exc: Any, what: str) -> CrmRequestError:
     return error
 
 
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    raw = headers.get("Retry-After")
+def _headers(raw: Any) -> dict[str, str]:
+    """Response headers as a lower-cased dict, whatever shape the transport hands over
+    (urllib3's ``HTTPHeaderDict``, or a list of pairs from a recording layer such as vcrpy)."""
+    if not raw:
+        return {}
+    items = raw.items() if hasattr(raw, "items") else raw
+    out: dict[str, str] = {}
+    for name, value in items:
+        out.setdefault(str(name).lower(), str(value))
+    return out
+
+
+def _retry_after(raw_headers: Any) -> float | None:
+    raw = _headers(raw_headers).get("retry-after")
     if raw is None:
         return None
     try:
