@@ -159,7 +159,8 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     _print(f"State:               {info.state_path}")
     _print("Point the hub at it with these variables (crmhub sync/ui find it by themselves):")
     for key, value in settings.sandbox_environment(info).items():
-        shown = value if "SECRET" not in key and "TOKEN" not in key else "<sandbox credential>"
+        secret = key.endswith(("_SECRET", "_ACCESS_TOKEN"))
+        shown = "<sandbox credential>" if secret else value
         _print(f"  {key}={shown}")
     _print(
         "Control API: POST /__sandbox/seed|mutate|reset|faults|clock on either port. Ctrl-C stops."
