@@ -32,7 +32,14 @@ from sandbox.salesforce.bulk import Bulk2
 from sandbox.salesforce.composite import Collections
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.rest import RestApi
-from sandbox.salesforce.store import FailSpec, Store, WriteContext, ensure_index, set_context
+from sandbox.salesforce.store import (
+    REFERENCE_INDEXES,
+    FailSpec,
+    Store,
+    WriteContext,
+    ensure_index,
+    set_context,
+)
 from sandbox.salesforce.tooling import Tooling
 from sandbox.state import SF, SandboxState
 
@@ -72,6 +79,9 @@ class SalesforceApp(EmulatorApp):
             for f in schema.fields:
                 if f.external_id:
                     ensure_index(self.state, obj, f.name)
+        for obj, names in REFERENCE_INDEXES.items():
+            for name in names:
+                ensure_index(self.state, obj, name, nocase=False)
 
     def _routes(self) -> None:
         r = self.router

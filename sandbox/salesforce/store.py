@@ -18,6 +18,7 @@ What a real org does on every write and the emulator reproduces:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class Store:
         coll = " COLLATE NOCASE" if f.type in STRING_TYPES else ""
         rows = self.state.execute(
             f"SELECT id FROM records WHERE crm = '{SF}' AND object = '{schema.name}' AND "
-            f"deleted = 0 AND json_extract(data, '$.{f.name}') = ?{coll} ORDER BY id LIMIT 10",
+            f"deleted = 0 AND json_extract(data, '$.{f.name}') = ?{coll} ORDER BY +id LIMIT 10",
             (value,),
         )
         return [r[0] for r in rows]
@@ -317,7 +318,9 @@ class Store:
                 return rec["data"].get("AccountId")
         return None
 
-    def _history(self, opp_id: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    def _history(
+        self, opp_id: str, old: dict[str, Any] | None, new: dict[str, Any], now: dt.datetime
+    ) -> None:
         if old is not None and all(old.get(k) == new.get(k) for k in _HISTORY_FIELDS):
             return
         hid = sf_new_id(self.state, "008")
@@ -333,6 +336,7 @@ class Store:
                 "CreatedById": current().user_id,
                 "LastModifiedById": current().user_id,
             },
+            created=now,
         )
 
     # ---- writes ---------------------------------------------------------------------------
@@ -360,7 +364,7 @@ class Store:
         rid = sf_new_id(self.state, schema.prefix)
         self.state.insert(SF, schema.name, rid, data, created=now)
         if schema.name == "Opportunity":
-            self._history(rid, None, data)
+            self._history(rid, None, data, now)
         return rid
 
     def update(
@@ -383,7 +387,7 @@ class Store:
         if schema.name == "Opportunity":
             new = dict(rec["data"])
             new.update(changes)
-            self._history(rec["id"], rec["data"], new)
+            self._history(rec["id"], rec["data"], new, now)
 
     def _live(self, schema: ObjectSchema, rid: str, missing_code: str) -> dict[str, Any]:
         if not is_id(rid):
@@ -463,20 +467,42 @@ class Store:
 
 _EXT_SAFE = re.compile(r"^[A-Za-z0-9_]+$")
 
+#: Parent references the connectors and cascades filter on; indexed like external ids.
+REFERENCE_INDEXES: dict[str, tuple[str, ...]] = {
+    "Contact": ("AccountId",),
+    "Opportunity": ("AccountId",),
+    "Case": ("AccountId",),
+    "Task": ("WhatId",),
+    "EmailMessage": ("ParentId",),
+    "OpportunityHistory": ("OpportunityId",),
+}
 
-def ensure_index(state: SandboxState, obj: str, name: str) -> None:
-    """An expression index for lookups by an external-id field (upserts, ``get_by_custom_id``).
 
-    Partial (this CRM and object only) and ``NOCASE`` so that the case-insensitive comparisons
-    used for external ids can use it. Created lazily; a no-op once it exists.
+def index_name(obj: str, name: str) -> str:
+    return f"sf_ext_{obj}_{name}"
+
+
+def ensure_index(state: SandboxState, obj: str, name: str, *, nocase: bool = True) -> None:
+    """An expression index for lookups by one field (external ids, parent references).
+
+    Partial (this CRM and object only). External ids compare case-insensitively, so their index
+    is ``NOCASE``; id references compare exactly. Created lazily; a no-op once it exists.
     """
     if not (_EXT_SAFE.match(obj) and _EXT_SAFE.match(name)):
         return
+    collate = " COLLATE NOCASE" if nocase else ""
     state.execute(
-        f"CREATE INDEX IF NOT EXISTS sf_ext_{obj}_{name} ON records("
-        f"json_extract(data, '$.{name}') COLLATE NOCASE) "
+        f"CREATE INDEX IF NOT EXISTS {index_name(obj, name)} ON records("
+        f"json_extract(data, '$.{name}'){collate}) "
         f"WHERE crm = '{SF}' AND object = '{obj}'"
     )
+
+
+def indexed_fields(state: SandboxState, obj: str) -> set[str]:
+    """Fields of ``obj`` that have an expression index (names as in the index)."""
+    prefix = f"sf_ext_{obj}_"
+    rows = state.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {r[0][len(prefix) :] for r in rows if r[0].startswith(prefix)}
 
 
 __all__ = [

@@ -120,15 +120,20 @@ def test_ingest_insert_with_results(sb: Sandbox, sf: Salesforce) -> None:
     )
     assert res[0]["numberRecordsProcessed"] == 3 and res[0]["numberRecordsFailed"] == 2
     job = res[0]["job_id"]
-    ok = _rows(sf.bulk2.Account.get_successful_records(job))
-    assert ok[0] == ["sf__Id", "sf__Created", "Name", "NumberOfEmployees"]
-    assert ok[1][1:] == ["true", "A", "10"]
-    row = sb.state.get(SF, "Account", ok[1][0])
+    ok_text = sf.bulk2.Account.get_successful_records(job)
+    assert _rows(ok_text)[0][:2] == ["sf__Id", "sf__Created"]
+    ok = list(csv.DictReader(io.StringIO(ok_text)))
+    assert [(r["sf__Created"], r["Name"], r["NumberOfEmployees"]) for r in ok] == [
+        ("true", "A", "10")
+    ]
+    row = sb.state.get(SF, "Account", ok[0]["sf__Id"])
     assert row is not None and row["data"]["NumberOfEmployees"] == 10
-    bad = _rows(sf.bulk2.Account.get_failed_records(job))
-    assert bad[0][:2] == ["sf__Id", "sf__Error"]
-    assert bad[1][1].startswith("REQUIRED_FIELD_MISSING:") and bad[1][1].endswith(" --")
-    assert bad[2][1].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:")
+    bad_text = sf.bulk2.Account.get_failed_records(job)
+    assert _rows(bad_text)[0][:2] == ["sf__Id", "sf__Error"]
+    bad = list(csv.DictReader(io.StringIO(bad_text)))
+    assert bad[0]["sf__Error"].startswith("REQUIRED_FIELD_MISSING:")
+    assert bad[0]["sf__Error"].endswith(" --") and bad[0]["sf__Id"] == ""
+    assert bad[1]["sf__Error"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:")
 
 
 def test_ingest_update_upsert_delete(sb: Sandbox, sf: Salesforce) -> None:
