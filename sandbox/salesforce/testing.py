@@ -121,3 +121,8 @@ def opportunity(state: SandboxState, name: str, stage: str, **fields: Any) -> st
         **fields,
     }
     return put(state, "Opportunity", data, prefix="006", **row)
+
+
+def error_body(exc: BaseException) -> Any:
+    """The parsed JSON body a simple-salesforce exception carries (``.content``)."""
+    return getattr(exc, "content", None)

@@ -13,6 +13,7 @@ up in describe, SOQL, writes and Bulk at once (subject to the emulated field-lev
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.formats import sf_datetime, sf_new_id
@@ -267,14 +268,12 @@ class Tooling:
         if q.where is not None:
             rows = [r for r in rows if _matches(q.where, r, names, text)]
         for item in reversed(q.order):
-            key = names.get(item.path.text.lower())
-            if key is None:
+            sort_key = names.get(item.path.text.lower())
+            if sort_key is None:
                 raise error_at(
                     text, item.path.pos, f"No such column '{item.path.text}'", "INVALID_FIELD"
                 )
-            rows.sort(
-                key=lambda r, k=key: (r[k] is None, str(r[k] or "").lower()), reverse=item.desc
-            )
+            rows.sort(key=_sorter(sort_key), reverse=item.desc)
         if q.offset:
             rows = rows[q.offset :]
         if q.limit is not None:
@@ -294,6 +293,10 @@ class Tooling:
                 "records": records,
             },
         )
+
+
+def _sorter(key: str) -> Callable[[dict[str, Any]], tuple[bool, str]]:
+    return lambda r: (r[key] is None, str(r[key] or "").lower())
 
 
 def _matches(node: Any, row: dict[str, Any], names: dict[str, str], text: str) -> bool:

@@ -170,10 +170,18 @@ class _ToSandbox(HTTPAdapter):
         super().__init__()
         self.base = base
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         assert request.url is not None
         request.url = request.url.replace("https://login.salesforce.com", self.base)
-        return super().send(request, **kwargs)
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
 
 def test_soap_login_and_automatic_relogin_after_expiry(sb: Sandbox) -> None:
@@ -208,7 +216,7 @@ def test_session_expires_on_the_sandbox_clock(sb: Sandbox) -> None:
     sb.state.advance_clock(61)
     with pytest.raises(SalesforceExpiredSession) as exc:
         sf.query("SELECT Id FROM Account")
-    assert exc.value.content == [
+    assert t.error_body(exc.value) == [
         {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
     ]
     s = t.sandbox_session(sb.info)
@@ -233,7 +241,7 @@ def test_daily_quota_403_and_reset_next_day(sb: Sandbox) -> None:
     with pytest.raises(SalesforceRefusedRequest) as exc:
         sf.query("SELECT Id FROM Account")
     assert exc.value.status == 403
-    assert exc.value.content == [
+    assert t.error_body(exc.value) == [
         {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
     ]
     sb.state.advance_clock(86400)

@@ -12,9 +12,9 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
 
 from sandbox.formats import sf_make_id
@@ -30,7 +30,7 @@ def sb(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sf(sb: Sandbox) -> Salesforce:
+def sf(sb: Sandbox) -> Any:
     return t.sandbox_client(sb.info)
 
 
@@ -38,7 +38,7 @@ def _rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_query_csv_format(sb: Sandbox, sf: Salesforce) -> None:
+def test_query_csv_format(sb: Sandbox, sf: Any) -> None:
     owner = t.user(sb.state, "Ann", "Seller", "ann@example.com")
     a = t.account(sb.state, "Acme, Inc.", OwnerId=owner, AnnualRevenue=912260031,
                   NumberOfEmployees=250, Onboarding_Completed__c=True)  # fmt: skip
@@ -62,7 +62,7 @@ def test_query_csv_format(sb: Sandbox, sf: Salesforce) -> None:
     assert rec["CreatedDate"].endswith("Z") and len(rec["CreatedDate"]) == 24
 
 
-def test_query_pages_by_locator_with_null_last(sb: Sandbox, sf: Salesforce) -> None:
+def test_query_pages_by_locator_with_null_last(sb: Sandbox, sf: Any) -> None:
     start = sb.state.now() - dt.timedelta(hours=1)
     rows = []
     for i in range(25):
@@ -89,27 +89,27 @@ def test_query_pages_by_locator_with_null_last(sb: Sandbox, sf: Salesforce) -> N
     assert r.headers["Sforce-NumberOfRecords"] == "20" and r.headers["Sforce-Locator"] != "null"
     r = s.get(
         f"{base}/{job['id']}/results",
-        params={"maxRecords": 20, "locator": r.headers["Sforce-Locator"]},
+        params={"maxRecords": "20", "locator": r.headers["Sforce-Locator"]},
     )
     assert r.headers["Sforce-NumberOfRecords"] == "5" and r.headers["Sforce-Locator"] == "null"
     assert r.headers["Content-Type"].startswith("text/csv")
 
 
-def test_query_all_includes_deleted_and_errors_are_reported(sb: Sandbox, sf: Salesforce) -> None:
+def test_query_all_includes_deleted_and_errors_are_reported(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "Live")
     gone = t.account(sb.state, "Gone", deleted=True)
     text = "".join(sf.bulk2.Account.query_all("SELECT Id, IsDeleted FROM Account", wait=0))
     assert [gone, "true"] in _rows(text)
     with pytest.raises(SalesforceMalformedRequest) as exc:
         list(sf.bulk2.Account.query("SELECT Id, Bogus__c FROM Account", wait=0))
-    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_FIELD"
     with pytest.raises(SalesforceMalformedRequest):
         list(sf.bulk2.Account.query("SELECT BillingAddress FROM Account", wait=0))
     with pytest.raises(SalesforceMalformedRequest):
         list(sf.bulk2.Account.query("SELECT COUNT() FROM Account", wait=0))
 
 
-def test_ingest_insert_with_results(sb: Sandbox, sf: Salesforce) -> None:
+def test_ingest_insert_with_results(sb: Sandbox, sf: Any) -> None:
     res = sf.bulk2.Account.insert(
         records=[
             {"Name": "A", "NumberOfEmployees": "10"},
@@ -136,7 +136,7 @@ def test_ingest_insert_with_results(sb: Sandbox, sf: Salesforce) -> None:
     assert bad[1]["sf__Error"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:")
 
 
-def test_ingest_update_upsert_delete(sb: Sandbox, sf: Salesforce) -> None:
+def test_ingest_update_upsert_delete(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "A", Website="keep.example", Industry="Retail")
     res = sf.bulk2.Account.update(
         records=[{"Id": a, "Website": "", "Industry": "#N/A", "Name": "A2"}], wait=0
@@ -162,13 +162,13 @@ def test_ingest_update_upsert_delete(sb: Sandbox, sf: Salesforce) -> None:
     assert sb.state.get(SF, "Account", a) is None
 
 
-def test_ingest_unknown_column_fails_the_job(sf: Salesforce) -> None:
+def test_ingest_unknown_column_fails_the_job(sf: Any) -> None:
     with pytest.raises(SalesforceOperationError) as exc:
         sf.bulk2.Account.insert(records=[{"Name": "A", "Nope__c": "1"}], wait=0)
     assert "Nope__c" in str(exc.value)
 
 
-def test_upload_answers_201_and_only_once(sb: Sandbox, sf: Salesforce) -> None:
+def test_upload_answers_201_and_only_once(sb: Sandbox, sf: Any) -> None:
     s = t.sandbox_session(sb.info)
     s.headers["Authorization"] = f"Bearer {sf.session_id}"
     base = f"{sb.info.salesforce_url}/services/data/v59.0/jobs/ingest"

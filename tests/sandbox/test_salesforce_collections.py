@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.runner import Sandbox
@@ -25,7 +25,7 @@ def sb(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sf(sb: Sandbox) -> Salesforce:
+def sf(sb: Sandbox) -> Any:
     return t.sandbox_client(sb.info)
 
 
@@ -36,7 +36,7 @@ def _acct(name: str | None, **extra: object) -> dict[str, object]:
     return rec
 
 
-def test_create_mixed_results_in_order(sb: Sandbox, sf: Salesforce) -> None:
+def test_create_mixed_results_in_order(sb: Sandbox, sf: Any) -> None:
     res = sf.restful(
         "composite/sobjects",
         method="POST",
@@ -55,7 +55,7 @@ def test_create_mixed_results_in_order(sb: Sandbox, sf: Salesforce) -> None:
     assert sb.state.get(SF, "Account", res[0]["id"]) is not None
 
 
-def test_all_or_none_rolls_everything_back(sb: Sandbox, sf: Salesforce) -> None:
+def test_all_or_none_rolls_everything_back(sb: Sandbox, sf: Any) -> None:
     res = sf.restful(
         "composite/sobjects",
         method="POST",
@@ -69,7 +69,7 @@ def test_all_or_none_rolls_everything_back(sb: Sandbox, sf: Salesforce) -> None:
     assert sb.state.count(SF, "Account") == 0
 
 
-def test_update_with_missing_id_fails_only_that_record(sb: Sandbox, sf: Salesforce) -> None:
+def test_update_with_missing_id_fails_only_that_record(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "A")
     b = t.account(sb.state, "B")
     gone = "001000000000000AAA"
@@ -98,7 +98,7 @@ def test_update_with_missing_id_fails_only_that_record(sb: Sandbox, sf: Salesfor
     assert readonly[0]["errors"][0]["statusCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def test_upsert_by_external_id(sb: Sandbox, sf: Salesforce) -> None:
+def test_upsert_by_external_id(sb: Sandbox, sf: Any) -> None:
     existing = t.account(sb.state, "Old", HubSpot_Company_Id__c="hs-1")
     res = sf.restful(
         "composite/sobjects/Account/HubSpot_Company_Id__c",
@@ -123,10 +123,10 @@ def test_upsert_by_external_id(sb: Sandbox, sf: Salesforce) -> None:
             method="PATCH",
             json={"records": [{"Name": "x", "attributes": {"type": "Account"}}]},
         )
-    assert exc.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert t.error_body(exc.value)[0]["errorCode"] == "JSON_PARSER_ERROR"
 
 
-def test_delete_and_retrieve(sb: Sandbox, sf: Salesforce) -> None:
+def test_delete_and_retrieve(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "A", Website="a.example")
     b = t.account(sb.state, "B")
     gone = "001000000000000AAA"
@@ -154,20 +154,20 @@ def test_delete_and_retrieve(sb: Sandbox, sf: Salesforce) -> None:
     assert rolled[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
 
 
-def test_limits_and_malformed_requests(sf: Salesforce) -> None:
+def test_limits_and_malformed_requests(sf: Any) -> None:
     too_many = {"records": [_acct(f"A{i}") for i in range(201)]}
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.restful("composite/sobjects", method="POST", json=too_many)
-    assert exc.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert t.error_body(exc.value)[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.restful("composite/sobjects", method="POST", json={"records": [{"Name": "no type"}]})
-    assert exc.value.content[0]["errorCode"] == "INVALID_TYPE"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_TYPE"
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.restful("composite/sobjects", method="POST", json={"records": [_acct("A", Nope__c=1)]})
-    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_FIELD"
 
 
-def test_two_hundred_records_in_one_call(sb: Sandbox, sf: Salesforce) -> None:
+def test_two_hundred_records_in_one_call(sb: Sandbox, sf: Any) -> None:
     res = sf.restful(
         "composite/sobjects",
         method="POST",

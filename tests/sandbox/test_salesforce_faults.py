@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceGeneralError,
@@ -33,7 +32,7 @@ def sb(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sf(sb: Sandbox) -> Salesforce:
+def sf(sb: Sandbox) -> Any:
     return t.sandbox_client(sb.info)
 
 
@@ -42,29 +41,29 @@ def fault(sb: Sandbox, **rule: Any) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_rate_limit_and_quota_are_403(sb: Sandbox, sf: Salesforce) -> None:
+def test_rate_limit_and_quota_are_403(sb: Sandbox, sf: Any) -> None:
     for kind in ("rate_limit", "quota_exhausted"):
         fault(sb, kind=kind, path="/query", times=1)
         with pytest.raises(SalesforceRefusedRequest) as exc:
             sf.query("SELECT Id FROM Account")
         assert exc.value.status == 403
-        assert exc.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        assert t.error_body(exc.value)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert sf.query("SELECT Id FROM Account")["totalSize"] == 0  # times=1: it passes again
 
 
-def test_server_error(sb: Sandbox, sf: Salesforce) -> None:
+def test_server_error(sb: Sandbox, sf: Any) -> None:
     fault(sb, kind="server_error", method="GET", times=1)
     with pytest.raises(SalesforceGeneralError) as exc:
         sf.query("SELECT Id FROM Account")
     assert exc.value.status == 503
-    assert exc.value.content[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    assert t.error_body(exc.value)[0]["errorCode"] == "SERVER_UNAVAILABLE"
     fault(sb, kind="server_error", params={"status": 500}, times=1)
     with pytest.raises(SalesforceGeneralError) as exc:
         sf.limits()
     assert exc.value.status == 500
 
 
-def test_expired_token_fault_expires_every_session(sb: Sandbox, sf: Salesforce) -> None:
+def test_expired_token_fault_expires_every_session(sb: Sandbox, sf: Any) -> None:
     other = t.sandbox_client(sb.info)
     fault(sb, kind="expired_token", times=1)
     with pytest.raises(SalesforceExpiredSession):
@@ -74,18 +73,18 @@ def test_expired_token_fault_expires_every_session(sb: Sandbox, sf: Salesforce) 
     assert t.sandbox_client(sb.info).query("SELECT Id FROM Account")["totalSize"] == 0
 
 
-def test_row_lock_single_write_is_400(sb: Sandbox, sf: Salesforce) -> None:
+def test_row_lock_single_write_is_400(sb: Sandbox, sf: Any) -> None:
     aid = t.account(sb.state, "Acme")
     fault(sb, kind="row_lock", method="PATCH", path="/sobjects/Account/", times=1)
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.update(aid, {"Website": "x.example"})
-    assert exc.value.content[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert t.error_body(exc.value)[0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
     row = sb.state.get(SF, "Account", aid)
     assert row is not None and "Website" not in row["data"]
     assert sf.Account.update(aid, {"Website": "x.example"}) == 204  # the retry succeeds
 
 
-def test_row_lock_in_collections_fails_chosen_records_with_200(sb: Sandbox, sf: Salesforce) -> None:
+def test_row_lock_in_collections_fails_chosen_records_with_200(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "A")
     b = t.account(sb.state, "B")
     fault(sb, kind="row_lock", path="/composite/sobjects", times=1, params={"ids": [b]})
@@ -106,7 +105,7 @@ def test_row_lock_in_collections_fails_chosen_records_with_200(sb: Sandbox, sf: 
     assert row_b is not None and "Website" not in row_b["data"]
 
 
-def test_partial_fault_with_code_in_collections_and_bulk(sb: Sandbox, sf: Salesforce) -> None:
+def test_partial_fault_with_code_in_collections_and_bulk(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "A")
     b = t.account(sb.state, "B")
     fault(
@@ -126,7 +125,7 @@ def test_partial_fault_with_code_in_collections_and_bulk(sb: Sandbox, sf: Salesf
     assert failed[1][1].startswith("FIELD_CUSTOM_VALIDATION_EXCEPTION:") and failed[1][2] == "Y"
 
 
-def test_row_lock_does_not_touch_reads(sb: Sandbox, sf: Salesforce) -> None:
+def test_row_lock_does_not_touch_reads(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "A")
     fault(sb, kind="row_lock", times=1)
     assert sf.query("SELECT Id FROM Account")["totalSize"] == 1

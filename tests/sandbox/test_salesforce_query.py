@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.formats import sf_make_id
@@ -28,7 +27,7 @@ def sb(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sf(sb: Sandbox) -> Salesforce:
+def sf(sb: Sandbox) -> Any:
     return t.sandbox_client(sb.info)
 
 
@@ -49,9 +48,7 @@ def _ids(records: list[dict[str, Any]]) -> list[str]:
     return [r["Id"] for r in records]
 
 
-def test_paging_next_records_url_is_a_path_and_total_size_is_whole(
-    sb: Sandbox, sf: Salesforce
-) -> None:
+def test_paging_next_records_url_is_a_path_and_total_size_is_whole(sb: Sandbox, sf: Any) -> None:
     ids = _bulk_accounts(sb, 450, sb.state.now() - dt.timedelta(days=1))
     first = sf.query(
         "SELECT Id, Name FROM Account ORDER BY SystemModstamp, Id",
@@ -72,7 +69,7 @@ def test_paging_next_records_url_is_a_path_and_total_size_is_whole(
     )
 
 
-def test_default_page_is_2000_and_batch_size_is_clamped(sb: Sandbox, sf: Salesforce) -> None:
+def test_default_page_is_2000_and_batch_size_is_clamped(sb: Sandbox, sf: Any) -> None:
     _bulk_accounts(sb, 2100, sb.state.now() - dt.timedelta(days=1))
     page = sf.query("SELECT Id FROM Account")
     assert len(page["records"]) == 2000 and page["totalSize"] == 2100
@@ -80,7 +77,7 @@ def test_default_page_is_2000_and_batch_size_is_clamped(sb: Sandbox, sf: Salesfo
     assert len(small["records"]) == 200
 
 
-def test_pages_stay_stable_while_records_change(sb: Sandbox, sf: Salesforce) -> None:
+def test_pages_stay_stable_while_records_change(sb: Sandbox, sf: Any) -> None:
     ids = _bulk_accounts(sb, 600, sb.state.now() - dt.timedelta(days=1))
     soql = "SELECT Id FROM Account ORDER BY SystemModstamp, Id"
     opts = {"Sforce-Query-Options": "batchSize=200"}
@@ -98,16 +95,16 @@ def test_pages_stay_stable_while_records_change(sb: Sandbox, sf: Salesforce) -> 
     assert [i for i in seen if i != ids[0]] == expected_unchanged  # nothing skipped, order kept
 
 
-def test_locator_expires_after_idle_minutes(sb: Sandbox, sf: Salesforce) -> None:
+def test_locator_expires_after_idle_minutes(sb: Sandbox, sf: Any) -> None:
     _bulk_accounts(sb, 300, sb.state.now() - dt.timedelta(days=1))
     first = sf.query("SELECT Id FROM Account", headers={"Sforce-Query-Options": "batchSize=200"})
     sb.state.advance_clock(16 * 60)
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
-    assert exc.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
-def test_incremental_window_query(sb: Sandbox, sf: Salesforce) -> None:
+def test_incremental_window_query(sb: Sandbox, sf: Any) -> None:
     base = dt.datetime(2026, 5, 1, 10, 0, tzinfo=dt.UTC)
     ids = _bulk_accounts(sb, 10, base)
     rows = sf.query_all(
@@ -118,7 +115,7 @@ def test_incremental_window_query(sb: Sandbox, sf: Salesforce) -> None:
     assert rows[0]["SystemModstamp"] == "2026-05-01T10:00:05.000+0000"
 
 
-def test_parent_paths_nested_and_null_when_unresolved(sb: Sandbox, sf: Salesforce) -> None:
+def test_parent_paths_nested_and_null_when_unresolved(sb: Sandbox, sf: Any) -> None:
     owner = t.user(sb.state, "Ann", "Seller", "ann@example.com", Department="Sales")
     aid = t.account(sb.state, "Acme", OwnerId=owner)
     c1 = t.contact(sb.state, "Jane", "Doe", AccountId=aid)
@@ -140,7 +137,7 @@ def test_parent_paths_nested_and_null_when_unresolved(sb: Sandbox, sf: Salesforc
     assert list(by_id[c1]) == ["attributes", "Id", "Name", "Account"]
 
 
-def test_filters(sb: Sandbox, sf: Salesforce) -> None:
+def test_filters(sb: Sandbox, sf: Any) -> None:
     a = t.account(sb.state, "Acme GmbH", Industry="Technology", NumberOfEmployees=250,
                   Contracted_Modules__c="Billing;Payroll", Onboarding_Completed__c=True,
                   Go_Live_Date__c="2026-01-15")  # fmt: skip
@@ -174,7 +171,7 @@ def test_filters(sb: Sandbox, sf: Salesforce) -> None:
     assert q("CreatedDate = TODAY") == {a, b, c}
 
 
-def test_order_by_nulls_limit_offset(sb: Sandbox, sf: Salesforce) -> None:
+def test_order_by_nulls_limit_offset(sb: Sandbox, sf: Any) -> None:
     x = t.account(sb.state, "X", NumberOfEmployees=5)
     y = t.account(sb.state, "Y", NumberOfEmployees=None)
     z = t.account(sb.state, "Z", NumberOfEmployees=50)
@@ -192,7 +189,7 @@ def test_order_by_nulls_limit_offset(sb: Sandbox, sf: Salesforce) -> None:
     assert res["totalSize"] == 2
 
 
-def test_order_with_nulls_pages_without_gaps(sb: Sandbox, sf: Salesforce) -> None:
+def test_order_with_nulls_pages_without_gaps(sb: Sandbox, sf: Any) -> None:
     rows = []
     for i in range(450):
         rid = sf_make_id("001", 700_000 + i)
@@ -208,7 +205,7 @@ def test_order_with_nulls_pages_without_gaps(sb: Sandbox, sf: Salesforce) -> Non
     assert len(paged) == 450 and _ids(paged) == _ids(whole)
 
 
-def test_count_and_query_all_include_deleted(sb: Sandbox, sf: Salesforce) -> None:
+def test_count_and_query_all_include_deleted(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "Live")
     gone = t.account(sb.state, "Gone", deleted=True)
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 1
@@ -239,14 +236,14 @@ def test_count_and_query_all_include_deleted(sb: Sandbox, sf: Salesforce) -> Non
         ("SELECT FIELDS(ALL) FROM Account", "MALFORMED_QUERY"),
     ],
 )
-def test_query_errors(sf: Salesforce, soql: str, code: str) -> None:
+def test_query_errors(sf: Any, soql: str, code: str) -> None:
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.query(soql)
     assert exc.value.status == 400
-    assert exc.value.content[0]["errorCode"] == code
+    assert t.error_body(exc.value)[0]["errorCode"] == code
 
 
-def test_fields_all_with_limit(sb: Sandbox, sf: Salesforce) -> None:
+def test_fields_all_with_limit(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "Acme")
     rec = sf.query("SELECT FIELDS(ALL) FROM Account LIMIT 200")["records"][0]
     assert "HubSpot_Company_Id__c" in rec and "SystemModstamp" in rec and rec["Name"] == "Acme"

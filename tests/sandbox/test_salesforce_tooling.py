@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.control import set_config
@@ -27,7 +26,7 @@ def sb(tmp_path: Path) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def sf(sb: Sandbox) -> Salesforce:
+def sf(sb: Sandbox) -> Any:
     return t.sandbox_client(sb.info)
 
 
@@ -53,7 +52,7 @@ SCORE_FIELD: dict[str, Any] = {
 }
 
 
-def test_create_field_then_use_it_everywhere(sb: Sandbox, sf: Salesforce) -> None:
+def test_create_field_then_use_it_everywhere(sb: Sandbox, sf: Any) -> None:
     res = sf.toolingexecute("sobjects/CustomField", method="POST", data=STATUS_FIELD)
     assert res["success"] is True and res["errors"] == [] and res["id"].startswith("00N")
     sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
@@ -74,12 +73,12 @@ def test_create_field_then_use_it_everywhere(sb: Sandbox, sf: Salesforce) -> Non
     ]
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.update(aid, {"Hub_Status__c": "Churned"})
-    assert exc.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     bulk = "".join(sf.bulk2.Account.query("SELECT Id, Hub_Status__c FROM Account", wait=0))
     assert f'"{aid}","Onboarding"' in bulk
 
 
-def test_duplicates_and_bad_definitions(sf: Salesforce) -> None:
+def test_duplicates_and_bad_definitions(sf: Any) -> None:
     sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
     cases = [
         (SCORE_FIELD, "DUPLICATE_DEVELOPER_NAME"),
@@ -97,10 +96,10 @@ def test_duplicates_and_bad_definitions(sf: Salesforce) -> None:
     for data, code in cases:
         with pytest.raises(SalesforceMalformedRequest) as exc:
             sf.toolingexecute("sobjects/CustomField", method="POST", data=data)
-        assert exc.value.content[0]["errorCode"] == code, data
+        assert t.error_body(exc.value)[0]["errorCode"] == code, data
 
 
-def test_tooling_query_lists_custom_fields(sf: Salesforce) -> None:
+def test_tooling_query_lists_custom_fields(sf: Any) -> None:
     created = sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
     res = sf.toolingexecute(
         "query/?q=SELECT+Id,+DeveloperName+FROM+CustomField+WHERE+TableEnumOrId='Account'"
@@ -119,7 +118,7 @@ def test_tooling_query_lists_custom_fields(sf: Salesforce) -> None:
     assert "Hub_Score__c" not in {f["name"] for f in sf.Account.describe()["fields"]}
 
 
-def test_field_level_security(sb: Sandbox, sf: Salesforce) -> None:
+def test_field_level_security(sb: Sandbox, sf: Any) -> None:
     sf.toolingexecute("sobjects/CustomField", method="POST", data=SCORE_FIELD)
     sf.toolingexecute("sobjects/CustomField", method="POST", data=STATUS_FIELD)
     set_config(
@@ -136,8 +135,8 @@ def test_field_level_security(sb: Sandbox, sf: Salesforce) -> None:
     aid = t.account(sb.state, "Acme")
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.update(aid, {"Hub_Score__c": 1})
-    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
-    assert exc.value.content[0]["fields"] == ["Hub_Score__c"]
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert t.error_body(exc.value)[0]["fields"] == ["Hub_Score__c"]
     res = sf.restful(
         "composite/sobjects",
         method="PATCH",
@@ -147,7 +146,7 @@ def test_field_level_security(sb: Sandbox, sf: Salesforce) -> None:
     assert sf.query("SELECT Hub_Score__c FROM Account")["totalSize"] == 1  # still readable
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.query("SELECT Hub_Status__c FROM Account")
-    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_FIELD"
     with pytest.raises(SalesforceMalformedRequest) as exc:
         sf.Account.update(aid, {"Hub_Status__c": "Onboarding"})
-    assert exc.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert t.error_body(exc.value)[0]["errorCode"] == "INVALID_FIELD"
