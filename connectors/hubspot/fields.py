@@ -9,6 +9,7 @@ run) created it meanwhile, which is fine. A dry run only reports what it would c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,7 +100,7 @@ def ensure_fields(
         try:
             client.call(
                 f"create company property {name}",
-                lambda request=request: client.api("properties").create(COMPANIES, request),
+                functools.partial(client.api("properties").create, COMPANIES, request),
             )
         except CrmRequestError as exc:
             if exc.status == 409:

@@ -23,6 +23,7 @@ deletes leave no archive: ``reconcile_ids`` makes a full id pass for the store t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -65,7 +66,7 @@ ARCHIVED_PAGE = 100  # the list API's maximum
 BATCH_READ_MAX = 100
 _ASSOC_ROUNDS = 3
 #: Most ids remembered from a window's overlap zone (beyond it, re-reads are merely duplicates).
-_RECENT_MAX = 2000
+_RECENT_MAX = 1000
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -261,7 +262,7 @@ class HubSpotReader:
                 )
                 answer = self.client.call(
                     f"batch read {ot}",
-                    lambda request=request: self.client.api("batch").read(ot, request),
+                    functools.partial(self.client.api("batch").read, ot, request),
                 )
                 for extra in answer.results if answer else []:
                     target = by_id.get(str(extra.id))
@@ -384,7 +385,7 @@ class HubSpotReader:
                 kwargs["after"] = after
             answer = self.client.call(
                 f"list archived {ot}",
-                lambda kwargs=kwargs: self.client.api("objects").get_page(ot, **kwargs),
+                functools.partial(self.client.api("objects").get_page, ot, **kwargs),
             )
             if progress.get("started") is None and self.client.usage.server_time:
                 progress["started"] = iso(self.client.usage.server_time)
@@ -424,8 +425,7 @@ class HubSpotReader:
                 if after:
                     kwargs["after"] = after
                 answer = self.client.call(
-                    "list owners",
-                    lambda kwargs=kwargs: self.client.api("owners").get_page(**kwargs),
+                    "list owners", functools.partial(self.client.api("owners").get_page, **kwargs)
                 )
                 records = [owner_record(o) for o in (answer.results if answer else [])]
                 seen.update(r.source_id for r in records)

@@ -20,6 +20,7 @@ value that cannot be converted fails that record before any request.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -297,7 +298,7 @@ class HubSpotWriter:
             try:
                 answer = self.client.call(
                     "read company hub fields",
-                    lambda request=request: api.read(COMPANIES, request, archived=False),
+                    functools.partial(api.read, COMPANIES, request, archived=False),
                 )
             except CrmRequestError as exc:
                 if exc.status == 404:

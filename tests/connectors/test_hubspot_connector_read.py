@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,7 +196,7 @@ def _portal(sb: Sandbox) -> dt.datetime:
 def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sandbox) -> None:
     t = _portal(sb)
     conn = connector(sb)
-    common = {"source": "hubspot", "modified_at": t}
+    common: dict[str, Any] = {"source": "hubspot", "modified_at": t}
 
     def read(kind: str) -> tuple[dict[str, object], list[tuple[str, str, int]]]:
         head = sb.state.ledger_head()
@@ -422,7 +423,10 @@ def test_incremental_sync_reads_only_changes_at_one_call_when_nothing_changed(
     sb.state.advance_clock(60)  # the edit is now older than the 30-second lag margin
     head = sb.state.ledger_head()
     changed, cursor2, pages = drain(conn.read("deal", cursor))
-    assert [(r.source_id, r.stage, r.is_closed) for r in changed] == [("302", "closedlost", True)]
+    assert all(isinstance(r, DealRecord) for r in changed)
+    assert [(r.source_id, r.stage, r.is_closed) for r in changed] == [  # type: ignore[union-attr]
+        ("302", "closedlost", True)
+    ]
     assert calls(sb, head) == [
         ("POST", "/crm/v3/objects/deals/search", 200),
         ("POST", "/crm/v4/associations/deals/companies/batch/read", 200),
