@@ -44,6 +44,10 @@ _SKIP = {"object_type"}
 #: account columns that are not business content (see ``SourceAccount.content_hash``)
 _NOT_CONTENT = {"hub_fields", "modified_at", "deleted", "customer_id", "source", "source_id"}
 
+#: Placeholders for NOT NULL columns in the tombstone of a record the hub never stored; they are
+#: inserted only, never written over a stored row's value.
+_TOMBSTONE_FILLERS: dict[str, dict[str, Any]] = {"deal_stage": {"deal_source_id": ""}}
+
 #: rows per INSERT statement (SQLite's bound-parameter limit is 32766 on current builds)
 _BATCH = 500
 
@@ -142,12 +146,18 @@ class HubStore:
         return sqlite.insert(table)
 
     def upsert_rows(
-        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], *, newer_only: bool = True
+        self,
+        model: type[SQLModel],
+        rows: Sequence[dict[str, Any]],
+        *,
+        newer_only: bool = True,
+        insert_only: frozenset[str] = frozenset(),
     ) -> int:
         """Insert or update rows keyed by the table's primary key; returns rows written.
 
         With ``newer_only`` an existing row is only updated when the incoming ``modified_at``
-        is at least as recent as the stored one.
+        is at least as recent as the stored one. ``insert_only`` columns are set on new rows
+        but never update a stored row.
         """
         if not rows:
             return 0
@@ -163,7 +173,9 @@ class HubStore:
                 for start in range(0, len(group), _BATCH):
                     chunk = group[start : start + _BATCH]
                     stmt = self._insert(table).values(chunk)
-                    update_cols = {c: stmt.excluded[c] for c in cols if c not in keys}
+                    update_cols = {
+                        c: stmt.excluded[c] for c in cols if c not in keys and c not in insert_only
+                    }
                     if "content_modified_at" in update_cols:
                         # keep the time the business content last changed
                         update_cols["content_modified_at"] = sa.case(
@@ -219,7 +231,8 @@ class HubStore:
         self.upsert_rows(model, live)
         if dead:
             # a tombstone of a record we never saw still gets a row: the delete is a fact
-            self.upsert_rows(model, dead)
+            filler = _TOMBSTONE_FILLERS.get(kind, {})
+            self.upsert_rows(model, [d | filler for d in dead], insert_only=frozenset(filler))
             if kind == "contact":
                 self._scrub_deleted_contacts([d["source_id"] for d in dead], dead[0]["source"])
         return {"upserted": len(live), "tombstoned": len(dead), "suppressed": suppressed}

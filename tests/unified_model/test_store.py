@@ -8,7 +8,13 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from connectors.records import AccountRecord, ContactRecord, DealRecord, EmailRecord
+from connectors.records import (
+    AccountRecord,
+    ContactRecord,
+    DealRecord,
+    DealStageRecord,
+    EmailRecord,
+)
 from unified_model import tables as t
 from unified_model.erasure import erase_email
 from unified_model.store import HubStore
@@ -60,6 +66,32 @@ def test_tombstone_marks_deleted_and_keeps_fields(store: HubStore) -> None:
     assert store.live(t.SourceAccount) == []
     (row,) = store.all(t.SourceAccount)
     assert row.deleted is True and row.website == "acme.com"
+
+
+def test_stage_event_tombstones_of_unseen_and_stored_events(store: HubStore) -> None:
+    # An OpportunityHistory row created and deleted between two syncs arrives only as a
+    # tombstone; its NOT NULL deal column must not fail the page (and so block the cursor).
+    def event(sid: str, at: dt.datetime, deleted: bool = False) -> DealStageRecord:
+        return DealStageRecord(
+            source="salesforce",
+            object_type="OpportunityHistory",
+            source_id=sid,
+            modified_at=at,
+            deleted=deleted,
+            deal_id="" if deleted else "006A",
+            stage="Prospecting",
+            entered_at=T0,
+        )
+
+    store.upsert_records("deal_stage", [event("008A", T0)])
+    later = T0 + dt.timedelta(minutes=5)
+    counts = store.upsert_records(
+        "deal_stage", [event("008A", later, True), event("008B", later, True)]
+    )
+    assert counts["tombstoned"] == 2
+    rows = {r.source_id: r for r in store.all(t.DealStageEvent)}
+    assert rows["008A"].deleted and rows["008A"].deal_source_id == "006A"
+    assert rows["008B"].deleted and rows["008B"].deal_source_id == ""
 
 
 def test_mark_missing_deleted_after_full_pass(store: HubStore) -> None:
