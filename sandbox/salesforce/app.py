@@ -65,11 +65,13 @@ class SalesforceApp(EmulatorApp):
     def _prepare_indexes(self) -> None:
         """Indexes the emulator's hot queries need beyond those of ``sandbox.state``.
 
-        ``sf_records_live`` serves the incremental-sync query (live rows of one object by
+        ``sf_live`` serves the incremental-sync query (live rows of one object by
         ``SystemModstamp, Id``) without touching deleted rows; external-id indexes serve upserts.
         """
+        self.state.execute("DROP INDEX IF EXISTS sf_records_live")  # an earlier, non-partial form
         self.state.execute(
-            "CREATE INDEX IF NOT EXISTS sf_records_live ON records (crm, object, deleted, modified, id)"
+            f"CREATE INDEX IF NOT EXISTS sf_live ON records (object, deleted, modified, id) "
+            f"WHERE crm = '{SF}'"
         )
         from sandbox.salesforce.describe import load_schema, object_names
 

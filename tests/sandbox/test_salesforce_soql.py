@@ -137,7 +137,7 @@ def test_sync_and_lookup_queries_use_indexes(state: SandboxState) -> None:
         "SELECT Id, Name FROM Account WHERE SystemModstamp >= 2026-01-01T00:05:00Z "
         "ORDER BY SystemModstamp, Id LIMIT 2000",
     )
-    assert "USING INDEX sf_records_live" in sync and "modified>?" in sync
+    assert "USING INDEX sf_live" in sync and "modified>?" in sync
     assert "TEMP B-TREE" not in sync  # rows come in index order: no sort
     ext = _plan_text(state, "SELECT Id FROM Account WHERE HubSpot_Company_Id__c = 'HS-7'")
     assert "sf_ext_Account_HubSpot_Company_Id__c" in ext
