@@ -1,0 +1,414 @@
+"""API calls of the hub's extraction per CRM and object, next to the minimum the APIs allow.
+
+Why: the hub spends the customer's API quota (Salesforce: per org per day; HubSpot: per portal per
+day, shared with every other integration), so its read path must stay close to the least the page
+and batch sizes of the APIs allow (issue 4), and HubSpot deals with their associations must cost
+at most 80 calls per 10,000 changed deals (issue 7; Airbyte's connector needs about 200).
+
+What it does: start the sandbox CRMs in a temporary folder, seed a profile, then run the real
+connectors (built like ``crmhub sync`` builds them, one connector per CRM per run) through
+``unified_model.sync.extract`` into a fresh hub database for four runs:
+
+1. ``first``: a first sync of everything;
+2. ``changed``: after ``mutate(share=0.01)`` (1 % of the records edited, plus the creates and
+   deletes the mutator adds) and ``--gap`` seconds on the sandbox clock;
+3. ``idle``: nothing changed, ``--gap`` seconds later (HubSpot's hourly archived check is due
+   again with the default gap of one hour);
+4. ``idle-soon``: nothing changed, two minutes later (no periodic check due).
+
+Then, separately, 10,000 changed HubSpot deals (existing deals edited; created when the profile
+has fewer) and one deals sync: calls per 10,000 changed deals against the target.
+
+Calls come from the sandbox's request ledger (what the CRM saw), cross-checked with
+``connector.usage()``. OAuth token requests are left out of the API counts and reported apart.
+
+Minimum per object (the page and batch sizes of the APIs, nothing else):
+
+- Salesforce REST: ``ceil(rows / 2000)`` (at least 1: a query that finds nothing is still a call);
+  a first sync may use Bulk 2.0 instead: create + 1 poll + ``ceil(rows / 50000)`` result chunks,
+  whichever is less; ``rows`` counts deleted rows too (``queryAll`` returns them).
+- HubSpot: ``ceil(changed / 200)`` searches (at least 1) plus ``ceil(changed / 1000)`` v4
+  association batch reads per association type the record needs; owners (no change filter):
+  ``ceil(owners / 500)``.
+
+The sandbox clock is advanced between runs instead of waiting. Usage:
+``uv run python benchmarks/api_calls.py --profile demo`` (``large``: ~2.5 GB in /tmp, removed
+afterwards; ``tiny`` for a quick check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from common import (
+    build_hubspot,
+    build_salesforce,
+    ceil_div,
+    count_calls,
+    machine_line,
+    markdown_table,
+    per_10k,
+    ratio,
+    scratch_dir,
+    usage_calls,
+)
+
+from assets.extract import HS_KINDS, SF_KINDS
+from connectors.hubspot.mapping import SPECS
+from connectors.salesforce.mapping import KIND_OBJECTS
+from sandbox.mutate import mutate
+from sandbox.runner import Sandbox
+from sandbox.state import HS, SF, SandboxState, fmt_ts
+from unified_model.store import HubStore
+from unified_model.sync import extract
+
+SF_PAGE = 2000
+SF_BULK_CHUNK = 50_000
+HS_SEARCH_PAGE = 200
+HS_ASSOC_BATCH = 1000
+HS_OWNERS_PAGE = 500
+DEALS_TARGET = 80
+DEALS_AIRBYTE = 200
+#: Above this share of the minimum a figure is reported as an inefficiency.
+TOLERANCE = 1.10
+
+
+@dataclass
+class Row:
+    """One CRM object kind in one run."""
+
+    phase: str
+    crm: str
+    kind: str
+    objects: str
+    rows: int
+    calls: int
+    minimum: int
+    usage: int
+    oauth: int
+    seconds: float
+    records: int
+    breakdown: str
+
+    @property
+    def ratio(self) -> str:
+        return ratio(self.calls, self.minimum)
+
+
+# ---- what the CRM had to return ----------------------------------------------------------------
+
+
+def _count(state: SandboxState, crm: str, obj: str, since: str | None, *, deleted: bool) -> int:
+    sql = "SELECT COUNT(*) FROM records WHERE crm=? AND object=?"
+    params: list[Any] = [crm, obj]
+    if not deleted:
+        sql += " AND deleted=0"
+    if since is not None:
+        sql += " AND modified >= ?"
+        params.append(since)
+    return int(state.execute(sql, params)[0][0])
+
+
+def sf_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, int, str]:
+    """(rows, minimum calls, objects) of a Salesforce kind; ``since`` None = first sync."""
+    rows = minimum = 0
+    for obj in KIND_OBJECTS[kind]:
+        n = _count(state, SF, obj, since, deleted=True)
+        rest = max(1, ceil_div(n, SF_PAGE))
+        best = min(rest, 2 + max(1, ceil_div(n, SF_BULK_CHUNK))) if since is None else rest
+        rows, minimum = rows + n, minimum + best
+    return rows, minimum, "+".join(KIND_OBJECTS[kind])
+
+
+def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, int, str]:
+    """(rows, minimum calls, object) of a HubSpot kind; ``since`` None = first sync."""
+    if kind == "owner":
+        n = _count(state, HS, "owners", None, deleted=True)
+        return n, max(1, ceil_div(n, HS_OWNERS_PAGE)), "owners"
+    spec = SPECS[kind]
+    n = _count(state, HS, spec.object_type, since, deleted=False)
+    minimum = max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
+        n, HS_ASSOC_BATCH
+    )
+    assoc = f" (+{','.join(spec.associations)})" if spec.associations else ""
+    return n, minimum, spec.object_type + assoc
+
+
+# ---- one sync run ------------------------------------------------------------------------------
+
+
+def sync_run(sb: Sandbox, store: HubStore, phase: str, since: str | None) -> list[Row]:
+    """Extract every kind of both CRMs once, with fresh connectors (one run of ``crmhub sync``)."""
+    out: list[Row] = []
+    for crm, kinds, build, minimum in (
+        (SF, SF_KINDS, build_salesforce, sf_minimum),
+        (HS, HS_KINDS, build_hubspot, hs_minimum),
+    ):
+        connector = build(sb.info)
+        try:
+            for kind in kinds:
+                rows, least, objects = minimum(sb.state, kind, since)
+                head, used, started = sb.state.ledger_head(), usage_calls(connector), time.time()
+                stats = extract(store, connector, kind)
+                seconds = time.time() - started
+                calls = count_calls(sb.state, head, crm)
+                if stats.stopped:
+                    print(f"WARNING {crm} {kind}: stopped early ({stats.stopped})", file=sys.stderr)
+                out.append(
+                    Row(
+                        phase=phase,
+                        crm=crm,
+                        kind=kind,
+                        objects=objects,
+                        rows=rows,
+                        calls=calls.api,
+                        minimum=least,
+                        usage=usage_calls(connector) - used,
+                        oauth=calls.oauth,
+                        seconds=seconds,
+                        records=stats.records,
+                        breakdown=calls.breakdown(),
+                    )
+                )
+                print(
+                    f"  {phase:9s} {crm:10s} {kind:10s} rows {rows:>8,d} calls {calls.api:>5d} "
+                    f"min {least:>5d} ({seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        finally:
+            connector.close()
+    return out
+
+
+# ---- 10,000 changed deals ----------------------------------------------------------------------
+
+
+def change_deals(state: SandboxState, n: int, seed: int) -> dict[str, int]:
+    """Edit ``n`` HubSpot deals (or all of them, creating the rest, on small profiles).
+
+    Creates go in mutator calls of 1,000: one mutator transaction per 10,000 creates is far
+    slower (each create counts the companies inside an ever larger open transaction).
+    """
+    live = state.count(HS, "deals")
+    edits = min(n, live)
+    done = {"edited": 0, "created": 0}
+    if edits:
+        result = mutate(
+            state, seed=seed, share=edits / live, objects=["deals"], deletes=0, creates=0
+        )
+        done["edited"] = result["updated"]
+    remaining, chunk = n - done["edited"], 0
+    while remaining > 0:
+        size = min(1000, remaining)
+        chunk += 1
+        result = mutate(
+            state, seed=seed * 1000 + chunk, share=0.0, objects=["deals"], creates=size, deletes=0
+        )
+        done["created"] += result["created"]
+        remaining -= result["created"]
+    return done
+
+
+def deals_run(sb: Sandbox, store: HubStore, n: int, seed: int) -> dict[str, Any]:
+    since = fmt_ts(sb.state.now())
+    started = time.time()
+    changed = change_deals(sb.state, n, seed)
+    mutate_seconds = time.time() - started
+    # Past the connector's 30 s lag margin, well inside the hourly archived check.
+    sb.state.advance_clock(120)
+    rows, least, _ = hs_minimum(sb.state, "deal", since)
+    connector = build_hubspot(sb.info)
+    try:
+        head, used, started = sb.state.ledger_head(), usage_calls(connector), time.time()
+        stats = extract(store, connector, "deal")
+        seconds = time.time() - started
+        calls = count_calls(sb.state, head, HS)
+        usage = usage_calls(connector) - used
+    finally:
+        connector.close()
+    return {
+        "changed": changed,
+        "rows": rows,
+        "records": stats.records,
+        "calls": calls.api,
+        "usage": usage,
+        "minimum": least,
+        "per_10k": per_10k(calls.api, rows),
+        "breakdown": calls.breakdown(),
+        "seconds": seconds,
+        "mutate_seconds": mutate_seconds,
+    }
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def phase_table(rows: list[Row]) -> str:
+    return markdown_table(
+        ["CRM", "kind", "objects", "rows", "calls", "min", "ratio", "usage()", "s", "breakdown"],
+        [
+            (
+                r.crm,
+                r.kind,
+                r.objects,
+                f"{r.rows:,}",
+                r.calls,
+                r.minimum,
+                r.ratio,
+                r.usage if r.usage == r.calls else f"{r.usage} MISMATCH",
+                f"{r.seconds:.1f}",
+                r.breakdown,
+            )
+            for r in rows
+        ],
+    )
+
+
+def totals_table(rows: list[Row], phases: list[str]) -> str:
+    body = []
+    for phase in phases:
+        for crm in (SF, HS):
+            sel = [r for r in rows if r.phase == phase and r.crm == crm]
+            calls, least = sum(r.calls for r in sel), sum(r.minimum for r in sel)
+            body.append(
+                (
+                    phase,
+                    crm,
+                    f"{sum(r.rows for r in sel):,}",
+                    calls,
+                    least,
+                    ratio(calls, least),
+                    sum(r.oauth for r in sel),
+                    f"{sum(r.seconds for r in sel):.1f}",
+                )
+            )
+    return markdown_table(
+        ["run", "CRM", "rows", "API calls", "min", "ratio", "OAuth token calls", "s"], body
+    )
+
+
+def findings(rows: list[Row]) -> list[str]:
+    """Every object whose calls exceed the targets, with the numbers and the call breakdown."""
+    out = []
+    for r in rows:
+        idle = r.phase.startswith("idle")
+        n_objects = len(KIND_OBJECTS[r.kind]) if r.crm == SF else 1
+        over_min = r.calls > r.minimum * TOLERANCE
+        over_idle = idle and r.calls > n_objects
+        if over_min or over_idle:
+            target = (
+                f"≤ {n_objects} (nothing changed)" if idle else f"≤ {r.minimum * TOLERANCE:.1f}"
+            )
+            out.append(
+                f"{r.phase}: {r.crm} {r.kind} ({r.objects}, {r.rows:,} rows): {r.calls} calls, "
+                f"minimum {r.minimum}, target {target}; calls: {r.breakdown}"
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="demo", choices=("tiny", "demo", "large"))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--share", type=float, default=0.01, help="share of records changed")
+    parser.add_argument(
+        "--gap", type=float, default=3600.0, help="sandbox seconds between the runs (default 1 h)"
+    )
+    parser.add_argument("--deals", type=int, default=10_000, help="changed deals (0: skip)")
+    parser.add_argument("--dir", default="/tmp", help="parent of the temporary folder")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+
+    print(f"# API calls per CRM object: profile {args.profile}, seed {args.seed}\n")
+    print(f"{machine_line()}\n")
+    total_started = time.time()
+    with (
+        scratch_dir(args.dir, "crmhub-apibench-", keep=args.keep) as home,
+        Sandbox(home / "sandbox") as sb,
+    ):
+        started = time.time()
+        counts = sb.seed(args.profile, args.seed)
+        seed_seconds = time.time() - started
+        records = sum(v for k, v in counts.items() if "/" in k)
+        print(f"Seeded {records:,} records in {seed_seconds:.1f} s.\n")
+        store = HubStore(f"sqlite:///{home / 'hub.db'}")
+        store.migrate()
+
+        rows: list[Row] = []
+        phase_seconds: dict[str, float] = {}
+
+        def run(phase: str, since: str | None) -> None:
+            started = time.time()
+            rows.extend(sync_run(sb, store, phase, since))
+            phase_seconds[phase] = time.time() - started
+
+        run("first", None)
+        since = fmt_ts(sb.state.now())
+        started = time.time()
+        changes = mutate(sb.state, seed=args.seed, share=args.share)
+        mutate_seconds = time.time() - started
+        sb.state.advance_clock(args.gap)
+        run("changed", since)
+        sb.state.advance_clock(args.gap)
+        run("idle", fmt_ts(sb.state.now()))
+        sb.state.advance_clock(120)
+        run("idle-soon", fmt_ts(sb.state.now()))
+        deals = deals_run(sb, store, args.deals, args.seed + 1) if args.deals else None
+        store.dispose()
+    total_seconds = time.time() - total_started
+
+    phases = ["first", "changed", "idle", "idle-soon"]
+    print(
+        f"Mutation before `changed`: {changes['updated']:,} edited, {changes['created']:,} "
+        f"created, {changes['deleted']:,} deleted (share {args.share:g}; {mutate_seconds:.1f} s); runs {args.gap:g} s "
+        "apart on the sandbox clock, `idle-soon` 120 s after `idle`.\n"
+    )
+    print("## Totals per run\n")
+    print(totals_table(rows, phases) + "\n")
+    for phase in phases:
+        print(f"## Run `{phase}` ({phase_seconds[phase]:.1f} s)\n")
+        print(phase_table([r for r in rows if r.phase == phase]) + "\n")
+    if deals:
+        verdict = "meets" if deals["per_10k"] <= DEALS_TARGET else "MISSES"
+        print("## HubSpot deals with associations per 10,000 changed deals\n")
+        print(
+            f"{deals['rows']:,} changed deals ({deals['changed']['edited']:,} edited, "
+            f"{deals['changed']['created']:,} created in {deals['mutate_seconds']:.1f} s), one "
+            f"deals sync of {deals['records']:,} records: {deals['calls']} calls "
+            f"(usage() {deals['usage']}; {deals['breakdown']}), minimum {deals['minimum']}; "
+            f"**{deals['per_10k']:.1f} calls per 10,000 changed deals**, {verdict} the target "
+            f"≤ {DEALS_TARGET} (Airbyte ~{DEALS_AIRBYTE}); {deals['seconds']:.1f} s.\n"
+        )
+    found = findings(rows)
+    print("## Above target (calls > 1.10 × minimum, or nothing changed > 1 call per object)\n")
+    print("\n".join(f"- {line}" for line in found) if found else "None.")
+    print(f"\nSeed {seed_seconds:.1f} s; total {total_seconds:.1f} s.")
+
+    if args.json:
+        payload = {
+            "profile": args.profile,
+            "seed": args.seed,
+            "machine": machine_line(),
+            "when": dt.datetime.now(dt.UTC).isoformat(),
+            "seed_seconds": seed_seconds,
+            "total_seconds": total_seconds,
+            "mutation": changes,
+            "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
+            "deals": deals,
+            "findings": found,
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
