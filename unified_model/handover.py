@@ -236,6 +236,26 @@ def evaluate_handover(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -
     fallback = any(c.key == "rule_fallback" for c in criteria)
     suffix = " (calendar rule: no contracted modules known)" if fallback else ""
     if not all(c.passed for c in reasons):
+        if prev_status != "ready_for_handover" and _owner_criterion(facts, rules).passed:
+            # Not mature, yet the CRM already shows an account manager as owner: the customer has
+            # been handed over (too early, or it fell back before the hub first saw it) and is
+            # judged as such: at risk when a trigger fires.
+            # On first sight the handover date is unknown; the first signed contract is the best
+            # estimate. A customer the hub saw in onboarding was handed over just now.
+            if prev is None and signed is not None:
+                zone = rules.kpis.business_hours.zone
+                handed = dt.datetime.combine(signed, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+            else:
+                handed = now
+            assumed = HandoverState(
+                customer_id=customer.id,
+                status="account_management",
+                rule_kind=rules.handover.rule,
+                reasons=[],
+                handed_over_on=handed,
+                evaluated_at=now,
+            )
+            return _evaluate_handed_over(facts, assumed, rules, now, won_c)
         blockers = "; ".join(c.detail for c in reasons if not c.passed)
         return HandoverDecision(
             customer.id,

@@ -442,3 +442,32 @@ def test_transition_only_on_status_change() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate_handover(facts(), RULES, NOW.replace(tzinfo=None))
+
+
+# ---- first sight of a customer an account manager already owns ----------------------------
+
+
+def test_first_sight_am_owned_customer_with_open_critical_ticket_is_at_risk() -> None:
+    # Signed 2026-01-10 (the estimated handover day on first sight); a Critical case opened
+    # 10 days ago is open: not mature, but the AM owns it, so it is handed over and at risk.
+    crit = ticket("500C", priority="Critical", opened_at=NOW - 10 * DAY)
+    d = evaluate_handover(facts(owner=AM, tickets=[crit]), RULES, NOW)
+    assert d.status == "at_risk"
+    assert keys(d)["new_critical_tickets"] is False
+    assert d.handed_over_on is not None and d.handed_over_on.date() <= dt.date(2026, 1, 10)
+    assert "critical" in d.summary
+
+
+def test_first_sight_am_owned_customer_not_mature_but_no_trigger_is_account_management() -> None:
+    # Module Reporting not in use blocks maturity, but no at-risk trigger fires (no critical
+    # ticket since signing, usage 80 above the floor): the AM keeps it in account management.
+    d = evaluate_handover(
+        facts(owner=AM, customer=customer(modules_in_use=["Billing"])), RULES, NOW
+    )
+    assert d.status == "account_management"
+
+
+def test_seller_owned_immature_customer_stays_in_onboarding() -> None:
+    crit = ticket("500C", priority="Critical", opened_at=NOW - 10 * DAY)
+    d = evaluate_handover(facts(owner=SELLER, tickets=[crit]), RULES, NOW)
+    assert d.status == "onboarding"
