@@ -160,11 +160,11 @@ class Bulk2:
         )
         total = int(job["numberRecordsProcessed"])
         want = max(0, min(max_records, total - offset))
-        rows, last = plan.fetch(after, want, 0) if want else ([], None)
+        rows, last = plan.csv_fetch(after, want) if want else ([], None)
         served = offset + len(rows)
         delim = _DELIMITERS[job["columnDelimiter"]]
         ending = _ENDINGS[job["lineEnding"]]
-        table = [plan.csv_header(), *(plan.csv_row(r) for r in rows)]
+        table = [plan.csv_header(), *rows]
         next_locator = "null"
         if served < total and len(rows) == want and last is not None:
             job["_pos"][str(served)] = last

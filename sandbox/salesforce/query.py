@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ from sandbox.salesforce.soql import (
     parse,
 )
 from sandbox.salesforce.store import indexed_fields
-from sandbox.salesforce.values import csv_cell, field_value
+from sandbox.salesforce.values import field_value, java_double
 from sandbox.state import SF, SandboxState, fmt_ts
 
 #: Real REST SOQL refuses OFFSET above this (``NUMBER_OUTSIDE_VALID_RANGE``).
@@ -483,13 +484,62 @@ class Plan:
             items.append(s)
         return ", ".join(items)
 
+    def _needed(self) -> dict[str, list[str]]:
+        """Per table alias, the ``data`` keys the selected columns read."""
+        needed: dict[str, list[str]] = {"b": []}
+        for join in self.joins.values():
+            needed[join.alias] = []
+        for col in self.columns:
+            alias = self.joins[col.rels].alias if col.rels else "b"
+            f = col.field
+            if f.column:
+                continue
+            names = [f.name]
+            if f.is_compound:
+                prefix = f.name[: -len("Address")]
+                names += [
+                    f"{prefix}{part}"
+                    for part in (
+                        "City",
+                        "Country",
+                        "CountryCode",
+                        "GeocodeAccuracy",
+                        "Latitude",
+                        "Longitude",
+                        "PostalCode",
+                        "State",
+                        "StateCode",
+                        "Street",
+                    )
+                ]
+            for name in names:
+                if name not in needed[alias]:
+                    needed[alias].append(name)
+        return needed
+
+    @staticmethod
+    def _data_sql(alias: str, names: list[str]) -> str:
+        """Only the needed values, as one small JSON array (multi-path ``json_extract``).
+
+        Parsing the whole stored record per row would dominate large extracts; with two or more
+        paths SQLite returns a JSON array, so booleans and nulls keep their JSON types.
+        """
+        if not names:
+            return "'[]'"
+        paths = [f"'$.{n}'" for n in names]
+        if len(paths) == 1:
+            paths.append(paths[0])
+        return f"json_extract({alias}.data, {', '.join(paths)})"
+
     def select_sql(
         self, after: list[Any] | None, limit: int, offset: int = 0
     ) -> tuple[str, list[Any]]:
-        cols = ["b.id", "b.created", "b.modified", "b.deleted", "b.data"]
+        needed = self._needed()
+        cols = ["b.id", "b.created", "b.modified", "b.deleted", self._data_sql("b", needed["b"])]
         for join in self.joins.values():
             a = join.alias
-            cols += [f"{a}.object", f"{a}.id", f"{a}.created", f"{a}.modified", f"{a}.data"]
+            data = self._data_sql(a, needed[a])
+            cols += [f"{a}.object", f"{a}.id", f"{a}.created", f"{a}.modified", data]
         cols += [f"{k.sql} AS k{i}" for i, k in enumerate(self.keys)]
         where, params = self._base_where()
         ks, kp = self._keyset(after)
@@ -516,9 +566,13 @@ class Plan:
         """One page: rendered-ready row contexts and the keyset of its last row."""
         sql, params = self.select_sql(after, limit, offset)
         rows = self.state.execute(sql, params)
+        needed = self._needed()
+        base_keys = needed["b"]
+        join_keys = [(join.alias, needed[join.alias]) for join in self.joins.values()]
         out = []
         last: list[Any] | None = None
         nj = len(self.joins)
+        loads = json.loads
         for row in rows:
             ctx: dict[str, Any] = {
                 "b": {
@@ -527,22 +581,22 @@ class Plan:
                     "created": row[1],
                     "modified": row[2],
                     "deleted": row[3],
-                    "data": json.loads(row[4]),
+                    "data": dict(zip(base_keys, loads(row[4]), strict=False)),
                 }
             }
             base = 5
-            for i, join in enumerate(self.joins.values()):
+            for i, (alias, keys) in enumerate(join_keys):
                 o = base + i * 5
                 if row[o + 1] is None:
-                    ctx[join.alias] = None
+                    ctx[alias] = None
                 else:
-                    ctx[join.alias] = {
+                    ctx[alias] = {
                         "object": row[o],
                         "id": row[o + 1],
                         "created": row[o + 2],
                         "modified": row[o + 3],
                         "deleted": 0,
-                        "data": json.loads(row[o + 4]),
+                        "data": dict(zip(keys, loads(row[o + 4]), strict=False)),
                     }
             out.append(ctx)
             last = [row[base + nj * 5 + i] for i in range(len(self.keys))]
@@ -575,16 +629,56 @@ class Plan:
             target[col.field.name] = field_value(col.field, ctx[alias])
         return rec
 
-    def csv_header(self) -> list[str]:
-        return [c.name for c in self.columns]
+    def _csv_converter(self, col: Resolved) -> Callable[[Any], str]:
+        """Turn the SQL scalar of one column into its Bulk CSV cell."""
+        f = col.field
+        t = f.type
+        missing_parent = "" if col.rels else "false"
+        if t == "boolean":
+            return lambda v: missing_parent if v is None else ("true" if v else "false")
+        if t in ("double", "currency", "percent"):
+            return lambda v: "" if v is None else java_double(float(v))
+        if t == "int":
+            return lambda v: "" if v is None else str(int(v))
+        if t == "datetime" and not f.column:
+            return lambda v: "" if v is None else str(v).replace("+0000", "Z")
+        return lambda v: "" if v is None else str(v)
 
-    def csv_row(self, ctx: dict[str, Any]) -> list[str]:
-        out = []
+    def csv_fetch(
+        self, after: list[Any] | None, limit: int
+    ) -> tuple[list[list[str]], list[Any] | None]:
+        """One page of Bulk CSV rows straight from SQL scalars (no per-row record dicts).
+
+        The bulk path of a large extract: every selected column is one SQL expression (row
+        column or single-path ``json_extract``) and a per-column converter makes the cell.
+        """
+        exprs = []
         for col in self.columns:
             alias = self.joins[col.rels].alias if col.rels else "b"
-            src = ctx.get(alias)
-            out.append("" if src is None else csv_cell(col.field, field_value(col.field, src)))
-        return out
+            f = col.field
+            if f.column:
+                exprs.append(f"{alias}.{f.column}")
+            else:
+                exprs.append(f"json_extract({alias}.data, '$.{f.name}')")
+        exprs += [f"{k.sql} AS k{i}" for i, k in enumerate(self.keys)]
+        where, params = self._base_where()
+        ks, kp = self._keyset(after)
+        if ks:
+            where += f" AND {ks}"
+            params = params + kp
+        sql = (
+            f"SELECT {', '.join(exprs)} FROM {self._from()} WHERE {where} "
+            f"ORDER BY {self._order_sql()} LIMIT ?"
+        )
+        rows = self.state.execute(sql, [*params, limit])
+        convert = [self._csv_converter(c) for c in self.columns]
+        n = len(convert)
+        out = [[fn(v) for fn, v in zip(convert, row, strict=False)] for row in rows]
+        last = list(rows[-1][n:]) if rows else None
+        return out, last
+
+    def csv_header(self) -> list[str]:
+        return [c.name for c in self.columns]
 
 
 def _attributes(obj: str, rid: str, ver: str) -> dict[str, str]:
