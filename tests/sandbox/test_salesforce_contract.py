@@ -301,3 +301,23 @@ def test_unknown_paths_versions_and_methods(sb: Sandbox, sf: Any) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 400 and r.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+
+
+def test_smaller_endpoints(sb: Sandbox, sf: Any) -> None:
+    aid = t.account(sb.state, "Acme", Website="acme.example")
+    s = t.sandbox_session(sb.info)
+    s.headers["Authorization"] = f"Bearer {sf.session_id}"
+    v = f"{sb.info.salesforce_url}/services/data/v59.0"
+    assert set(s.get(f"{v}/").json()) >= {"query", "sobjects", "limits", "jobs", "tooling"}
+    part = s.get(f"{v}/sobjects/Account/{aid}", params={"fields": "Name,Website"}).json()
+    assert list(part) == ["attributes", "Name", "Website"]
+    got = s.post(f"{v}/composite/sobjects/Account", json={"ids": [aid], "fields": ["Name"]}).json()
+    assert got[0]["Name"] == "Acme" and set(got[0]) == {"attributes", "Name"}
+    jobs = f"{v}/jobs/query"
+    job = s.post(jobs, json={"operation": "query", "query": "SELECT Id FROM Account"}).json()
+    aborted = s.patch(f"{jobs}/{job['id']}", json={"state": "Aborted"}).json()
+    assert aborted["state"] == "Aborted"
+    assert s.delete(f"{jobs}/{job['id']}").status_code == 204
+    assert s.get(f"{jobs}/{job['id']}").status_code == 404
+    r = s.post(f"{v}/tooling/sobjects/ApexClass", json={})
+    assert r.status_code == 404
