@@ -14,8 +14,10 @@ functions here turn such values into comparable keys, offline and deterministica
   free-mail address.
 - ``normalize_company_name`` strips case, accents, punctuation and legal forms so that fuzzy name
   matching compares the brand, and ``name_tokens`` gives the tokens used for blocking.
-- ``normalize_country``/``normalize_city`` make location agreement checks robust to "USA" vs
-  "United States" vs "US".
+- ``normalize_country``/``normalize_city``/``city_key`` make location agreement checks robust to
+  "USA" vs "United States" vs "US", and "Munich" vs "München" vs "Muenchen".
+- ``domain_brand``/``domains_conflict`` tell a company's country sites (``acme.de``/``acme.com``)
+  from two companies' websites, so that a website can veto a similar name.
 
 Internationalised domains are kept in their Unicode form (``müller.de``; punycode input
 ``xn--mller-kva.de`` is decoded), so a key is readable in the golden record and both spellings meet.
@@ -238,6 +240,39 @@ def registrable_domain(url_or_host: str | None) -> str | None:
     return ".".join(labels[-2:])
 
 
+def domain_brand(domain: str | None) -> str | None:
+    """The brand part of a registrable domain: its first label without hyphens, or None.
+
+    ``acme-software.co.uk`` → ``acmesoftware``; ``acme.de`` and ``acme.com`` share ``acme``. Why:
+    one company runs country sites and old domains (``acme.de``, ``acme.com``), so two different
+    domains are not always two companies; two different brands are.
+    """
+    registrable = registrable_domain(domain)
+    if registrable is None:
+        return None
+    return registrable.split(".", 1)[0].replace("-", "") or None
+
+
+#: A brand contained in another counts as the same brand only from this length ("acme" in
+#: "acmegroup"), so that short labels ("ab", "go") do not make every domain compatible.
+_MIN_CONTAINED_BRAND = 4
+
+
+def domains_conflict(left: str | None, right: str | None) -> bool:
+    """True when two domains name different brands: negative evidence against a name match.
+
+    Not a conflict: equal brands (``acme.de`` / ``acme.com``, ``acme-group.com`` /
+    ``acmegroup.io``), or one brand of at least four letters inside the other (``acme.com`` /
+    ``acmesoftware.de``), or an unknown side. ``alpenway-networks.fr`` / ``alpenbaynetworks.fr``
+    conflict: similar names on different company websites are different companies.
+    """
+    a, b = domain_brand(left), domain_brand(right)
+    if a is None or b is None or a == b:
+        return False
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return not (len(short) >= _MIN_CONTAINED_BRAND and short in long_)
+
+
 # --------------------------------------------------------------------------------------------
 # Emails
 # --------------------------------------------------------------------------------------------
@@ -442,8 +477,13 @@ _LEGAL_FORMS_SINGLE: frozenset[str] = frozenset(
         "ev",
         "eg",
         "se",
-        # Nordic
+        # Nordic (also spelt out: "Aktiebolag", "Aktieselskab", "Osakeyhtiö")
         "ab",
+        "aktiebolag",
+        "aktieselskab",
+        "aksjeselskap",
+        "anpartsselskab",
+        "osakeyhtio",
         "publ",
         "as",
         "asa",
@@ -514,7 +554,21 @@ _LEGAL_FORMS_MULTI: tuple[tuple[str, ...], ...] = (
     ("n", "v"),
     ("a", "g"),
     ("k", "k"),
+    ("a", "s"),  # Danish/Norwegian "A/S" (the slash is punctuation)
+    ("i", "s"),
+    ("k", "s"),
+    ("p", "s"),
     ("public", "limited", "company"),
+    ("kabushiki", "kaisha"),
+    ("godo", "kaisha"),
+    ("sociedad", "anonima"),
+    ("sociedad", "limitada"),
+    ("societe", "anonyme"),
+    ("societa", "per", "azioni"),
+    ("naamloze", "vennootschap"),
+    ("besloten", "vennootschap"),
+    ("gesellschaft", "mit", "beschrankter", "haftung"),
+    ("julkinen", "osakeyhtio"),
     ("limited", "liability", "company"),
     ("private", "limited"),
     ("and", "co"),
@@ -699,3 +753,97 @@ def normalize_city(city: str | None) -> str | None:
         return None
     folded = _fold_place(str(city))
     return folded or None
+
+
+#: English (and other) exonyms of cities where business addresses are often written either way,
+#: to the local name. Folded like ``city_key`` folds, so the table is written as people type.
+_CITY_EXONYMS: dict[str, tuple[str, ...]] = {
+    "München": ("Munich", "Monaco di Baviera"),
+    "Köln": ("Cologne",),
+    "Nürnberg": ("Nuremberg",),
+    "Hannover": ("Hanover",),
+    "Frankfurt": ("Frankfurt am Main", "Frankfurt a. M.", "Frankfurt/Main", "Francfort"),
+    "Braunschweig": ("Brunswick",),
+    "Wien": ("Vienna", "Vienne"),
+    "Zürich": ("Zurich",),
+    "Genève": ("Geneva", "Genf", "Ginevra"),
+    "Basel": ("Basle", "Bâle"),
+    "Luzern": ("Lucerne",),
+    "Bern": ("Berne",),
+    "Göteborg": ("Gothenburg",),
+    "København": ("Copenhagen", "Kopenhagen"),
+    "Aarhus": ("Århus",),
+    "Den Haag": ("The Hague", "'s-Gravenhage", "La Haye"),
+    "Bruxelles": ("Brussels", "Brussel", "Brüssel"),
+    "Antwerpen": ("Antwerp", "Anvers"),
+    "Gent": ("Ghent", "Gand"),
+    "Brugge": ("Bruges",),
+    "Liège": ("Luik", "Lüttich"),
+    "Lisboa": ("Lisbon", "Lissabon"),
+    "Porto": ("Oporto",),
+    "Sevilla": ("Seville",),
+    "Zaragoza": ("Saragossa",),
+    "A Coruña": ("La Coruña", "Corunna"),
+    "Milano": ("Milan", "Mailand"),
+    "Roma": ("Rome", "Rom"),
+    "Torino": ("Turin",),
+    "Napoli": ("Naples", "Neapel"),
+    "Firenze": ("Florence", "Florenz"),
+    "Venezia": ("Venice", "Venedig"),
+    "Genova": ("Genoa",),
+    "Praha": ("Prague", "Prag"),
+    "Warszawa": ("Warsaw", "Warschau", "Varsovie"),
+    "Kraków": ("Cracow", "Krakau"),
+    "Wrocław": ("Breslau",),
+    "Gdańsk": ("Danzig",),
+    "București": ("Bucharest", "Bukarest"),
+    "Beograd": ("Belgrade", "Belgrad"),
+    "Athina": ("Athens", "Athen", "Athènes"),
+    "Moskva": ("Moscow", "Moskau"),
+    "Sankt-Peterburg": ("Saint Petersburg", "St. Petersburg", "St Petersburg"),
+    "Kyiv": ("Kiev",),
+    "Helsinki": ("Helsingfors",),
+    "Turku": ("Åbo",),
+    "İstanbul": ("Istanbul",),
+    "Montréal": ("Montreal",),
+    "Québec": ("Quebec City", "Ville de Québec"),
+    "New York": ("New York City", "NYC"),
+    "México": ("Mexico City", "Ciudad de México", "CDMX"),
+    "Beijing": ("Peking",),
+}
+
+_TRANSLIT_PAIRS = re.compile(r"(?<=[a-z])(ae|oe|ue|aa)")
+
+
+def _city_fold(value: str) -> str:
+    """Fold a place name so that ``Düsseldorf``/``Duesseldorf``, ``Århus``/``Aarhus`` meet.
+
+    ``fold_text`` drops the umlaut (``ü`` → ``u``); a keyboard without one writes ``ue``. So the
+    vowel pairs of those transliterations collapse to their first letter on both sides (after a
+    letter only: a city's first letters stay as typed). Applied to both sides alike, it can only
+    make two spellings of one name meet; two different cities that collapse together are rare.
+    """
+    folded = _fold_place(value)
+    return _TRANSLIT_PAIRS.sub(lambda m: m.group(1)[0], folded)
+
+
+_CITY_LOOKUP: dict[str, str] = {
+    _city_fold(alias): _city_fold(local)
+    for local, aliases in _CITY_EXONYMS.items()
+    for alias in aliases
+}
+
+
+def city_key(city: str | None) -> str | None:
+    """A city's comparison key: folded, transliteration-tolerant, exonyms to the local name.
+
+    ``Munich``, ``München`` and ``Muenchen`` give one key; so do ``Düsseldorf`` and
+    ``Duesseldorf``. Why more than ``normalize_city``: each CRM's forms and imports spell a city
+    in their own language and keyboard, and a location check that misses that splits customers.
+    """
+    if not city:
+        return None
+    folded = _city_fold(str(city))
+    if not folded:
+        return None
+    return _CITY_LOOKUP.get(folded, folded)

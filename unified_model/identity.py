@@ -10,11 +10,15 @@ which rung and with what confidence:
    ``salesforceaccountid``, the Salesforce account's HubSpot company id field);
    ``manual`` (1.0): a person confirmed the pair in a match review;
 2. ``domain`` (0.97): the same registrable web domain, across or within a CRM (a within-CRM
-   duplicate is recorded in ``Resolution.within_crm_duplicates``);
+   duplicate is recorded in ``Resolution.within_crm_duplicates``). A domain whose records lie in
+   different countries is a group's website shared by its subsidiaries: it joins records per
+   country, and across countries only where the names agree too (else a review);
 3. ``contact_domain`` (0.9): an account without a domain whose contacts mostly work at a domain
-   another account has;
+   another account has (per country, like rung 2);
 4. ``fuzzy_name`` (score/100): normalised names similar at or above the threshold, with the
-   country (and the city, where both are known) agreeing;
+   country (and the city, where both are known, exonyms and transliterations allowed) agreeing,
+   the two customers' websites not naming different brands, and the merge not making two
+   records of one CRM one customer (names alone never find within-CRM duplicates);
 5. anything between the review floor and the threshold, or similar names whose location cannot
    be confirmed, becomes a pending ``MatchReview``: never merged without a person.
 
@@ -48,16 +52,17 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import combinations, pairwise
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from connectors.records import HUBSPOT, SALESFORCE
 from unified_model.domains import (
+    city_key,
+    domains_conflict,
     is_free_mail,
     name_tokens,
-    normalize_city,
     normalize_company_name,
     normalize_country,
     normalize_email,
@@ -105,6 +110,10 @@ DEFAULT_IGNORED_DOMAINS: frozenset[str] = frozenset(
     }
 )
 
+#: A domain shared across countries by more records than this is merged per country only: its
+#: cross-country name comparison would be quadratic, and such a domain is no one customer's.
+_MAX_SPLIT_DOMAIN_GROUP = 50
+
 _SCORERS: dict[str, Callable[..., float]] = {
     "token_sort_ratio": fuzz.token_sort_ratio,
     "token_set_ratio": fuzz.token_set_ratio,
@@ -129,6 +138,15 @@ class MatchConfig:
     ``max_block_pairs``: a name block whose cross product exceeds this is split by country, and
     skipped (counted in ``stats``) if still too large: the guard against a quadratic blow-up on a
     name every tenth account shares.
+    ``split_shared_domain_by_country``: records whose (known) countries differ join through a
+    shared domain only when their names agree at ``fuzzy_threshold`` too; otherwise the pair
+    becomes a pending review. A group's website is routinely entered on its national subsidiaries
+    ("Acme Nordic AB", Sweden, on acme.com), which are separate customers with their own
+    contracts, while the same customer is rarely recorded in two countries under two names.
+    ``domain_conflict_blocks_fuzzy``: a name match between customers whose websites name
+    different brands ("Alpenway Networks", alpenway-networks.fr / "Alpenbay Networks",
+    alpenbaynetworks.fr) becomes a pending review instead of a merge: a website is stronger
+    evidence than a similar name. Country sites of one brand (acme.de / acme.com) do not conflict.
     """
 
     fuzzy_threshold: float = 92.0
@@ -137,6 +155,8 @@ class MatchConfig:
     require_country_for_fuzzy: bool = True
     require_city_if_both_known: bool = True
     fuzzy_within_crm: bool = False
+    split_shared_domain_by_country: bool = True
+    domain_conflict_blocks_fuzzy: bool = True
     min_name_length: int = 3
     contact_domain_min_contacts: int = 2
     contact_domain_min_share: float = 0.5
@@ -427,7 +447,9 @@ class _Resolver:
         self.duplicates: list[tuple[RecordKey, RecordKey]] = []
         self.stats: Counter[str] = Counter()
         self.domains: list[str | None] = [self._usable_domain(a) for a in self.accounts]
+        self.countries: list[str | None] = [normalize_country(a.country) for a in self.accounts]
         self._names: list[str] | None = None
+        self._review_later: list[tuple[int, int, float, str]] = []
 
     # ---- helpers ------------------------------------------------------------------------
     def _usable_domain(self, account: SourceAccount) -> str | None:
@@ -606,10 +628,79 @@ class _Resolver:
                 groups[domain].append(i)
         conf = self.config.domain_confidence
         for domain in sorted(groups):
-            members = groups[domain]
-            for a, b in self._group_edges(members):
-                self._weak_merge(a, b, DOMAIN, conf, f"same domain {domain}")
+            self._join_shared(groups[domain], DOMAIN, conf, f"same domain {domain}")
         return groups
+
+    def _join_shared(
+        self, members: list[int], method: str, confidence: float, evidence: str
+    ) -> None:
+        """Merge records that share a domain; across countries only where the names agree too.
+
+        A domain whose records all lie in one country (or whose countries are unknown) is one
+        customer. A domain spanning countries is a group's: its records merge per country, and
+        across countries (or from a record of unknown country into one of them) only where the
+        names agree at the fuzzy threshold. A country pair whose names disagree gets one pending
+        review (a person may know the subsidiary is billed as part of the group).
+        """
+        cfg = self.config
+        parts: dict[str | None, list[int]] = defaultdict(list)
+        for i in members:
+            parts[self.countries[i]].append(i)
+        known = sorted(c for c in parts if c is not None)
+        if not cfg.split_shared_domain_by_country or len(known) <= 1:
+            for a, b in self._group_edges(members):
+                self._weak_merge(a, b, method, confidence, evidence)
+            return
+        self.stats["shared_domains_split_by_country"] += 1
+        for country in known:
+            for a, b in self._group_edges(parts[country]):
+                self._weak_merge(a, b, method, confidence, evidence)
+        if len(members) > _MAX_SPLIT_DOMAIN_GROUP:
+            # A domain on hundreds of accounts in many countries (a university, a reseller):
+            # per-country merges only, no quadratic name comparison.
+            self.stats["shared_domains_not_compared"] += 1
+            return
+        cl = self.clusters
+        pairs = []
+        for a, b in combinations(sorted(members), 2):
+            ca, cb = self.countries[a], self.countries[b]
+            if ca == cb and ca is not None:
+                continue
+            pairs.append((self._name_score(a, b), self._source(a) != self._source(b), a, b))
+        # Best-named pairs first, cross-CRM before within-CRM: the merge a person would make.
+        pairs.sort(key=lambda p: (-p[0], not p[1], p[2], p[3]))
+        reviewed: set[tuple[int, int]] = set()
+        reviewed_unplaced: set[int] = set()
+        for score, _, a, b in pairs:
+            ra, rb = cl.find(a), cl.find(b)
+            if ra == rb:
+                continue
+            if score >= cfg.fuzzy_threshold:
+                self._weak_merge(a, b, method, confidence, f"{evidence} and name {score:.0f}")
+                continue
+            ca, cb = self.countries[a], self.countries[b]
+            if ca is None or cb is None:
+                # A record without a country whose name matches no one's: its best candidate.
+                unplaced = a if ca is None else b
+                if unplaced in reviewed_unplaced:
+                    continue
+                reviewed_unplaced.add(unplaced)
+                problem = "country unknown"
+            else:
+                roots = (min(ra, rb), max(ra, rb))
+                if roots in reviewed:
+                    continue
+                reviewed.add(roots)
+                problem = f"countries differ ({ca} / {cb})"
+            self._review_later.append(
+                (
+                    a,
+                    b,
+                    score,
+                    f"{evidence}, but {problem} and names differ ({score:.0f}): "
+                    "a subsidiary or sister company?",
+                )
+            )
 
     # ---- rung 3: the domain the account's contacts work at ----------------------------------
     def contact_domains(self, domain_groups: dict[str, list[int]]) -> None:
@@ -643,8 +734,7 @@ class _Resolver:
         conf = cfg.contact_domain_confidence
         for domain in sorted(by_domain):
             members = sorted(set(by_domain[domain]) | set(domain_groups.get(domain, ())))
-            for a, b in self._group_edges(members):
-                self._weak_merge(a, b, CONTACT_DOMAIN, conf, f"contacts work at {domain}")
+            self._join_shared(members, CONTACT_DOMAIN, conf, f"contacts work at {domain}")
 
     # ---- rung 4/5: fuzzy names within blocks, reviews below the threshold --------------------
     def fuzzy_names(self) -> None:
@@ -665,7 +755,7 @@ class _Resolver:
             shared = sorted((t for t in ts if df[t] > 1), key=lambda t: (df[t], t))
             for token in shared[: cfg.block_tokens]:
                 blocks[token].append(i)
-        countries = [normalize_country(a.country) for a in self.accounts]
+        countries = self.countries
 
         candidates: dict[tuple[int, int], float] = {}
         for block_key in sorted(blocks):
@@ -676,10 +766,26 @@ class _Resolver:
                 self._compare_block(part, candidates)
         self._sorted_neighbourhood(candidates)
 
-        cities = [normalize_city(a.city) for a in self.accounts]
+        cities = [city_key(a.city) for a in self.accounts]
         cl = self.clusters
+        # Each customer's websites so far: a name match between two customers whose websites
+        # name different brands is two companies with similar names, not one.
+        sites: dict[int, set[str]] = defaultdict(set)
+        if cfg.domain_conflict_blocks_fuzzy:
+            for i, domain in enumerate(self.domains):
+                if domain:
+                    sites[cl.find(i)].add(domain)
+        # Each customer's CRMs so far: without ``fuzzy_within_crm`` a name never makes two
+        # records of one CRM one customer, not even through a record of the other CRM ("Alpenway
+        # Networks" in both CRMs and "Alpenbay Networks" in both are two customers, each paired
+        # exactly; the near-miss across them would otherwise chain all four).
+        crms: dict[int, set[str]] = defaultdict(set)
+        if not cfg.fuzzy_within_crm:
+            for i in range(len(self.keys)):
+                crms[cl.find(i)].add(self._source(i))
         for (a, b), score in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0])):
-            if cl.find(a) == cl.find(b):
+            ra, rb = cl.find(a), cl.find(b)
+            if ra == rb:
                 continue
             if self._source(a) != self._source(b) and (
                 self.anchored_node[a] or self.anchored_node[b]
@@ -688,8 +794,23 @@ class _Resolver:
                 self.stats["skipped_explicit_override"] += 1
                 continue
             problem = self._location_problem(a, b, countries, cities)
+            if problem is None:
+                problem = _site_conflict(sites.get(ra), sites.get(rb))
+                if problem and score >= cfg.fuzzy_threshold:
+                    self.stats["fuzzy_blocked_by_domains"] += 1
+            if problem is None and crms:
+                common = crms[ra] & crms[rb]
+                if common:
+                    problem = f"both customers already have a {min(common)} record"
+                    if score >= cfg.fuzzy_threshold:
+                        self.stats["fuzzy_blocked_by_same_crm"] += 1
             if score >= cfg.fuzzy_threshold and problem is None:
                 self._weak_merge(a, b, FUZZY_NAME, round(score / 100, 4), f"name {score:.0f}")
+                root = cl.find(a)
+                if root == cl.find(b):
+                    for per_root in (sites, crms):
+                        if ra in per_root or rb in per_root:
+                            per_root[root] = per_root.pop(ra, set()) | per_root.pop(rb, set())
                 continue
             if score >= cfg.fuzzy_threshold:
                 reason = f"similar names ({score:.0f}) but {problem}"
@@ -698,8 +819,6 @@ class _Resolver:
                 if problem:
                     reason += f"; {problem}"
             self._review_later.append((a, b, score, reason))
-
-    _review_later: list[tuple[int, int, float, str]]
 
     def _split_block(self, members: list[int], countries: list[str | None]) -> list[list[int]]:
         """The block itself, or its per-country parts when it would cost too many comparisons."""
@@ -800,7 +919,6 @@ class _Resolver:
         return None
 
     def run(self) -> None:
-        self._review_later = []
         self.explicit_and_manual()
         groups = self.same_domain()
         self.contact_domains(groups)
@@ -823,6 +941,19 @@ class _Resolver:
             a, b = self.index[pair[0]], self.index[pair[1]]
             if cl.find(a) == cl.find(b):
                 del self.reviews[pair]
+
+
+def _site_conflict(left: set[str] | None, right: set[str] | None) -> str | None:
+    """Why two customers' websites say they are different companies, or None.
+
+    Only when both have websites and no website of one is compatible with one of the other
+    (same brand on another TLD, or one brand inside the other: see ``domains_conflict``).
+    """
+    if not left or not right:
+        return None
+    if any(not domains_conflict(x, y) for x in left for y in right):
+        return None
+    return f"domains differ ({min(left)} / {min(right)})"
 
 
 def _id_age_key(cid: str, first_seen: dict[str, dt.datetime | None]) -> tuple[Any, ...]:

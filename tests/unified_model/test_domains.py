@@ -7,6 +7,9 @@ from __future__ import annotations
 import pytest
 
 from unified_model.domains import (
+    city_key,
+    domain_brand,
+    domains_conflict,
     email_domain,
     is_free_mail,
     name_tokens,
@@ -148,6 +151,14 @@ def test_email_domain_and_work_domain() -> None:
         ("Philips N.V.", "philips"),
         ("Heineken B.V.", "heineken"),
         ("Cemex S.A. de C.V.", "cemex"),
+        ("Pixellab & Partner A/S", "pixellab and partner"),
+        ("Maersk A/S", "maersk"),
+        ("Copperstream Energy Aktiebolag", "copperstream energy"),
+        ("Novo Aktieselskab", "novo"),
+        ("Kone Julkinen Osakeyhtiö", "kone"),
+        ("Sony Kabushiki Kaisha", "sony"),
+        ("Acme Gesellschaft mit beschränkter Haftung", "acme"),
+        ("Inditex Sociedad Anónima", "inditex"),
         ("Firma Sp. z o.o.", "firma"),
         ("Sony K.K.", "sony"),
         ("Acme Group", "acme"),
@@ -199,3 +210,59 @@ def test_normalize_country(raw: str | None, expected: str | None) -> None:
 def test_normalize_city() -> None:
     assert normalize_city("São Paulo") == normalize_city("sao paulo") == "sao paulo"
     assert normalize_city("  ") is None
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("München", "Munich", "Muenchen", "MUNCHEN"),
+        ("Köln", "Cologne", "Koeln"),
+        ("Düsseldorf", "Duesseldorf", "dusseldorf"),
+        ("Zürich", "Zuerich", "Zurich"),
+        ("Göteborg", "Gothenburg", "Goeteborg"),
+        ("Århus", "Aarhus"),
+        ("Den Haag", "The Hague", "'s-Gravenhage"),
+        ("Frankfurt am Main", "Frankfurt", "Frankfurt/Main"),
+        ("Genève", "Geneva", "Genf"),
+        ("Montréal", "Montreal"),
+    ],
+)
+def test_city_key_meets_exonyms_and_transliterations(spellings: tuple[str, ...]) -> None:
+    assert len({city_key(s) for s in spellings}) == 1
+
+
+def test_city_key_keeps_different_cities_apart() -> None:
+    cities = ["Hamburg", "Berlin", "München", "Nürnberg", "Köln", "Wien", "Paris", "Aarau"]
+    assert len({city_key(c) for c in cities}) == len(cities)
+    assert city_key("  ") is None and city_key(None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "brand"),
+    [
+        ("https://www.acme-software.co.uk/en", "acmesoftware"),
+        ("acme.de", "acme"),
+        ("jane@sales.acme.com", "acme"),
+        ("co.uk", None),
+        (None, None),
+    ],
+)
+def test_domain_brand(raw: str | None, brand: str | None) -> None:
+    assert domain_brand(raw) == brand
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "conflict"),
+    [
+        ("acme.de", "acme.com", False),  # country sites of one brand
+        ("acme-group.com", "acmegroup.io", False),
+        ("acme.com", "acmesoftware.de", False),  # the brand inside a longer one
+        ("acme.com", None, False),  # unknown: no evidence
+        ("alpenway-networks.fr", "alpenbaynetworks.fr", True),
+        ("acme.com", "beta.com", True),
+        ("ab.se", "abacus.se", True),  # too short to count as contained
+    ],
+)
+def test_domains_conflict(left: str | None, right: str | None, conflict: bool) -> None:
+    assert domains_conflict(left, right) is conflict
+    assert domains_conflict(right, left) is conflict

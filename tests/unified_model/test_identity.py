@@ -397,6 +397,133 @@ def test_deleted_and_repeated_rows_are_handled() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Group domains, conflicting websites, name chains
+# --------------------------------------------------------------------------------------------
+
+
+def _group_and_subsidiary() -> list[SourceAccount]:
+    """A group and its Danish subsidiary, both on the group's website, each in both CRMs."""
+    return [
+        sf("001-g", "Truegate Holding GmbH", website="truegate-holding.com", country="Germany"),
+        hs("101", "Truegate Holding", domain="truegate-holding.com", country="DE"),
+        sf("001-s", "Truegate Danmark ApS", website="https://www.truegate-holding.com/dk/",
+           country="Denmark"),
+        hs("102", "Truegate Danmark", domain="truegate-holding.com", country="Danmark"),
+    ]  # fmt: skip
+
+
+def test_a_domain_shared_across_countries_joins_records_per_country() -> None:
+    res = resolve_customers(_group_and_subsidiary(), now=T0)
+    assert same(res, (SF, "001-g"), (HS, "101")) and same(res, (SF, "001-s"), (HS, "102"))
+    assert not same(res, (SF, "001-g"), (SF, "001-s"))
+    assert res.assignments[(HS, "102")].method == "domain"
+    assert res.within_crm_duplicates == []
+    (review,) = res.reviews  # one question per pair of customers, not one per record pair
+    assert "countries differ (de / dk)" in review.reason and "subsidiary" in review.reason
+    assert res.stats["shared_domains_split_by_country"] == 1
+
+
+def test_a_shared_domain_still_joins_across_countries_when_the_names_agree() -> None:
+    res = resolve_customers(
+        [
+            sf("001-a", "Acme Inc.", website="acme.com", country="US"),
+            hs("101", "ACME", domain="acme.com", country="Canada"),
+            hs("102", "Acme", domain="acme.com"),  # no country: joins where its name fits
+        ]
+    )
+    assert len(res.clusters()) == 1
+
+
+def test_a_record_without_country_on_a_group_domain_waits_for_review() -> None:
+    accounts = [*_group_and_subsidiary(), hs("103", "Events Team", domain="truegate-holding.com")]
+    res = resolve_customers(accounts)
+    assert len(res.clusters()) == 3
+    assert any(
+        (r.right_id == "103" or r.left_id == "103") and "country unknown" in r.reason
+        for r in res.reviews
+    )
+
+
+def test_contact_domain_respects_countries_on_a_group_domain() -> None:
+    accounts = [
+        sf("001-g", "Truegate Holding GmbH", website="truegate-holding.com", country="DE"),
+        hs("102", "Truegate Danmark", country="DK"),  # no website; its people reveal the domain
+    ]
+    contacts = [
+        contact(HS, "201", "anna@dk.truegate-holding.com", "102"),
+        contact(HS, "202", "bo@dk.truegate-holding.com", "102"),
+    ]
+    res = resolve_customers(accounts, contacts)
+    assert not same(res, (SF, "001-g"), (HS, "102"))
+    (review,) = res.reviews
+    assert review.reason.startswith("contacts work at truegate-holding.com")
+
+
+def test_splitting_a_group_domain_by_country_can_be_switched_off() -> None:
+    config = MatchConfig(split_shared_domain_by_country=False)
+    res = resolve_customers(_group_and_subsidiary(), config=config)
+    assert len(res.clusters()) == 1
+
+
+def test_different_company_websites_veto_a_similar_name() -> None:
+    accounts = [
+        sf("001-a", "Alpenway Networks SA", website="alpenway-networks.fr", country="France"),
+        hs("101", "Alpenbay Networks SAS", domain="alpenbaynetworks.fr", country="FR"),
+    ]
+    assert fuzz.token_sort_ratio("alpenway networks", "alpenbay networks") >= 92
+    res = resolve_customers(accounts)
+    assert not same(res, (SF, "001-a"), (HS, "101"))
+    (review,) = res.reviews
+    assert "domains differ (alpenway-networks.fr / alpenbaynetworks.fr)" in review.reason
+    assert res.stats["fuzzy_blocked_by_domains"] == 1
+    off = resolve_customers(accounts, config=MatchConfig(domain_conflict_blocks_fuzzy=False))
+    assert same(off, (SF, "001-a"), (HS, "101"))
+
+
+def test_country_sites_of_one_brand_do_not_veto_a_name_match() -> None:
+    res = resolve_customers(
+        [
+            sf("001-a", "Nordwind Logistics GmbH", website="nordwind.de", country="DE"),
+            hs("101", "Nordwind Logistics", domain="nordwind.com", country="Germany"),
+        ]
+    )
+    assert same(res, (SF, "001-a"), (HS, "101"))
+    assert res.assignments[(HS, "101")].method == "fuzzy_name"
+
+
+def test_a_name_never_chains_two_records_of_one_crm() -> None:
+    # Each company is in both CRMs under its exact name; the near miss across them (94) would
+    # otherwise merge all four records into one customer.
+    accounts = [
+        sf("001-a", "Alpenway Networks SA", country="FR", city="Paris"),
+        hs("101", "Alpenway Networks", country="FR", city="Paris"),
+        sf("001-b", "Alpenbay Networks SAS", country="FR", city="Paris"),
+        hs("102", "Alpenbay Networks SAS", country="FR", city="Paris"),
+    ]
+    res = resolve_customers(accounts)
+    assert same(res, (SF, "001-a"), (HS, "101")) and same(res, (SF, "001-b"), (HS, "102"))
+    assert not same(res, (SF, "001-a"), (SF, "001-b"))
+    assert res.within_crm_duplicates == []
+    assert all("already have a" in r.reason for r in res.reviews) and res.reviews
+    assert res.stats["fuzzy_blocked_by_same_crm"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("sf_city", "hs_city"),
+    [("München", "Munich"), ("Düsseldorf", "Duesseldorf"), ("Den Haag", "The Hague")],
+)
+def test_city_spellings_do_not_block_a_name_match(sf_city: str, hs_city: str) -> None:
+    res = resolve_customers(
+        [
+            sf("001-a", "Starwind AG", country="Germany", city=sf_city),
+            hs("101", "Starwind AG ", country="DE", city=hs_city),
+        ]
+    )
+    assert same(res, (SF, "001-a"), (HS, "101"))
+    assert res.reviews == []
+
+
+# --------------------------------------------------------------------------------------------
 # A person's decisions
 # --------------------------------------------------------------------------------------------
 
