@@ -15,7 +15,11 @@ from unified_model.writeback import WritebackConfig
 
 
 def build_salesforce(
-    resource: Any, field_map: dict[str, str], writeback: WritebackConfig
+    resource: Any,
+    field_map: dict[str, str],
+    writeback: WritebackConfig,
+    *,
+    hub_fields_provisioned: bool = False,
 ) -> SalesforceConnector:
     auth = auth_from_settings(
         client_id=resource.client_id,
@@ -38,6 +42,7 @@ def build_salesforce(
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
         hub_field_names=writeback.salesforce_names,
+        **({"hub_describe_interval_hours": 0.0} if hub_fields_provisioned else {}),
     )
     return SalesforceConnector(config)
 

@@ -71,7 +71,11 @@ def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
         store = context.resources.hub_store.store()
         if config.full_refresh:
             store.reset_cursor(crm, kind)
-        connector = resource.connector(hub_config.mapping(crm), hub_config.writeback())
+        connector = resource.connector(
+            hub_config.mapping(crm),
+            hub_config.writeback(),
+            hub_fields_provisioned=store.get_cursor(crm, "hub_fields") is not None,
+        )
         started = dt.datetime.now(dt.UTC)
         calls_before = connector.usage().calls
         stats = extract(store, connector, kind, reconcile=config.reconcile)

@@ -83,15 +83,26 @@ class SalesforceResource(dg.ConfigurableResource):
     _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
 
     def connector(
-        self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
+        self,
+        field_map: dict[str, str] | None = None,
+        writeback: WritebackConfig | None = None,
+        *,
+        hub_fields_provisioned: bool = False,
     ) -> Any:
-        """The run's connector, shared by every asset: one login, one rate limiter, one count."""
+        """The run's connector, shared by every asset: one login, one rate limiter, one count.
+
+        ``hub_fields_provisioned``: the hub has created its fields in this org (the store says
+        so), so a reader that has not seen them yet looks again on this run instead of waiting
+        for its periodic describe re-check.
+        """
         from assets.connector_factory import build_salesforce
 
         wb = writeback or WritebackConfig()
-        key = _connector_key(field_map or {}, wb, wb.salesforce_names)
+        key = (*_connector_key(field_map or {}, wb, wb.salesforce_names), hub_fields_provisioned)
         if key not in self._connectors:
-            self._connectors[key] = build_salesforce(self, field_map or {}, wb)
+            self._connectors[key] = build_salesforce(
+                self, field_map or {}, wb, hub_fields_provisioned=hub_fields_provisioned
+            )
         return self._connectors[key]
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -116,7 +127,11 @@ class HubSpotResource(dg.ConfigurableResource):
     _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
 
     def connector(
-        self, field_map: dict[str, str] | None = None, writeback: WritebackConfig | None = None
+        self,
+        field_map: dict[str, str] | None = None,
+        writeback: WritebackConfig | None = None,
+        *,
+        hub_fields_provisioned: bool = False,
     ) -> Any:
         """The run's connector, shared by every asset: one login, one rate limiter, one count."""
         from assets.connector_factory import build_hubspot

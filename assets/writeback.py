@@ -39,7 +39,9 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
         hub_config = context.resources.hub_config
         wb_config = hub_config.writeback()
         connector = getattr(context.resources, resource_key).connector(
-            hub_config.mapping(crm), wb_config
+            hub_config.mapping(crm),
+            wb_config,
+            hub_fields_provisioned=store.get_cursor(crm, "hub_fields") is not None,
         )
         calls_before = connector.usage().calls
         report = run_writeback(
