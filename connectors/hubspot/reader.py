@@ -407,14 +407,18 @@ class HubSpotReader:
 
     # ---- owners -----------------------------------------------------------------------------
     def read_owners(self, cursor: dict[str, Any] | None) -> Iterator[Page]:
-        """Every owner, every run: a few calls at most, and owners change without a trace.
+        """Every active owner every run (owners change without a trace); archived ones when due.
 
         Archived owners (deactivated users) come as ``active=False``: their ids still own
-        records. The last page completes a full pass with every id seen.
+        records. They are listed on a first read and then at the archived-check interval, so a
+        sync with nothing changed costs one owners call. A pass that listed both completes a
+        full pass with every id seen.
         """
         seen: set[str] = set()
         previous = dict(cursor or {})
         for archived in (False, True):
+            if archived and not (cursor is None or self._owners_archived_due(previous)):
+                break
             after: str | None = None
             while True:
                 self.client.check_budget()
@@ -431,20 +435,38 @@ class HubSpotReader:
                 seen.update(r.source_id for r in records)
                 nxt = getattr(getattr(answer, "paging", None), "next", None)
                 after = str(nxt.after) if nxt is not None and getattr(nxt, "after", None) else None
-                last = after is None and archived
+                last = after is None and (
+                    archived or not (cursor is None or self._owners_archived_due(previous))
+                )
                 if last:
                     now = self.client.usage.server_time
-                    cursor_out = {"v": CURSOR_VERSION, "last_full_pass": iso(now) if now else None}
+                    stamp = iso(now) if now else None
+                    cursor_out = {
+                        "v": CURSOR_VERSION,
+                        "last_full_pass": stamp if archived else previous.get("last_full_pass"),
+                        "archived_checked_at": stamp
+                        if archived
+                        else previous.get("archived_checked_at"),
+                    }
                     yield Page(
                         records=records,  # type: ignore[arg-type]
                         cursor=cursor_out,
-                        full_pass_complete=True,
-                        seen_ids=frozenset(seen),
+                        full_pass_complete=archived,
+                        seen_ids=frozenset(seen) if archived else None,
                     )
                 else:
                     yield Page(records=records, cursor=previous)  # type: ignore[arg-type]
                 if after is None:
                     break
+
+    def _owners_archived_due(self, previous: dict[str, Any]) -> bool:
+        """Whether deactivated owners should be listed again (``archived_check_interval_seconds``)."""
+        interval = self.config.archived_check_interval_seconds
+        checked = _when(previous.get("archived_checked_at") or previous.get("last_full_pass"))
+        now = self.client.usage.server_time
+        if interval <= 0 or checked is None or now is None:
+            return True
+        return (now - checked).total_seconds() >= interval
 
     # ---- hard-delete reconciliation ---------------------------------------------------------
     def reconcile_ids(self, kind: str) -> Iterator[Page]:
