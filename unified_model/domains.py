@@ -253,24 +253,17 @@ def domain_brand(domain: str | None) -> str | None:
     return registrable.split(".", 1)[0].replace("-", "") or None
 
 
-#: A brand contained in another counts as the same brand only from this length ("acme" in
-#: "acmegroup"), so that short labels ("ab", "go") do not make every domain compatible.
-_MIN_CONTAINED_BRAND = 4
-
-
 def domains_conflict(left: str | None, right: str | None) -> bool:
     """True when two domains name different brands: negative evidence against a name match.
 
     Not a conflict: equal brands (``acme.de`` / ``acme.com``, ``acme-group.com`` /
-    ``acmegroup.io``), or one brand of at least four letters inside the other (``acme.com`` /
-    ``acmesoftware.de``), or an unknown side. ``alpenway-networks.fr`` / ``alpenbaynetworks.fr``
-    conflict: similar names on different company websites are different companies.
+    ``acmegroup.io``) or an unknown side. A conflict: ``alpenway-networks.fr`` /
+    ``alpenbaynetworks.fr`` (similar names on different websites are different companies), and
+    also ``acme.com`` / ``acme-group.com``: "Acme" and "Acme Group" may be one company or a
+    holding and its operating firm, which a person should decide rather than a name score.
     """
     a, b = domain_brand(left), domain_brand(right)
-    if a is None or b is None or a == b:
-        return False
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    return not (len(short) >= _MIN_CONTAINED_BRAND and short in long_)
+    return a is not None and b is not None and a != b
 
 
 # --------------------------------------------------------------------------------------------

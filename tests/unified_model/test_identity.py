@@ -508,6 +508,46 @@ def test_a_name_never_chains_two_records_of_one_crm() -> None:
     assert res.stats["fuzzy_blocked_by_same_crm"] >= 1
 
 
+def test_the_domain_an_accounts_people_work_at_vetoes_a_name_match_like_a_website() -> None:
+    accounts = [
+        sf("001-a", "Sudworks Services LLC", country="US", city="New York"),  # no website
+        hs("101", "Sunworks Services Corp.", domain="sunworksservices.com", country="US",
+           city="New York"),
+    ]  # fmt: skip
+    people = [
+        contact(SF, "003-1", "anna@sudworksservices.com", "001-a"),
+        contact(SF, "003-2", "ben@sudworksservices.com", "001-a"),
+    ]
+    assert not same(resolve_customers(accounts, people), (SF, "001-a"), (HS, "101"))
+    assert same(resolve_customers(accounts), (SF, "001-a"), (HS, "101"))  # the name alone
+
+
+def test_names_with_too_much_against_them_are_dismissed_not_queued() -> None:
+    accounts = [
+        # A near miss (86) in another city: two companies.
+        sf("001-a", "Nordcore Analytics GmbH", country="DE", city="Berlin"),
+        hs("101", "Polarcore Analytics GmbH", country="DE", city="Frankfurt am Main"),
+        # An exact name in another country *and* on another brand's website: two companies.
+        sf("001-b", "Stoneworks & Co. GmbH", website="stoneworksco.de", country="DE"),
+        hs("102", "Stoneworks", domain="stoneworks.com", country="US"),
+        # An exact name in another country, nothing else known: a person decides.
+        sf("001-c", "Falconware Inc.", country="US"),
+        hs("103", "Falconware Group", country="DK"),
+        # A near miss with nothing against it (the country is unknown): a person decides.
+        sf("001-d", "Kestrel Robotics", country="US"),
+        hs("104", "Kestrel Robotic Systems"),
+    ]
+    res = resolve_customers(accounts)
+    assert len(res.clusters()) == 8
+    assert review_pairs(res) == {
+        frozenset({(SF, "001-c"), (HS, "103")}),
+        frozenset({(SF, "001-d"), (HS, "104")}),
+    }
+    assert res.stats["contradicted_names_dismissed"] == 2
+    everything = resolve_customers(accounts, config=MatchConfig(review_contradicted_names=True))
+    assert len(everything.reviews) == 4
+
+
 @pytest.mark.parametrize(
     ("sf_city", "hs_city"),
     [("München", "Munich"), ("Düsseldorf", "Duesseldorf"), ("Den Haag", "The Hague")],
