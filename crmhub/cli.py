@@ -29,7 +29,12 @@ def _print(*args: Any) -> None:
 
 @contextlib.contextmanager
 def _crm_environment(profile: str, seed: int) -> Iterator[str]:
-    """Point the hub at real CRMs (credentials set) or at a sandbox (started or reused)."""
+    """Point the hub at real CRMs (credentials set) or at a sandbox (started or reused).
+
+    The sandbox's variables are set only for the duration of the command and removed again:
+    left behind, they would make a later command in the same process (tests, a notebook) take
+    the stopped sandbox for configured CRMs.
+    """
     mode = settings.detect_mode()
     if not mode.uses_sandbox:
         yield mode.describe()
@@ -38,8 +43,11 @@ def _crm_environment(profile: str, seed: int) -> Iterator[str]:
 
     running = find_running(settings.sandbox_home())
     if running is not None:
-        os.environ.update(_sandbox_env_for(mode, running))
-        yield f"{mode.describe()} (reusing the sandbox at {running.salesforce_url}, {running.hubspot_url})"
+        with _environ(_sandbox_env_for(mode, running)):
+            yield (
+                f"{mode.describe()} (reusing the sandbox at {running.salesforce_url}, "
+                f"{running.hubspot_url})"
+            )
         return
     sandbox = Sandbox(settings.sandbox_home())
     sandbox.start()
@@ -47,10 +55,25 @@ def _crm_environment(profile: str, seed: int) -> Iterator[str]:
         if not sandbox.is_seeded():
             _print(f"Seeding the sandbox CRMs with the '{profile}' data profile (first run)…")
             sandbox.seed(profile=profile, seed=seed)
-        os.environ.update(_sandbox_env_for(mode, sandbox.info))
-        yield f"{mode.describe()} (sandbox started for this run)"
+        with _environ(_sandbox_env_for(mode, sandbox.info)):
+            yield f"{mode.describe()} (sandbox started for this run)"
     finally:
         sandbox.stop()
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a block, then restore what was there before."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
@@ -71,6 +94,58 @@ def _dagster_instance() -> Any:
     return dg.DagsterInstance.get()
 
 
+def _definitions() -> Any:
+    """The code location with resources built from the environment as it is *now*.
+
+    Why not ``assets.definitions.defs``: that object is built once, at first import, and its
+    resources remember which optional variables (database URL, config folder, sandbox
+    credentials) existed then; a command must see the ones ``_crm_environment`` just set.
+    """
+    import dagster as dg
+
+    from assets.definitions import all_assets, build_resources, reconcile_job, sync_job
+    from assets.unify import unify_checks
+
+    return dg.Definitions(
+        assets=all_assets,
+        asset_checks=unify_checks,
+        jobs=[sync_job, reconcile_job],
+        resources=build_resources(),
+    )
+
+
+def _check_config_files() -> None:
+    """Load ``rules.yaml`` and ``mapping.yaml`` before anything starts.
+
+    Why: a typo in a rules or mapping key would otherwise surface as a failed Dagster step in
+    the middle of the run, after API calls were spent. Raised errors are the hub's own
+    configuration errors, which ``main`` prints as one line naming the key (exit code 2).
+    """
+    from unified_model.rules import load_rules
+    from unified_model.writeback import load_writeback_config
+
+    folder = settings.config_dir()
+    rules = folder / "rules.yaml"
+    load_rules(rules if rules.exists() else None)
+    load_writeback_config(folder / "mapping.yaml")
+    from crmhub.mapping import load_field_map
+
+    for crm in ("salesforce", "hubspot"):
+        load_field_map(folder / "mapping.yaml", crm)
+
+
+def _check_connectors(resources: dict[str, Any]) -> None:
+    """Build both connectors once without calling the CRMs: refuses hub field names outside the
+    allow-list (``writeback.salesforce_names: {handover_status: Name}``) and unknown credentials
+    before the run reads or writes anything."""
+    hub_config = resources["hub_config"].process_config_and_initialize()
+    writeback = hub_config.writeback()
+    for crm in ("salesforce", "hubspot"):
+        # the _cm form: the CRM resources close their connectors on teardown
+        with resources[crm].process_config_and_initialize_cm() as resource:
+            resource.connector(hub_config.mapping(crm), writeback)
+
+
 # --------------------------------------------------------------------------------------------
 # commands
 # --------------------------------------------------------------------------------------------
@@ -79,11 +154,14 @@ def _dagster_instance() -> Any:
 def cmd_sync(args: argparse.Namespace) -> int:
     from crmhub.report import print_sync_summary
 
+    _check_config_files()
     with _crm_environment(args.profile, args.seed) as where:
         _print(f"crmhub sync — {where}")
         _print(f"Hub database: {_redact_url(settings.database_url())}")
-        from assets.definitions import defs
         from assets.extract import extract_assets
+
+        defs = _definitions()
+        _check_connectors(defs.resources)
 
         # Dagster's own step-by-step log goes to the run's event log (the UI); the terminal
         # shows warnings and the summary below.
@@ -100,9 +178,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             for name in ("salesforce__writeback", "hubspot__writeback"):
                 run_config["ops"][name] = {"config": {"dry_run": True}}
         job = defs.resolve_job_def("sync_job")
-        result = job.execute_in_process(
-            instance=_dagster_instance(), run_config=run_config, raise_on_error=False
-        )
+        with _dagster_instance() as instance:
+            result = job.execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False
+            )
         return print_sync_summary(result, dry_run=args.dry_run)
 
 
@@ -261,14 +340,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `crmhub kpis --format csv | head`: the reader has what it wanted
+        # Python's documented recipe: point stdout at devnull so the flush at exit stays quiet
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clean message for known configuration problems
         from crmhub.errors import explain
 
         message = explain(exc)
         if message is None:
             raise
-        print(f"crmhub: {message}", file=sys.stderr)
+        print(f"crmhub: {one_line(message)}", file=sys.stderr)
         return 2
+
+
+def one_line(message: str) -> str:
+    """A possibly multi-line error message as one terminal line (problems joined by "; ")."""
+    parts = [" ".join(line.strip().lstrip("-").split()) for line in message.splitlines()]
+    parts = [p for p in parts if p]
+    text = parts[0] if parts else ""
+    for part in parts[1:]:
+        text = f"{text} {part}" if text.endswith(":") else f"{text}; {part}"
+    return text
 
 
 if __name__ == "__main__":

@@ -110,23 +110,20 @@ def cmd_fields_ensure(args: argparse.Namespace) -> int:
         print(f"crmhub fields ensure — {where}")
         from assets.definitions import build_resources
 
-        resources = build_resources()
-        hub_config = resources["hub_config"]
-        wb = hub_config.writeback()  # type: ignore[attr-defined]
+        resources: dict[str, Any] = build_resources()
+        # resolved: the config folder may come from CRMHUB_CONFIG_DIR (an EnvVar until resolved)
+        hub_config = resources["hub_config"].process_config_and_initialize()
+        wb = hub_config.writeback()
         failures = 0
         for crm in ("salesforce", "hubspot"):
-            resource = resources[crm]
-            connector = resource.process_config_and_initialize().connector(  # type: ignore[attr-defined]
-                hub_config.mapping(crm), wb
-            )  # type: ignore[attr-defined]
-            try:
+            # the _cm form: the CRM resources close their connectors on teardown (the plain
+            # process_config_and_initialize refuses resources with a teardown)
+            with resources[crm].process_config_and_initialize_cm() as resource:
+                connector = resource.connector(hub_config.mapping(crm), wb)
                 for r in connector.ensure_fields(wb.specs(), dry_run=args.dry_run):
-                    print(
-                        f"  {crm:<10} {r.crm_name:<40} {r.action}{(': ' + r.detail) if r.detail else ''}"
-                    )
+                    detail = f": {r.detail}" if r.detail else ""
+                    print(f"  {crm:<10} {r.crm_name:<40} {r.action}{detail}")
                     failures += r.action == "not_writable"
-            finally:
-                connector.close()
         return 1 if failures else 0
 
 

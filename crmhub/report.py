@@ -69,17 +69,17 @@ def print_sync_summary(result: Any, *, dry_run: bool = False) -> int:
     p("")
     p("Written back" + (" (dry run: nothing sent)" if dry_run else ""))
     for crm in ("salesforce", "hubspot"):
-        md = mats.get((crm, "writeback"))
-        if md is None:
+        wb = mats.get((crm, "writeback"))
+        if wb is None:
             p(f"  {crm:<10} not run")
             continue
-        n_calls = int(_value(md, "api_calls"))
+        n_calls = int(_value(wb, "api_calls"))
         calls[crm] = calls.get(crm, 0) + n_calls
         p(
-            f"  {crm:<10} {int(_value(md, 'records_changed'))} records changed, "
-            f"{int(_value(md, 'fields_changed'))} fields; ok {int(_value(md, 'written_ok'))}, "
-            f"failed {int(_value(md, 'failed'))}, skipped {int(_value(md, 'skipped'))}; "
-            f"{int(_value(md, 'write_calls'))} write calls"
+            f"  {crm:<10} {int(_value(wb, 'records_changed'))} records changed, "
+            f"{int(_value(wb, 'fields_changed'))} fields; ok {int(_value(wb, 'written_ok'))}, "
+            f"failed {int(_value(wb, 'failed'))}, skipped {int(_value(wb, 'skipped'))}; "
+            f"{int(_value(wb, 'write_calls'))} write calls"
         )
     p("")
     p("API calls this run: " + ", ".join(f"{crm} {n}" for crm, n in calls.items()))
@@ -88,7 +88,23 @@ def print_sync_summary(result: Any, *, dry_run: bool = False) -> int:
         p("Some steps failed:")
         for event in result.all_events:
             if event.is_step_failure:
-                err = event.event_specific_data.error
-                p(f"  {event.step_key}: {err.message.strip().splitlines()[0] if err else 'failed'}")
+                p(f"  {event.step_key}: {failure_line(event.event_specific_data.error)}")
         return 1
     return 0
+
+
+def failure_line(error: Any) -> str:
+    """What went wrong in a failed step, as one line: the innermost cause, not Dagster's wrapper.
+
+    Dagster wraps an asset's exception in "Error occurred while executing op …"; the reader
+    needs the hub's own message under it (which names the key, field or limit to fix).
+    """
+    if error is None:
+        return "failed"
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    text = " ".join(line.strip() for line in str(error.message).splitlines() if line.strip())
+    kind, sep, rest = text.partition(": ")
+    if sep and " " not in kind:  # "package.module.SomeError: message" -> "SomeError: message"
+        text = f"{kind.rsplit('.', 1)[-1]}: {rest}"
+    return text

@@ -6,7 +6,9 @@ flood field history and trigger their workflow rules. So the hub keeps a ledger 
 last *confirmed* written per record and field, computes the desired values from the unified model,
 and sends only the differences. A failed write leaves the ledger untouched, so the next run retries
 exactly that; a manual edit of a hub field in the CRM shows up in the extracted ``hub_fields`` and
-is corrected.
+is corrected. A record the CRM reports as gone (``skipped``: deleted or merged since the last
+extract) is marked deleted in the store, as the daily hard-delete pass would, so later runs neither
+re-send to it nor count it for its customer; the hub never re-creates a CRM record.
 
 ``last_sync`` is the time the hub last *changed* the record's hub fields; it is written together
 with other changes only, otherwise a sync with nothing new would rewrite every record.
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import select
+from sqlmodel import col, select
 
 from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
 from unified_model import tables as t
@@ -318,8 +320,8 @@ def plan_writeback(
     accounts = session.exec(
         select(t.SourceAccount).where(
             t.SourceAccount.source == source,
-            t.SourceAccount.deleted.is_(False),
-            t.SourceAccount.customer_id.is_not(None),
+            col(t.SourceAccount.deleted).is_(False),
+            col(t.SourceAccount.customer_id).is_not(None),
         )
     ).all()
     customers = {c.id: c for c in session.exec(select(t.Customer)).all()}
@@ -379,7 +381,13 @@ def record_results(
     results: Iterable[WriteResult],
     now: dt.datetime,
 ) -> dict[str, int]:
-    """Apply per-record outcomes: ledger for confirmed writes, an audit row for every field."""
+    """Apply per-record outcomes: ledger for confirmed writes, an audit row for every field.
+
+    ``skipped`` means the CRM no longer has the record: it is tombstoned here so that the next
+    runs do not send the same doomed write again (one wasted call per run until the daily
+    hard-delete pass) and unification drops it from its customer. ``ok`` also refreshes the
+    record's known hub values (the drift baseline) to what was just written.
+    """
     by_id = {r.source_id: r for r in results}
     counts = {"ok": 0, "failed": 0, "skipped": 0}
     for plan in plans:
@@ -387,6 +395,20 @@ def record_results(
         outcome = result.outcome if result else "failed"
         reason = result.reason if result else "no result returned by the connector"
         counts[outcome] = counts.get(outcome, 0) + 1
+        account = session.get(t.SourceAccount, (plan.source, plan.source_id))
+        if outcome == "skipped" and account is not None and not account.deleted:
+            account.deleted = True
+            account.modified_at = now
+            session.add(account)
+        if outcome == "ok" and account is not None:
+            # What the CRM holds now is known: the extracted snapshot predates this write (and
+            # HubSpot's search lag can keep it so for a while); left as it was, a corrected manual
+            # edit would look drifted again and be re-sent every run until the next read.
+            account.hub_fields = {
+                **(account.hub_fields or {}),
+                **{key: new for key, (_, new) in plan.changes.items()},
+            }
+            session.add(account)
         for key, (old, new) in plan.changes.items():
             session.add(
                 t.WriteAudit(
