@@ -20,7 +20,8 @@ Then, separately, 10,000 changed HubSpot deals (existing deals edited; created w
 has fewer) and one deals sync: calls per 10,000 changed deals against the target.
 
 Calls come from the sandbox's request ledger (what the CRM saw), cross-checked with
-``connector.usage()``. OAuth token requests are left out of the API counts and reported apart.
+``connector.usage()``. ``rows`` is what the CRM had to return (counted in the sandbox state);
+``delivered`` is what the connector handed to the store (more than ``rows``: re-read duplicates). OAuth token requests are left out of the API counts and reported apart.
 
 Minimum per object (the page and batch sizes of the APIs, nothing else):
 
@@ -253,13 +254,26 @@ def deals_run(sb: Sandbox, store: HubStore, n: int, seed: int) -> dict[str, Any]
 
 def phase_table(rows: list[Row]) -> str:
     return markdown_table(
-        ["CRM", "kind", "objects", "rows", "calls", "min", "ratio", "usage()", "s", "breakdown"],
+        [
+            "CRM",
+            "kind",
+            "objects",
+            "rows",
+            "delivered",
+            "calls",
+            "min",
+            "ratio",
+            "usage()",
+            "s",
+            "breakdown",
+        ],
         [
             (
                 r.crm,
                 r.kind,
                 r.objects,
                 f"{r.rows:,}",
+                f"{r.records:,}",
                 r.calls,
                 r.minimum,
                 r.ratio,
