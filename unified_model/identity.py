@@ -20,7 +20,10 @@ which rung and with what confidence:
    the two customers' websites not naming different brands, and the merge not making two
    records of one CRM one customer (names alone never find within-CRM duplicates);
 5. anything between the review floor and the threshold, or similar names whose location cannot
-   be confirmed, becomes a pending ``MatchReview``: never merged without a person.
+   be confirmed, becomes a pending ``MatchReview``: never merged without a person. Only mixed
+   evidence is queued, though: a name above the threshold against at most one fact (another
+   country or city, another brand's website, a CRM that would hold the customer twice), a name
+   below it against none; more than that is two companies, and a person is not asked.
 
 Rules that keep it correct over time:
 
