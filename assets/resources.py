@@ -62,7 +62,49 @@ class HubConfigResource(dg.ConfigurableResource):
         return load_field_map(self._dir() / "mapping.yaml", crm)
 
 
-class SalesforceResource(dg.ConfigurableResource):
+class _CrmResource(dg.ConfigurableResource):
+    """What both CRM resources share: one connector per run, built once and closed at the end.
+
+    Why: every asset of a run asks for the connector; sharing it means one login, one client-side
+    rate limiter and one API-call count per CRM for the whole run.
+    """
+
+    _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
+
+    def _build(
+        self, field_map: dict[str, str], writeback: WritebackConfig, provisioned: bool
+    ) -> Any:
+        raise NotImplementedError
+
+    def _names(self, writeback: WritebackConfig) -> dict[str, str]:
+        raise NotImplementedError
+
+    def connector(
+        self,
+        field_map: dict[str, str] | None = None,
+        writeback: WritebackConfig | None = None,
+        *,
+        hub_fields_provisioned: bool = False,
+    ) -> Any:
+        """The run's connector, shared by every asset.
+
+        ``hub_fields_provisioned``: the hub has created its fields in this CRM (the store says
+        so), so a reader that has not seen them yet looks again on this run instead of waiting
+        for its periodic re-check.
+        """
+        wb = writeback or WritebackConfig()
+        key = (*_connector_key(field_map or {}, wb, self._names(wb)), hub_fields_provisioned)
+        if key not in self._connectors:
+            self._connectors[key] = self._build(field_map or {}, wb, hub_fields_provisioned)
+        return self._connectors[key]
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for connector in self._connectors.values():
+            connector.close()
+        self._connectors.clear()
+
+
+class SalesforceResource(_CrmResource):
     """A Salesforce org: instance URL and one credential set, all from environment variables."""
 
     instance_url: str
@@ -80,38 +122,18 @@ class SalesforceResource(dg.ConfigurableResource):
     page_size: int = 2000
     bulk_threshold: int = 10_000
 
-    _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
+    def _names(self, writeback: WritebackConfig) -> dict[str, str]:
+        return writeback.salesforce_names
 
-    def connector(
-        self,
-        field_map: dict[str, str] | None = None,
-        writeback: WritebackConfig | None = None,
-        *,
-        hub_fields_provisioned: bool = False,
+    def _build(
+        self, field_map: dict[str, str], writeback: WritebackConfig, provisioned: bool
     ) -> Any:
-        """The run's connector, shared by every asset: one login, one rate limiter, one count.
-
-        ``hub_fields_provisioned``: the hub has created its fields in this org (the store says
-        so), so a reader that has not seen them yet looks again on this run instead of waiting
-        for its periodic describe re-check.
-        """
         from assets.connector_factory import build_salesforce
 
-        wb = writeback or WritebackConfig()
-        key = (*_connector_key(field_map or {}, wb, wb.salesforce_names), hub_fields_provisioned)
-        if key not in self._connectors:
-            self._connectors[key] = build_salesforce(
-                self, field_map or {}, wb, hub_fields_provisioned=hub_fields_provisioned
-            )
-        return self._connectors[key]
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for connector in self._connectors.values():
-            connector.close()
-        self._connectors.clear()
+        return build_salesforce(self, field_map, writeback, hub_fields_provisioned=provisioned)
 
 
-class HubSpotResource(dg.ConfigurableResource):
+class HubSpotResource(_CrmResource):
     """A HubSpot portal: private-app token or OAuth refresh credentials, from the environment."""
 
     base_url: str = "https://api.hubapi.com"
@@ -124,28 +146,15 @@ class HubSpotResource(dg.ConfigurableResource):
     burst_limit: int = 100
     search_per_second: float = 4.0
 
-    _connectors: dict[tuple[object, ...], Any] = PrivateAttr(default_factory=dict)
+    def _names(self, writeback: WritebackConfig) -> dict[str, str]:
+        return writeback.hubspot_names
 
-    def connector(
-        self,
-        field_map: dict[str, str] | None = None,
-        writeback: WritebackConfig | None = None,
-        *,
-        hub_fields_provisioned: bool = False,
+    def _build(
+        self, field_map: dict[str, str], writeback: WritebackConfig, provisioned: bool
     ) -> Any:
-        """The run's connector, shared by every asset: one login, one rate limiter, one count."""
         from assets.connector_factory import build_hubspot
 
-        wb = writeback or WritebackConfig()
-        key = _connector_key(field_map or {}, wb, wb.hubspot_names)
-        if key not in self._connectors:
-            self._connectors[key] = build_hubspot(self, field_map or {}, wb)
-        return self._connectors[key]
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for connector in self._connectors.values():
-            connector.close()
-        self._connectors.clear()
+        return build_hubspot(self, field_map, writeback)
 
 
 CRM_RESOURCE_KEYS = {SALESFORCE: "salesforce", HUBSPOT: "hubspot"}
