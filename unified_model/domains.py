@@ -25,6 +25,7 @@ Internationalised domains are kept in their Unicode form (``müller.de``; punyco
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -218,11 +219,15 @@ def normalize_host(url_or_host: str | None) -> str | None:
     return host
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def registrable_domain(url_or_host: str | None) -> str | None:
     """The domain a company registers (eTLD+1) behind a URL, host or email, or None.
 
     ``http://WWW.Acme.co.uk/en?x=1`` → ``acme.co.uk``; ``shop.acme.com:8443`` → ``acme.com``.
     A bare public suffix (``co.uk``) is not a company's domain and gives None.
+
+    Cached (a pure function): at 100k customers identity resolution and contact linking ask it
+    for the hosts of 780k contact emails, which are a few hundred thousand distinct hosts.
     """
     host = normalize_host(url_or_host)
     if host is None:
