@@ -34,6 +34,9 @@ def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             "match_rate": dg.MetadataValue.float(round(stats.match_rate, 4)),
             "matches_by_method": dg.MetadataValue.json(stats.by_method),
             "pending_reviews": dg.MetadataValue.int(stats.pending_reviews),
+            # rows whose value changed, per table: a run with nothing new keeps these at 0
+            "rows_written": dg.MetadataValue.json(stats.written),
+            "seconds_per_phase": dg.MetadataValue.json(stats.seconds),
         }
     )
 

@@ -5,14 +5,14 @@ This script checks it on the real path: the sandbox CRMs serve the ``large`` dat
 the real connectors read it through the hub's extraction loop (``unified_model.sync.extract``)
 into a fresh SQLite ``HubStore``, and ``unified_model.unify.unify`` runs over it, twice by default:
 the first run (every customer new) and a re-run with nothing changed (the steady state of a
-scheduled sync). Loading the rows as ``unify`` does is measured on its own before.
+scheduled sync). ``--orm-load`` also measures loading every account and contact as ORM rows
+(what ``unify`` did before it streamed), for comparison.
 
 Memory is the benchmark process's resident set, sampled every 50 ms by a thread (``/proc``),
 reported per phase as start → end (peak). The emulators run in a child process, so their memory
-and the data generation's are not counted. ``unify``'s own phases are timed by wrapping the
-functions it calls (identity resolution, survivorship, writes, child attachment); what remains is
-loading the rows. ``--cprofile`` runs unify a third time under cProfile and prints the top
-functions; ``--score`` scores the matching against the sandbox's truth table (as
+and the data generation's are not counted. ``unify`` reports its own phases' seconds and the
+rows it wrote per table (``UnifyStats.seconds``/``written``), printed per run. ``--cprofile``
+runs unify once more under cProfile and prints the top functions; ``--score`` scores the matching against the sandbox's truth table (as
 ``match_quality.py`` does).
 
 Generation of ``large`` takes a few minutes and ~2.5 GB under ``--dir``; everything is deleted at
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import functools
 import io
 import json
 import os
@@ -40,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,52 +112,6 @@ def phase(name: str, sampler: RssSampler, out: dict[str, dict[str, Any]]) -> Ite
 # --------------------------------------------------------------------------------------------
 
 #: Functions ``unify`` calls through its module namespace, wrapped to accumulate their time.
-UNIFY_PARTS = (
-    "resolve_customers",
-    "survive",
-    "link_contacts",
-    "_insert_reviews",
-    "_attach_by_account",
-    "_attach_emails",
-    "_fold_stage_events",
-)
-
-
-@contextmanager
-def timed_unify_parts() -> Iterator[dict[str, float]]:
-    """Wrap ``unify``'s helpers (and the store's bulk writes) to sum the seconds spent in each."""
-    spent: dict[str, float] = defaultdict(float)
-    originals: list[tuple[Any, str, Any]] = []
-    depth = [0]  # only the outermost wrapped call counts, so the parts never overlap
-
-    def wrap(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            depth[0] += 1
-            start = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-                if depth[0] == 0:
-                    spent[label] += time.perf_counter() - start
-
-        originals.append((owner, name, original))
-        setattr(owner, name, timed)
-
-    for name in UNIFY_PARTS:
-        wrap(unify_module, name, name)
-    wrap(HubStore, "upsert_rows", "store.upsert_rows")
-    wrap(HubStore, "bulk_set", "store.bulk_set")
-    try:
-        yield spent
-    finally:
-        for owner, name, original in reversed(originals):
-            setattr(owner, name, original)
-
-
 # --------------------------------------------------------------------------------------------
 # The sandbox in a child process
 # --------------------------------------------------------------------------------------------
@@ -292,18 +244,16 @@ def _print_phases(phases: dict[str, dict[str, Any]]) -> None:
 def _run_unify(
     store: HubStore, now: dt.datetime, name: str, sampler: RssSampler, phases: dict[str, Any]
 ) -> dict[str, float]:
-    with timed_unify_parts() as spent, phase(name, sampler, phases):
+    with phase(name, sampler, phases):
         stats = unify_module.unify(store, now=now)
-    total = phases[name]["seconds"]
-    inner = sum(spent.values())
-    parts = {k: round(v, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}
-    parts["load rows + the rest"] = round(max(total - inner, 0.0), 1)
+    parts = dict(stats.seconds)  # unify times its own phases (also the Dagster metadata)
     phases[name]["parts"] = parts
     phases[name]["stats"] = {
         "customers": stats.customers,
         "matched_across": stats.matched_across,
         "pending_reviews": stats.pending_reviews,
         "by_method": stats.by_method,
+        "written": stats.written,
     }
     return parts
 
@@ -322,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         "--unify-runs", type=int, default=2, help="unify runs, the first on a fresh store"
     )
     parser.add_argument("--cprofile", action="store_true", help="profile one more unify run")
+    parser.add_argument(
+        "--orm-load",
+        action="store_true",
+        help="also measure loading all accounts and contacts as ORM rows (what unify avoids)",
+    )
     parser.add_argument(
         "--score",
         action="store_true",
@@ -384,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             reset_unified(store)
         print("hub store:", json.dumps(_counts(store)))
 
-        measure_loading(store, sampler, phases)
+        if args.orm_load:
+            measure_loading(store, sampler, phases)
         runs = [f"unify (run {n + 1}{', first' if n == 0 else ''})"
                 for n in range(args.unify_runs)]  # fmt: skip
         for n, name in enumerate(runs):

@@ -53,10 +53,10 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -72,10 +72,105 @@ from unified_model.domains import (
     registrable_domain,
     work_email_domain,
 )
-from unified_model.tables import Contact, MatchReview, SourceAccount, SourceLink
+from unified_model.tables import MatchReview, SourceLink
 
 #: (source, source_id) of a CRM record: ("salesforce", "001…") / ("hubspot", "123…").
 RecordKey = tuple[str, str]
+
+
+class AccountLike(Protocol):
+    """What resolution reads of an account: a ``SourceAccount`` or a light ``AccountFacts``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def website(self) -> str | None: ...
+    @property
+    def domain(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def country(self) -> str | None: ...
+    @property
+    def cross_crm_id(self) -> str | None: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def modified_at(self) -> dt.datetime | None: ...
+
+
+class ContactLike(Protocol):
+    """What resolution reads of a contact: a ``Contact`` or a light ``ContactFacts``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def email_normalized(self) -> str | None: ...
+    @property
+    def account_source_ids(self) -> list[str]: ...
+    @property
+    def deleted(self) -> bool: ...
+
+
+@dataclass(slots=True)
+class AccountFacts:
+    """The columns of an account that resolution reads, without an ORM object around them.
+
+    Why: at 145,000 accounts a SQLModel row costs several kilobytes (pydantic state, SQLAlchemy
+    instance state, every column); this is the tenth of it. ``customer_id`` is the stored link,
+    so the caller writes only the accounts whose customer changed.
+    """
+
+    source: str
+    source_id: str
+    customer_id: str | None
+    name: str | None
+    website: str | None
+    domain: str | None
+    city: str | None
+    country: str | None
+    cross_crm_id: str | None
+    modified_at: dt.datetime | None
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class ContactFacts:
+    """The columns of a contact that resolution and contact linking read (see ``AccountFacts``)."""
+
+    source: str
+    source_id: str
+    customer_id: str | None
+    email: str | None
+    email_normalized: str | None
+    account_source_ids: list[str]
+    deleted: bool = False
+
+
+class LinkLike(Protocol):
+    """A previous run's link: a ``SourceLink`` or any row with the same attributes."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def object_type(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str: ...
+    @property
+    def match_method(self) -> str: ...
+    @property
+    def matched_at(self) -> dt.datetime | None: ...
+
 
 MANUAL = "manual"
 EXPLICIT_ID = "explicit_id"
@@ -288,35 +383,37 @@ class Resolution:
         return dict(out)
 
     def links(
-        self, now: dt.datetime | None = None, previous: Iterable[SourceLink] = ()
+        self, now: dt.datetime | None = None, previous: Iterable[LinkLike] = ()
     ) -> list[SourceLink]:
         """The assignments as ``SourceLink`` rows (object type "account") for the store.
 
         A link whose customer and method did not change keeps its ``matched_at`` from
         ``previous``, so "when was this match made" (and which id is oldest) survives re-runs.
         """
+        return [SourceLink(**row) for row in self.link_rows(now, previous)]
+
+    def link_rows(
+        self, now: dt.datetime | None = None, previous: Iterable[LinkLike] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """``links`` as plain column dicts, in key order (what the store writes, without ORM rows)."""
         before = {
             (p.source, p.source_id): p for p in previous if p.object_type in ("account", None)
         }
-        rows = []
         for key, a in sorted(self.assignments.items()):
             old = before.get(key)
             kept = old is not None and (old.customer_id, old.match_method) == (
                 a.customer_id,
                 a.method,
             )
-            rows.append(
-                SourceLink(
-                    source=key[0],
-                    object_type="account",
-                    source_id=key[1],
-                    customer_id=a.customer_id,
-                    match_method=a.method,
-                    confidence=a.confidence,
-                    matched_at=old.matched_at if kept and old is not None else now,
-                )
-            )
-        return rows
+            yield {
+                "source": key[0],
+                "object_type": "account",
+                "source_id": key[1],
+                "customer_id": a.customer_id,
+                "match_method": a.method,
+                "confidence": a.confidence,
+                "matched_at": old.matched_at if kept and old is not None else now,
+            }
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +483,7 @@ class _Clusters:
 # --------------------------------------------------------------------------------------------
 
 
-def account_domain(account: SourceAccount) -> str | None:
+def account_domain(account: AccountLike) -> str | None:
     """The registrable domain of an account: its domain field, else its website."""
     return registrable_domain(account.domain) or registrable_domain(account.website)
 
@@ -404,10 +501,10 @@ def _pair_order(a: RecordKey, b: RecordKey) -> tuple[RecordKey, RecordKey]:
     return (a, b) if ka <= kb else (b, a)
 
 
-def _live_by_key(accounts: Iterable[SourceAccount]) -> dict[RecordKey, SourceAccount]:
+def _live_by_key(accounts: Iterable[AccountLike]) -> dict[RecordKey, AccountLike]:
     """Live accounts by key; of two rows for one key, the later modified one counts."""
     floor = dt.datetime.min.replace(tzinfo=dt.UTC)
-    out: dict[RecordKey, SourceAccount] = {}
+    out: dict[RecordKey, AccountLike] = {}
     for acc in accounts:
         if acc.deleted or not acc.source or not acc.source_id:
             continue
@@ -440,8 +537,8 @@ class _Resolver:
 
     def __init__(
         self,
-        accounts: dict[RecordKey, SourceAccount],
-        contacts: Iterable[Contact],
+        accounts: dict[RecordKey, AccountLike],
+        contacts: Iterable[ContactLike],
         decisions: dict[frozenset[RecordKey], str],
         config: MatchConfig,
         now: dt.datetime | None,
@@ -470,7 +567,7 @@ class _Resolver:
         self.contact_sites: dict[int, str] = {}
 
     # ---- helpers ------------------------------------------------------------------------
-    def _usable_domain(self, account: SourceAccount) -> str | None:
+    def _usable_domain(self, account: AccountLike) -> str | None:
         domain = account_domain(account)
         if domain is None or domain in self.config.ignored_domains or is_free_mail(domain):
             return None
@@ -992,7 +1089,7 @@ def _id_age_key(cid: str, first_seen: dict[str, dt.datetime | None]) -> tuple[An
 
 def _assign_ids(
     resolver: _Resolver,
-    existing_links: Iterable[SourceLink],
+    existing_links: Iterable[LinkLike],
     id_factory: Callable[[], str] | None,
 ) -> tuple[dict[int, str], dict[str, str | None], list[str]]:
     """Give every cluster (root) a hub customer id, keeping the ids of earlier runs.
@@ -1068,10 +1165,10 @@ def _assign_ids(
 
 
 def resolve_customers(
-    accounts: Iterable[SourceAccount],
-    contacts: Iterable[Contact] = (),
+    accounts: Iterable[AccountLike],
+    contacts: Iterable[ContactLike] = (),
     *,
-    existing_links: Iterable[SourceLink] = (),
+    existing_links: Iterable[LinkLike] = (),
     decisions: Iterable[MatchReview] = (),
     config: MatchConfig | None = None,
     id_factory: Callable[[], str] | None = None,
@@ -1121,10 +1218,10 @@ def resolve_customers(
 
 
 def link_contacts(
-    contacts: Iterable[Contact],
+    contacts: Iterable[ContactLike],
     account_assignment: Mapping[RecordKey, str] | Resolution,
     *,
-    accounts: Iterable[SourceAccount] = (),
+    accounts: Iterable[AccountLike] = (),
 ) -> dict[RecordKey, str]:
     """Each contact's hub customer: that of its first known account, else of its work domain.
 
@@ -1132,48 +1229,80 @@ def link_contacts(
     a customer when its work-email domain points at exactly one customer, learnt from the
     accounts' domains (pass ``accounts``) and the emails of contacts that do have an account.
     Free-mail addresses and ambiguous domains leave the contact unassigned (absent from the
-    result) rather than guessing.
+    result) rather than guessing. ``iter_contact_customers`` is the streaming form.
+    """
+    listed = contacts if isinstance(contacts, Collection) else list(contacts)
+    return {
+        (contact.source, contact.source_id): cid
+        for contact, cid in iter_contact_customers(listed, account_assignment, accounts=accounts)
+        if cid is not None
+    }
+
+
+_C = TypeVar("_C", bound=ContactLike)
+_AMBIGUOUS = ""  # a domain whose people work for more than one customer
+
+
+def iter_contact_customers(
+    contacts: Iterable[_C],
+    account_assignment: Mapping[RecordKey, str] | Resolution,
+    *,
+    accounts: Iterable[AccountLike] = (),
+) -> Iterator[tuple[_C, str | None]]:
+    """Every live contact once, with its hub customer (None: unassigned); see ``link_contacts``.
+
+    Why a generator over two passes: a domain learnt from *any* contact with an account can
+    place a contact without one, so those need the whole first pass; holding 780,000 contacts
+    to get there would cost gigabytes. ``contacts`` must be re-iterable (a list, or a stream
+    that queries again): it is read twice, and only one domain → customer map is held.
     """
     assignment = (
         account_assignment.account_assignment
         if isinstance(account_assignment, Resolution)
         else account_assignment
     )
-    domain_customers: dict[str, set[str]] = defaultdict(set)
+    domain_customer: dict[str, str] = {}
+
+    def learn(domain: str | None, cid: str) -> None:
+        if not domain:
+            return
+        known = domain_customer.get(domain)
+        if known is None:
+            domain_customer[domain] = cid
+        elif known != cid:
+            domain_customer[domain] = _AMBIGUOUS
+
     for acc in accounts:
         if acc.deleted:
             continue
         cid = assignment.get((acc.source, acc.source_id))
         domain = account_domain(acc)
         if cid and domain and not is_free_mail(domain):
-            domain_customers[domain].add(cid)
+            learn(domain, cid)
 
-    result: dict[RecordKey, str] = {}
-    unlinked: list[tuple[RecordKey, str | None]] = []
-    for contact in sorted(contacts, key=lambda c: (c.source, c.source_id)):
-        if contact.deleted:
-            continue
-        key = (contact.source, contact.source_id)
-        domain = work_email_domain(contact.email_normalized or contact.email)
-        cid = next(
+    def via_account(contact: ContactLike) -> str | None:
+        return next(
             (
                 assignment[(contact.source, aid)]
-                for aid in contact.account_source_ids
+                for aid in contact.account_source_ids or ()
                 if (contact.source, aid) in assignment
             ),
             None,
         )
+
+    for contact in contacts:
+        if contact.deleted:
+            continue
+        cid = via_account(contact)
         if cid is not None:
-            result[key] = cid
-            if domain:
-                domain_customers[domain].add(cid)
-        else:
-            unlinked.append((key, domain))
-    for key, domain in unlinked:
-        customers = domain_customers.get(domain or "")
-        if customers and len(customers) == 1:
-            result[key] = next(iter(customers))
-    return result
+            learn(work_email_domain(contact.email_normalized or contact.email), cid)
+            yield contact, cid
+    for contact in contacts:
+        if contact.deleted or via_account(contact) is not None:
+            continue
+        domain = work_email_domain(contact.email_normalized or contact.email)
+        found = domain_customer.get(domain or "")
+        yield contact, (found or None)
 
 
 def person_key_for_email(normalized_email: str) -> str:
@@ -1181,7 +1310,7 @@ def person_key_for_email(normalized_email: str) -> str:
     return "person:" + hashlib.sha256(normalized_email.encode("utf-8")).hexdigest()[:24]
 
 
-def dedupe_contacts(contacts: Iterable[Contact]) -> dict[RecordKey, str]:
+def dedupe_contacts(contacts: Iterable[ContactLike]) -> dict[RecordKey, str]:
     """A person key per contact: contacts with the same normalised email are one person.
 
     Across CRMs (the HubSpot contact and the Salesforce contact of Jane) and within one (a lead

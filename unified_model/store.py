@@ -355,6 +355,42 @@ class HubStore:
                 stmt = stmt.where(getattr(model, col) == value)
             return list(s.exec(stmt).all())
 
+    def iter_pages(
+        self,
+        table: sa.Table,
+        columns: Sequence[sa.ColumnElement[Any]],
+        *,
+        where: sa.ColumnElement[bool] | None = None,
+        size: int = 5000,
+    ) -> Iterator[list[sa.Row[Any]]]:
+        """``columns`` of a table's rows in primary-key order, one short query per page.
+
+        Why keyset pages rather than one streamed result: the caller writes between pages (unify
+        updates the contacts it reads), and a query per page holds no read transaction open
+        across those writes, on SQLite and PostgreSQL alike. Memory is one page. ``columns``
+        must include the primary key columns.
+        """
+        keys = list(table.primary_key.columns)
+        names = [c.key for c in columns]
+        try:
+            positions = [names.index(k.key) for k in keys]
+        except ValueError:
+            raise ValueError(f"iter_pages over {table.name}: select its primary key too") from None
+        after: tuple[Any, ...] | None = None
+        while True:
+            stmt = sa.select(*columns).order_by(*keys).limit(size)
+            if where is not None:
+                stmt = stmt.where(where)
+            if after is not None:
+                stmt = stmt.where(sa.tuple_(*keys) > sa.tuple_(*after))
+            with self.engine.connect() as conn:
+                rows = list(conn.execute(stmt).all())
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            after = tuple(rows[-1][i] for i in positions)
+
     def all(self, model: type[SQLModel]) -> list[Any]:
         with self.session() as s:
             return list(s.exec(select(model)).all())

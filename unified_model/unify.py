@@ -3,14 +3,24 @@
 Why one pass over everything: identity resolution is global (a new explicit id can split an old
 merge, a confirmed review joins two clusters), so each run re-resolves all live accounts with the
 previous links as the memory that keeps hub ids stable. The expensive part, fuzzy matching, is
-blocked (see ``identity``), so this stays fast at 100,000 customers. Children (contacts, deals,
-tickets, emails, activities) then follow their accounts with set-based updates.
+blocked (see ``identity``), so this stays fast at 100,000 customers.
+
+Why it streams: at that scale the source rows do not fit comfortably in memory as ORM objects
+(780,000 contacts as SQLModel rows took 5.8 GB). So resolution holds only light ``AccountFacts``
+(one per account: what matching reads); contacts are read in keyset pages, twice, and never held;
+golden records are survived one page of customers at a time; emails, deals, tickets and
+activities follow their accounts with set-based SQL. Memory grows with the number of accounts,
+not with contacts or activity. Every write touches only rows whose value changed, so a run with
+nothing new writes (almost) nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +28,21 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from unified_model import tables as t
-from unified_model.identity import MatchConfig, link_contacts, resolve_customers
+from unified_model.identity import (
+    AccountFacts,
+    ContactFacts,
+    MatchConfig,
+    RecordKey,
+    iter_contact_customers,
+    resolve_customers,
+)
 from unified_model.store import HubStore
 from unified_model.survivorship import SurvivorshipPolicy, survive
+
+#: rows per read page and per write batch
+PAGE = 5000
+#: golden-record columns that say when, not what: a change there alone is not a change
+_BOOKKEEPING = {"created_at", "updated_at"}
 
 
 @dataclass
@@ -32,11 +54,36 @@ class UnifyStats:
     pending_reviews: int = 0
     retired_ids: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+    #: rows written per table (changed ones only): what a re-run with nothing new should keep ~0
+    written: dict[str, int] = field(default_factory=dict)
+    #: seconds per phase, for the run's metadata and the scale benchmark
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def match_rate(self) -> float:
         """Share of customers known to both CRMs."""
         return self.matched_across / self.customers if self.customers else 0.0
+
+
+class _ContactStream:
+    """The live contacts as ``ContactFacts``, re-read page by page on every iteration."""
+
+    def __init__(self, store: HubStore) -> None:
+        self.store = store
+
+    def __iter__(self) -> Iterator[ContactFacts]:
+        con = t.table_of(t.Contact)
+        columns = [
+            con.c.source,
+            con.c.source_id,
+            con.c.customer_id,
+            con.c.email,
+            con.c.email_normalized,
+            con.c.account_source_ids,
+        ]
+        for rows in self.store.iter_pages(con, columns, where=con.c.deleted.is_(False), size=PAGE):
+            for r in rows:
+                yield ContactFacts(r[0], r[1], r[2], r[3], r[4], list(r[5] or []))
 
 
 def unify(
@@ -47,117 +94,277 @@ def unify(
     policy: SurvivorshipPolicy | None = None,
 ) -> UnifyStats:
     """Resolve identities, write links and golden records, attach every child row."""
-    with store.session() as s:
-        accounts = list(
-            s.exec(select(t.SourceAccount).where(col(t.SourceAccount.deleted).is_(False)))
+    stats = UnifyStats()
+
+    @contextmanager
+    def timed(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            stats.seconds[name] = round(time.perf_counter() - start, 2)
+
+    with timed("load"):
+        accounts = _account_facts(store)
+        links = _previous_links(store)
+        with store.session() as s:
+            decisions = list(s.exec(select(t.MatchReview).where(t.MatchReview.status != "pending")))
+    contacts = _ContactStream(store)
+
+    with timed("resolve"):
+        resolution = resolve_customers(
+            accounts,
+            contacts,
+            existing_links=links,
+            decisions=decisions,
+            config=match_config,
+            now=now,
         )
-        contacts = list(s.exec(select(t.Contact).where(col(t.Contact.deleted).is_(False))))
-        links = list(s.exec(select(t.SourceLink)))
-        decisions = list(s.exec(select(t.MatchReview).where(t.MatchReview.status != "pending")))
-        owners = {(o.source, o.source_id): o for o in s.exec(select(t.Owner))}
-        existing_customers = {c.id: c for c in s.exec(select(t.Customer))}
-
-    resolution = resolve_customers(
-        accounts, contacts, existing_links=links, decisions=decisions, config=match_config, now=now
-    )
-
-    # --- identity links and account ownership ------------------------------------------------
-    link_rows = [lnk.model_dump() for lnk in resolution.links(now)]
-    with store.engine.begin() as conn:
-        conn.execute(
-            sa.delete(t.table_of(t.SourceLink)).where(
-                t.table_of(t.SourceLink).c.object_type == "account"
-            )
-        )  # type: ignore[attr-defined]
-    store.upsert_rows(t.SourceLink, link_rows, newer_only=False)
     assignment = resolution.account_assignment
-    store.bulk_set(
-        t.SourceAccount,
-        [
-            {
-                "source": a.source,
-                "source_id": a.source_id,
-                "customer_id": assignment.get((a.source, a.source_id)),
-            }
+
+    with timed("links"):
+        stats.written["source_link"] = _write_links(store, resolution.link_rows(now, links), links)
+        del links
+        changed = [
+            {"source": a.source, "source_id": a.source_id, "customer_id": cid}
             for a in accounts
-        ],
-        ["customer_id"],
-    )
-    # deleted accounts leave their customer
-    with store.engine.begin() as conn:
-        acc = t.table_of(t.SourceAccount)
-        conn.execute(acc.update().where(acc.c.deleted.is_(True)).values(customer_id=None))
-
-    # --- golden records -----------------------------------------------------------------------
-    policy = policy or SurvivorshipPolicy()
-    by_customer: dict[str, list[t.SourceAccount]] = defaultdict(list)
-    for a in accounts:
-        cid = assignment.get((a.source, a.source_id))
-        if cid:
-            by_customer[cid].append(a)
-    golden: list[dict[str, Any]] = []
-    for cid, members in by_customer.items():
-        # recency = when the business content changed, not when the hub last wrote its fields
-        content_view = [
-            m.model_copy(update={"modified_at": m.content_modified_at or m.modified_at})
-            for m in members
+            if (cid := assignment.get((a.source, a.source_id))) != a.customer_id
         ]
-        customer = survive(cid, content_view, owners, policy, now)
-        previous = existing_customers.get(cid)
-        row = customer.model_dump()
-        row["created_at"] = previous.created_at if previous and previous.created_at else now
-        row["updated_at"] = now
-        golden.append(row)
-    store.upsert_rows(t.Customer, golden, newer_only=False)
-    gone = set(existing_customers) - set(by_customer)
-    if gone:
+        store.bulk_set(t.SourceAccount, changed, ["customer_id"])
+        stats.written["source_account"] = len(changed)
+        # deleted accounts leave their customer
         with store.engine.begin() as conn:
-            for table in (t.Customer, t.HandoverState, t.CustomerMetrics):
-                tbl = t.table_of(table)
-                key = tbl.c.id if table is t.Customer else tbl.c.customer_id
-                conn.execute(tbl.delete().where(key.in_(sorted(gone))))
+            acc = t.table_of(t.SourceAccount)
+            conn.execute(
+                acc.update()
+                .where(acc.c.deleted.is_(True), acc.c.customer_id.is_not(None))
+                .values(customer_id=None)
+            )
 
-    # --- reviews: new pending pairs; decided ones stay as they are -----------------------------
+    with timed("golden records"):
+        customers = set(assignment.values())
+        stats.written["customer"], stats.retired_ids = _write_golden(
+            store, customers, policy or SurvivorshipPolicy(), now
+        )
+
     review_rows = [
         {k: v for k, v in r.model_dump().items() if k != "id"} for r in resolution.reviews
     ]
     if review_rows:
         _insert_reviews(store, review_rows)
 
-    # --- children follow their accounts --------------------------------------------------------
-    contact_customer = link_contacts(contacts, assignment, accounts=accounts)
-    store.bulk_set(
-        t.Contact,
-        [
-            {
-                "source": c.source,
-                "source_id": c.source_id,
-                "customer_id": contact_customer.get((c.source, c.source_id)),
-            }
-            for c in contacts
-        ],
-        ["customer_id"],
-    )
-    _attach_by_account(store)
-    _attach_emails(store)
-    _fold_stage_events(store)
+    with timed("contacts"):
+        stats.written["contact"] = _link_contacts(store, contacts, assignment, accounts)
+    del accounts
+    with timed("children"):
+        for name, written in _attach_by_account(store).items():
+            stats.written[name] = written
+        stats.written["email"] = _attach_emails(store)
+        stats.written["deal_stage_history"] = _fold_stage_events(store)
 
     # --- stats ---------------------------------------------------------------------------------
-    stats = UnifyStats(customers=len(by_customer), retired_ids=len(gone))
-    for members in by_customer.values():
-        sources = {m.source for m in members}
-        if len(sources) > 1:
+    sources: dict[str, set[str]] = defaultdict(set)
+    for (source, _), cid in assignment.items():
+        sources[cid].add(source)
+    stats.customers = len(sources)
+    for crms in sources.values():
+        if len(crms) > 1:
             stats.matched_across += 1
-        elif "salesforce" in sources:
+        elif "salesforce" in crms:
             stats.salesforce_only += 1
         else:
             stats.hubspot_only += 1
     stats.by_method = dict(Counter(a.method for a in resolution.assignments.values()))
     with store.session() as s:
-        stats.pending_reviews = len(
-            list(s.exec(select(t.MatchReview.id).where(t.MatchReview.status == "pending")))
+        stats.pending_reviews = int(
+            s.exec(
+                select(sa.func.count())
+                .select_from(t.MatchReview)
+                .where(t.MatchReview.status == "pending")
+            ).one()
         )
     return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+
+
+def _account_facts(store: HubStore) -> list[AccountFacts]:
+    acc = t.table_of(t.SourceAccount)
+    columns = [
+        acc.c.source,
+        acc.c.source_id,
+        acc.c.customer_id,
+        acc.c.name,
+        acc.c.website,
+        acc.c.domain,
+        acc.c.city,
+        acc.c.country,
+        acc.c.cross_crm_id,
+        acc.c.modified_at,
+    ]
+    facts: list[AccountFacts] = []
+    for rows in store.iter_pages(acc, columns, where=acc.c.deleted.is_(False), size=PAGE):
+        facts.extend(AccountFacts(*r) for r in rows)
+    return facts
+
+
+@dataclass(slots=True)
+class _Link:
+    source: str
+    object_type: str
+    source_id: str
+    customer_id: str
+    match_method: str
+    matched_at: dt.datetime | None
+    confidence: float
+
+
+def _previous_links(store: HubStore) -> list[_Link]:
+    lnk = t.table_of(t.SourceLink)
+    columns = [
+        lnk.c.source,
+        lnk.c.object_type,
+        lnk.c.source_id,
+        lnk.c.customer_id,
+        lnk.c.match_method,
+        lnk.c.matched_at,
+        lnk.c.confidence,
+    ]
+    return [_Link(*r) for rows in store.iter_pages(lnk, columns, size=PAGE) for r in rows]
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------
+
+
+def _write_links(store: HubStore, rows: Iterator[dict[str, Any]], previous: list[_Link]) -> int:
+    """Upsert the account links that changed; drop those of accounts no longer live."""
+    before = {(p.source, p.source_id): p for p in previous if p.object_type == "account"}
+    batch: list[dict[str, Any]] = []
+    written = 0
+    for row in rows:
+        old = before.pop((row["source"], row["source_id"]), None)
+        if old is not None and (
+            old.customer_id,
+            old.match_method,
+            old.matched_at,
+            round(old.confidence, 6),
+        ) == (
+            row["customer_id"],
+            row["match_method"],
+            row["matched_at"],
+            round(row["confidence"], 6),
+        ):
+            continue
+        batch.append(row)
+        if len(batch) >= PAGE:
+            written += store.upsert_rows(t.SourceLink, batch, newer_only=False)
+            batch = []
+    written += store.upsert_rows(t.SourceLink, batch, newer_only=False)
+    stale = sorted(before)
+    if stale:
+        lnk = t.table_of(t.SourceLink)
+        with store.engine.begin() as conn:
+            for start in range(0, len(stale), 500):
+                conn.execute(
+                    lnk.delete().where(
+                        lnk.c.object_type == "account",
+                        sa.tuple_(lnk.c.source, lnk.c.source_id).in_(stale[start : start + 500]),
+                    )
+                )
+        written += len(stale)
+    return written
+
+
+def _customer_pages(store: HubStore) -> Iterator[list[tuple[str, list[t.SourceAccount]]]]:
+    """The live accounts grouped by customer, a page of whole customers at a time."""
+    after: str | None = None
+    acc = t.SourceAccount
+    live = (col(acc.deleted).is_(False), col(acc.customer_id).is_not(None))
+    while True:
+        with store.session() as s:
+            query = select(acc).where(*live)
+            if after is not None:
+                query = query.where(col(acc.customer_id) > after)
+            rows = list(
+                s.exec(
+                    query.order_by(col(acc.customer_id), col(acc.source), col(acc.source_id)).limit(
+                        PAGE
+                    )
+                )
+            )
+            full = len(rows) == PAGE
+            if full:
+                last_id = rows[-1].customer_id
+                if rows[0].customer_id == last_id:
+                    # one customer with a page of accounts or more: take it whole
+                    rows = list(s.exec(select(acc).where(*live, col(acc.customer_id) == last_id)))
+                else:
+                    # the page may end inside the last customer: leave it to the next page
+                    rows = [r for r in rows if r.customer_id != last_id]
+        if not rows:
+            return
+        groups: dict[str, list[t.SourceAccount]] = defaultdict(list)
+        for r in rows:
+            assert r.customer_id is not None
+            groups[r.customer_id].append(r)
+        yield list(groups.items())
+        if not full:
+            return
+        after = rows[-1].customer_id
+
+
+def _write_golden(
+    store: HubStore, customers: set[str], policy: SurvivorshipPolicy, now: dt.datetime
+) -> tuple[int, int]:
+    """Survive each customer's golden record; write the changed ones, retire the gone ones.
+
+    Returns (golden records written, customer ids retired).
+    """
+    with store.session() as s:
+        owners = {(o.source, o.source_id): o for o in s.exec(select(t.Owner))}
+        existing_ids = set(s.exec(select(t.Customer.id)).all())
+    cust = t.table_of(t.Customer)
+    written = 0
+    for page in _customer_pages(store):
+        ids = [cid for cid, _ in page]
+        with store.engine.connect() as conn:
+            stored = {
+                r["id"]: dict(r)
+                for r in conn.execute(cust.select().where(cust.c.id.in_(ids))).mappings()
+            }
+        rows: list[dict[str, Any]] = []
+        for cid, members in page:
+            # recency = when the business content changed, not when the hub last wrote its fields
+            content_view = [
+                m.model_copy(update={"modified_at": m.content_modified_at or m.modified_at})
+                for m in members
+            ]
+            row = survive(cid, content_view, owners, policy, now).model_dump()
+            previous = stored.get(cid)
+            if previous is not None and all(
+                previous.get(k) == v for k, v in row.items() if k not in _BOOKKEEPING
+            ):
+                continue
+            row["created_at"] = (
+                previous["created_at"] if previous and previous["created_at"] else now
+            )
+            row["updated_at"] = now
+            rows.append(row)
+        written += store.upsert_rows(t.Customer, rows, newer_only=False)
+    gone = sorted(existing_ids - customers)
+    if gone:
+        with store.engine.begin() as conn:
+            for table in (t.Customer, t.HandoverState, t.CustomerMetrics):
+                tbl = t.table_of(table)
+                key = tbl.c.id if table is t.Customer else tbl.c.customer_id
+                for start in range(0, len(gone), 500):
+                    conn.execute(tbl.delete().where(key.in_(gone[start : start + 500])))
+    return written, len(gone)
 
 
 def _insert_reviews(store: HubStore, rows: list[dict[str, Any]]) -> None:
@@ -174,9 +381,29 @@ def _insert_reviews(store: HubStore, rows: list[dict[str, Any]]) -> None:
             conn.execute(stmt)
 
 
-def _attach_by_account(store: HubStore) -> None:
+def _link_contacts(
+    store: HubStore,
+    contacts: _ContactStream,
+    assignment: dict[RecordKey, str],
+    accounts: list[AccountFacts],
+) -> int:
+    """Set each live contact's customer (see ``identity.iter_contact_customers``), changed only."""
+    batch: list[dict[str, Any]] = []
+    written = 0
+    for contact, cid in iter_contact_customers(contacts, assignment, accounts=accounts):
+        if cid == contact.customer_id:
+            continue
+        batch.append({"source": contact.source, "source_id": contact.source_id, "customer_id": cid})
+        if len(batch) >= PAGE:
+            written += store.bulk_set(t.Contact, batch, ["customer_id"])
+            batch = []
+    return written + store.bulk_set(t.Contact, batch, ["customer_id"])
+
+
+def _attach_by_account(store: HubStore) -> dict[str, int]:
     """Deals, tickets and activities take the customer of their account (same CRM)."""
     acc = t.table_of(t.SourceAccount)
+    written: dict[str, int] = {}
     with store.engine.begin() as conn:
         for model in (t.Deal, t.Ticket, t.Activity):
             tbl = t.table_of(model)
@@ -185,68 +412,88 @@ def _attach_by_account(store: HubStore) -> None:
                 .where(acc.c.source == tbl.c.source, acc.c.source_id == tbl.c.account_source_id)
                 .scalar_subquery()
             )
-            conn.execute(tbl.update().values(customer_id=sub))
-
-
-def _attach_emails(store: HubStore) -> None:
-    """An email belongs to the customer of its account, else of its contact, else of its deal."""
-    with store.session() as s:
-        account_customer = {
-            (a.source, a.source_id): a.customer_id for a in s.exec(select(t.SourceAccount))
-        }
-        contact_customer = {
-            (c.source, c.source_id): c.customer_id for c in s.exec(select(t.Contact))
-        }
-        deal_customer = {(d.source, d.source_id): d.customer_id for d in s.exec(select(t.Deal))}
-        emails = s.exec(
-            select(  # type: ignore[call-overload]
-                t.Email.source,
-                t.Email.source_id,
-                t.Email.account_source_ids,
-                t.Email.contact_source_ids,
-                t.Email.deal_source_ids,
-                t.Email.customer_id,
+            result = conn.execute(
+                tbl.update().where(tbl.c.customer_id.is_distinct_from(sub)).values(customer_id=sub)
             )
-        ).all()
-    updates: list[dict[str, Any]] = []
-    for source, sid, acc_ids, contact_ids, deal_ids, current in emails:
-        cid = None
-        for lookup, ids in (
-            (account_customer, acc_ids),
-            (contact_customer, contact_ids),
-            (deal_customer, deal_ids),
-        ):
-            cid = next((lookup[(source, i)] for i in ids or [] if lookup.get((source, i))), None)
-            if cid:
-                break
-        if cid != current:
-            updates.append({"source": source, "source_id": sid, "customer_id": cid})
-    store.bulk_set(t.Email, updates, ["customer_id"])
+            written[tbl.name] = int(result.rowcount or 0)
+    return written
 
 
-def _fold_stage_events(store: HubStore) -> None:
-    """Salesforce stage history → ``Deal.stage_entered_at`` (first entry per stage)."""
-    with store.session() as s:
-        events = s.exec(
-            select(t.DealStageEvent).where(col(t.DealStageEvent.deleted).is_(False))
-        ).all()
-        if not events:
-            return
-        entered: dict[tuple[str, str], dict[str, dt.datetime]] = defaultdict(dict)
-        for e in events:
-            if not e.stage or e.entered_at is None:
+#: The first id in a JSON list column whose row (same CRM) has a customer: one dialect each.
+_FIRST_CUSTOMER = {
+    "sqlite": """(SELECT x.customer_id FROM json_each(e.{ids}) AS j
+        JOIN {table} AS x ON x.source = e.source AND x.source_id = j.value
+        WHERE x.customer_id IS NOT NULL ORDER BY j.key LIMIT 1)""",
+    "postgresql": """(SELECT x.customer_id FROM json_array_elements_text(
+            CASE WHEN json_typeof(e.{ids}) = 'array' THEN e.{ids} ELSE '[]'::json END
+        ) WITH ORDINALITY AS j(value, n)
+        JOIN {table} AS x ON x.source = e.source AND x.source_id = j.value
+        WHERE x.customer_id IS NOT NULL ORDER BY j.n LIMIT 1)""",
+}
+
+
+def _attach_emails(store: HubStore) -> int:
+    """An email belongs to the customer of its account, else of its contact, else of its deal.
+
+    One set-based UPDATE over the JSON id lists (SQLite ``json_each``, PostgreSQL
+    ``json_array_elements_text``), writing only emails whose customer changes: the email table
+    is the largest one and never passes through Python.
+    """
+    template = _FIRST_CUSTOMER[store.dialect]
+    found = ", ".join(
+        template.format(ids=ids, table=table)
+        for ids, table in (
+            ("account_source_ids", "source_account"),
+            ("contact_source_ids", "contact"),
+            ("deal_source_ids", "deal"),
+        )
+    )
+    differs = "IS DISTINCT FROM" if store.dialect == "postgresql" else "IS NOT"
+    # correlated (evaluated per row, primary-key lookups), so no join plan can go quadratic
+    statement = sa.text(
+        f"UPDATE email AS e SET customer_id = COALESCE({found}) "
+        f"WHERE e.customer_id {differs} COALESCE({found})"
+    )
+    with store.engine.begin() as conn:
+        return int(conn.execute(statement).rowcount or 0)
+
+
+def _fold_stage_events(store: HubStore) -> int:
+    """Salesforce stage history → ``Deal.stage_entered_at`` (first entry per stage).
+
+    Page by page over the deals: each page's events are aggregated in SQL (first entry per
+    stage), merged into the stored map, and only deals whose map changed are written.
+    """
+    ev = t.table_of(t.DealStageEvent)
+    deal = t.table_of(t.Deal)
+    with store.engine.connect() as conn:
+        if conn.execute(sa.select(ev.c.source).limit(1)).first() is None:
+            return 0
+    written = 0
+    columns = [deal.c.source, deal.c.source_id, deal.c.stage_entered_at]
+    for rows in store.iter_pages(deal, columns, size=1000):
+        keys = [(r[0], r[1]) for r in rows]
+        query = (
+            sa.select(ev.c.source, ev.c.deal_source_id, ev.c.stage, sa.func.min(ev.c.entered_at))
+            .where(
+                ev.c.deleted.is_(False),
+                ev.c.stage.is_not(None),
+                ev.c.entered_at.is_not(None),
+                sa.tuple_(ev.c.source, ev.c.deal_source_id).in_(keys),
+            )
+            .group_by(ev.c.source, ev.c.deal_source_id, ev.c.stage)
+        )
+        entered: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        with store.engine.connect() as conn:
+            for source, deal_id, stage, first in conn.execute(query):
+                entered[(source, deal_id)][stage] = first.isoformat()
+        updates = []
+        for source, sid, current in rows:
+            found = entered.get((source, sid))
+            if not found:
                 continue
-            stages = entered[(e.source, e.deal_source_id)]
-            if e.stage not in stages or e.entered_at < stages[e.stage]:
-                stages[e.stage] = e.entered_at
-        deals = s.exec(select(t.Deal.source, t.Deal.source_id, t.Deal.stage_entered_at)).all()
-    updates = []
-    for source, sid, current in deals:
-        found = entered.get((source, sid))
-        if not found:
-            continue
-        stages = found
-        merged = {**(current or {}), **{k: v.isoformat() for k, v in stages.items()}}
-        if merged != (current or {}):
-            updates.append({"source": source, "source_id": sid, "stage_entered_at": merged})
-    store.bulk_set(t.Deal, updates, ["stage_entered_at"])
+            merged = {**(current or {}), **found}
+            if merged != (current or {}):
+                updates.append({"source": source, "source_id": sid, "stage_entered_at": merged})
+        written += store.bulk_set(t.Deal, updates, ["stage_entered_at"])
+    return written
