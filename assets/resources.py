@@ -120,7 +120,8 @@ class SalesforceResource(_CrmResource):
     ca_bundle: str | None = None
     budget_share: float = 0.5
     page_size: int = 2000
-    bulk_threshold: int = 10_000
+    #: Rows above which a first sync reads through Bulk API 2.0; None: REST only.
+    bulk_threshold: int | None = 10_000
 
     def _names(self, writeback: WritebackConfig) -> dict[str, str]:
         return writeback.salesforce_names

@@ -95,6 +95,8 @@ class SalesforceClient:
         self.usage = ApiUsage(crm=CRM)
         self._object = "other"
         self._last_headers: dict[str, str] = {}
+        #: Local monotonic clock when ``usage.server_time`` was last read from a ``Date`` header.
+        self._server_time_read: float | None = None
         self.session = self._build_session()
         self._auth = Authenticator(config, self.session)
         self._sf: Salesforce | None = None
@@ -133,6 +135,26 @@ class SalesforceClient:
                 if parsed.tzinfo is None:
                     parsed = parsed.replace(tzinfo=dt.UTC)
                 self.usage.server_time = parsed.astimezone(dt.UTC)
+                self._server_time_read = time.monotonic()
+
+    def org_time_floor(self) -> dt.datetime | None:
+        """A time the org's clock has certainly reached: a lower bound of the next query's snapshot.
+
+        Why: the incremental reader stores it as the moment its run started reading, so that
+        the next run only re-reads rows that could still have been uncommitted then. The
+        ``Date`` of a response already received was stamped (and truncated to the second) before
+        that response left the org, so the org's clock at any later request is at least that
+        ``Date`` plus the local time elapsed since the response arrived (local monotonic clock;
+        it never runs ahead of real time). Logs in first when nothing was received yet (the
+        login answer carries a ``Date``); None when no response has been seen at all (a bare
+        session id before its first call): the reader then falls back to its older rule.
+        """
+        if self.usage.server_time is None:
+            _ = self.sf
+        if self.usage.server_time is None or self._server_time_read is None:
+            return None
+        elapsed = max(0.0, time.monotonic() - self._server_time_read)
+        return self.usage.server_time + dt.timedelta(seconds=elapsed)
 
     @contextmanager
     def counting_as(self, obj: str) -> Iterator[None]:

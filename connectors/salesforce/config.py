@@ -157,10 +157,13 @@ class SalesforceConfig:
     budget_share: float = 0.5
     #: Rows per REST query page (keyset LIMIT); Salesforce returns at most 2000 per response.
     page_size: int = 2000
-    #: The first page of each run starts this far before the cursor, to catch late commits.
+    #: How much older than its commit a row's SystemModstamp can be: each run re-reads the rows
+    #: stamped after the previous run's read time minus this (late commits; see ``reader.py``).
     overlap_seconds: float = 60.0
-    #: A first sync above this many rows of an object uses Bulk API 2.0 instead of REST.
-    bulk_threshold: int = 10_000
+    #: A first sync above this many rows of an object uses Bulk API 2.0 instead of REST. None:
+    #: never Bulk (e.g. an integration user without Bulk API access); the first page is then an
+    #: ordinary ``LIMIT page_size`` page, since the object's size need not be known.
+    bulk_threshold: int | None = 10_000
     bulk_max_records: int = 50_000
     #: Seconds between Bulk API job status polls (tests: 0).
     bulk_poll_seconds: float = 2.0

@@ -7,21 +7,31 @@ Why this shape:
   call per run and deletes need no second endpoint (``/deleted`` only covers 15 days anyway).
 - The position after each page is the last row's ``(SystemModstamp, Id)``; it is the page's
   checkpoint. The stored cursor never moves backwards.
-- Each run's first page starts ``overlap_seconds`` before the stored position, because a
-  transaction that committed late can carry a SystemModstamp older than rows already read.
-  So that the overlap does not hand out the same rows again on every run, the cursor remembers
-  the ``(Id, SystemModstamp)`` of the rows it delivered inside that last window (``recent``,
-  capped at :data:`RECENT_CAP`; beyond the cap a few duplicates pass, which the store's upsert
-  absorbs) and skips exactly those.
-- A first sync counts the rows (one ``COUNT()`` call) and switches to Bulk API 2.0 above
-  ``bulk_threshold``; its cursor then holds the job and locator until the last chunk.
+- Late commits: a transaction that commits late can carry a SystemModstamp older than rows
+  already read, at most ``overlap_seconds`` older than the moment it becomes visible. A row the
+  previous run could not see was therefore still uncommitted when that run sent its first query,
+  so its SystemModstamp lies after ``read_at - overlap``, where ``read_at`` is a time the org's
+  clock had certainly reached before that query (from the ``Date`` header of an earlier
+  response, see :meth:`SalesforceClient.org_time_floor`), kept in the cursor. The next run
+  starts at ``min(position, read_at - overlap)``: a run long after the last change re-reads
+  nothing and continues at the stored keyset position; only rows changed within the overlap
+  before a run's start are read again. Those the run delivered are remembered in ``recent``
+  (``{Id: SystemModstamp}``, capped at :data:`RECENT_CAP`; beyond the cap a few duplicates pass,
+  which the store's upsert absorbs) and skipped. A cursor without ``read_at`` (written before it
+  existed, or by a run that had no ``Date`` yet) starts ``overlap`` before its position.
+- A first sync reads its first REST page without ``LIMIT``: the answer's ``totalSize`` is the
+  size of the whole object, so no ``COUNT()`` call is needed to choose. Above ``bulk_threshold``
+  the rest (strictly after that page's last position, so no row is read twice and none is
+  skipped) comes from one Bulk API 2.0 job; the cursor then holds the job and locator until the
+  last chunk. Otherwise REST keyset pages continue.
 - Records purged from the recycle bin never show up in ``queryAll``: :meth:`ObjectReader.live_ids`
   serves the periodic full id pass that finds them.
 
-Cursor of one object: ``{"ts": "2026-05-01T07:25:37.000Z", "id": "001...", "recent": {id: ts}}``;
-Account also keeps
-``hub`` (the hub-owned fields found on Account) and ``hub_checked`` (when describe last looked);
-during a Bulk first sync: ``{"bulk": {"job", "locator", "ts", "id"}}``.
+Cursor of one object: ``{"ts": "2026-05-01T07:25:37.000Z", "id": "001...", "read_at": "...",
+"recent": {id: ts}}``; Account also keeps ``hub`` (the hub-owned fields found on Account) and
+``hub_checked`` (when describe last looked); during a Bulk first sync:
+``{"bulk": {"job", "locator", "from": {"ts", "id"}, "ts", "id", "read_at", "recent"}}`` (``job``
+None until the job is created; ``from`` is where the job starts).
 """
 
 from __future__ import annotations
@@ -53,22 +63,27 @@ RECENT_CAP = 500
 
 
 class Recent:
-    """Rows delivered within ``overlap`` of the newest position: skipped when the overlap re-reads them."""
+    """Rows delivered inside the overlap window: skipped when the next run's overlap re-reads them.
 
-    def __init__(self, entries: dict[str, str] | None, overlap: dt.timedelta) -> None:
-        self.entries = dict(entries or {})
-        self.overlap = overlap
+    ``before`` (from the cursor) is what this run skips; it is never pruned during the run.
+    ``entries`` is what the next run will skip: ``before`` plus every row read now, pruned after
+    each page to the next run's window (so memory stays at the cap plus one page).
+    """
+
+    def __init__(self, entries: dict[str, str] | None) -> None:
+        self.before = dict(entries or {})
+        self.entries = dict(self.before)
 
     def seen(self, row_id: str, ts: str) -> bool:
-        return self.entries.get(row_id) == ts
+        return self.before.get(row_id) == ts
 
     def add(self, row_id: str, ts: str) -> None:
         self.entries[row_id] = ts
 
-    def pruned(self, newest: dt.datetime) -> dict[str, str]:
-        """Entries still inside the window before ``newest``, newest first up to the cap."""
-        floor = iso_ts(newest - self.overlap)
-        kept = sorted(((ts, rid) for rid, ts in self.entries.items() if ts >= floor), reverse=True)[
+    def pruned(self, floor: dt.datetime) -> dict[str, str]:
+        """Entries after ``floor`` (where the next run starts), newest first up to the cap."""
+        low = iso_ts(floor)
+        kept = sorted(((ts, rid) for rid, ts in self.entries.items() if ts > low), reverse=True)[
             :RECENT_CAP
         ]
         self.entries = {rid: ts for ts, rid in kept}
@@ -151,10 +166,24 @@ class ObjectReader:
             return
         extra = self._hub_state(sf_object, cursor, first_sync=False)
         stored = (_ts(cursor["ts"]), str(cursor.get("id") or ""))
-        since = stored[0] - self._overlap
-        recent = Recent(cursor.get("recent"), self._overlap)
+        previous = _ts(cursor["read_at"]) if cursor.get("read_at") else None
+        floor = (previous if previous is not None else stored[0]) - self._overlap
+        # Nothing can have committed late behind the position: continue right after it.
+        since, after = (None, stored) if floor >= stored[0] else (floor, None)
+        # Both the previous run's read time and the org clock now are lower bounds of this
+        # run's first snapshot; the later one keeps the next window smallest.
+        now = self.client.org_time_floor()
+        read_at = (
+            max(now, previous) if now is not None and previous is not None else now or previous
+        )
         yield from self._rest(
-            sf_object, since=since, after=None, stored=stored, extra=extra, recent=recent
+            sf_object,
+            since=since,
+            after=after,
+            stored=stored,
+            extra=extra,
+            recent=Recent(cursor.get("recent")),
+            read_at=read_at,
         )
 
     def _first_sync(
@@ -162,19 +191,15 @@ class ObjectReader:
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
         self.validate(sf_object)
         extra = self._hub_state(sf_object, cursor, first_sync=True)
-        count = self.client.call(sf_object, lambda sf: sf.query(soql.count_rows(sf_object)))[
-            "totalSize"
-        ]
-        if int(count) > self.config.bulk_threshold:
-            yield from self._bulk(sf_object, extra, job=None, locator="", best=None)
-            return
         yield from self._rest(
             sf_object,
             since=None,
             after=None,
             stored=None,
             extra=extra,
-            recent=Recent(None, self._overlap),
+            recent=Recent(None),
+            read_at=self.client.org_time_floor(),
+            first_sync=True,
         )
 
     def _rest(
@@ -186,41 +211,94 @@ class ObjectReader:
         stored: Position | None,
         extra: dict[str, Any],
         recent: Recent,
+        read_at: dt.datetime | None,
+        first_sync: bool = False,
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
-        """Keyset pages until a short page; ``stored`` is the position already checkpointed."""
+        """Keyset pages until the last one; ``stored`` is the position already checkpointed.
+
+        ``read_at``: the org time known before this run's first query (stored in the cursor).
+        ``first_sync``: the first page is read without ``LIMIT`` and its ``totalSize`` decides
+        whether the rest comes from REST pages or from one Bulk API 2.0 job.
+        """
         limit = self.config.page_size
         first = True
         while True:
+            probe = first and first_sync and self.config.bulk_threshold is not None
             query = soql.changed_since(
                 sf_object,
                 self._fields(sf_object, extra),
                 since=since if first else None,
                 after=after,
-                limit=limit,
+                limit=None if probe else limit,
             )
-            rows = self._query(sf_object, query, extra)
-            if rows is None:  # a hub field vanished: the state was refreshed, ask again
-                continue
+            total: int | None = None
+            if probe:
+                answer = self._first_page(sf_object, query, extra, limit)
+                if answer is None:  # a hub field vanished: the state was refreshed, ask again
+                    continue
+                rows, total = answer
+            else:
+                got = self._query(sf_object, query, extra)
+                if got is None:  # a hub field vanished: the state was refreshed, ask again
+                    continue
+                rows = got
             records: list[AnyRecord] = []
             for row in rows:
                 row_id, ts = str(row["Id"]), iso_ts(_ts(row["SystemModstamp"]))
                 if not recent.seen(row_id, ts):
                     records.append(self._record(sf_object, row, extra))
-                    recent.add(row_id, ts)
+                recent.add(row_id, ts)
             if rows:
                 last = rows[-1]
                 after = (_ts(last["SystemModstamp"]), str(last["Id"]))
                 if stored is None or after > stored:
                     stored = after
             position = stored or (EPOCH, "")
-            cursor = {"ts": iso_ts(position[0]), "id": position[1], **extra}
-            window = recent.pruned(position[0])
-            if window:
-                cursor["recent"] = window
-            yield records, cursor
-            if len(rows) < limit:
+            window = recent.pruned(self._window_floor(position, read_at))
+            more = bool(rows) and (len(rows) >= limit if total is None else total > len(rows))
+            threshold = self.config.bulk_threshold
+            if probe and more and total is not None and threshold is not None and total > threshold:
+                # The rest through Bulk API 2.0, strictly after this page's last row.
+                state = _bulk_state(None, "", after, position, window, read_at)
+                yield records, {"bulk": state, **extra}
+                yield from self._bulk(
+                    sf_object,
+                    extra,
+                    job=None,
+                    locator="",
+                    start=after,
+                    best=stored,
+                    recent=recent,
+                    read_at=read_at,
+                )
+                return
+            yield records, _cursor(position, extra, window, read_at)
+            if not more:
                 return
             first = False
+
+    def _window_floor(self, position: Position, read_at: dt.datetime | None) -> dt.datetime:
+        """Where the next run will start reading: rows after it may be read again."""
+        return (read_at if read_at is not None else position[0]) - self._overlap
+
+    def _first_page(
+        self, sf_object: str, query: str, extra: dict[str, Any], limit: int
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """The first answer of a query without ``LIMIT``: up to ``limit`` rows and ``totalSize``.
+
+        One call: the locator of the rest is not followed (keyset pages or Bulk continue after
+        the last row kept). ``Sforce-Query-Options`` asks for a batch of ``limit`` rows (the API
+        accepts 200 to 2,000); rows beyond ``limit`` are dropped and read again by the next page.
+        """
+        headers = {"Sforce-Query-Options": f"batchSize={max(200, limit)}"} if limit < 2000 else {}
+        try:
+            result = self.client.call(
+                sf_object, lambda sf: sf.query(query, include_deleted=True, headers=headers)
+            )
+        except InvalidFieldError as exc:
+            self._on_invalid_field(sf_object, exc, extra)
+            return None
+        return list(result["records"])[:limit], int(result["totalSize"])
 
     def _query(
         self, sf_object: str, query: str, extra: dict[str, Any]
@@ -261,20 +339,36 @@ class ObjectReader:
         self.validate(sf_object)
         extra = self._hub_state(sf_object, cursor, first_sync=True)
         best = (_ts(state["ts"]), str(state["id"])) if state.get("ts") else None
+        origin = state.get("from")
+        start = (_ts(origin["ts"]), str(origin["id"])) if origin else None
+        # The original run's read time: the job's snapshot is at least as late.
+        read_at = _ts(state["read_at"]) if state.get("read_at") else None
+        recent = Recent(state.get("recent"))
         try:
             yield from self._bulk(
                 sf_object,
                 extra,
-                job=str(state["job"]),
-                locator=str(state["locator"]),
+                job=str(state["job"]) if state.get("job") else None,
+                locator=str(state.get("locator") or ""),
+                start=start,
                 best=best,
-                recent_entries=state.get("recent"),
+                recent=recent,
+                read_at=read_at,
             )
         except CrmRequestError as exc:
             if exc.status != 404:
                 raise
             # The job expired (Salesforce keeps results for 7 days): extract again.
-            yield from self._bulk(sf_object, extra, job=None, locator="", best=best)
+            yield from self._bulk(
+                sf_object,
+                extra,
+                job=None,
+                locator="",
+                start=start,
+                best=best,
+                recent=recent,
+                read_at=read_at,
+            )
 
     def _bulk(
         self,
@@ -283,13 +377,16 @@ class ObjectReader:
         *,
         job: str | None,
         locator: str,
+        start: Position | None,
         best: Position | None,
-        recent_entries: dict[str, str] | None = None,
+        recent: Recent,
+        read_at: dt.datetime | None,
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
+        """The rows after ``start`` (None: all) through one ``queryAll`` job, a page per chunk."""
         fields = self._fields(sf_object, extra)
         if job is None:
             job = bulk.create_query_job(
-                self.client, sf_object, soql.full_extract(sf_object, fields)
+                self.client, sf_object, soql.full_extract(sf_object, fields, after=start)
             )
             bulk.wait_for_query_job(self.client, sf_object, job)
         types = field_types(
@@ -300,28 +397,26 @@ class ObjectReader:
                 ]
             },
         )
-        recent = Recent(recent_entries, self._overlap)
         while True:
             chunk = bulk.fetch_chunk(self.client, sf_object, job, locator)
             records: list[AnyRecord] = []
             for raw in chunk.rows:
                 row = typed_csv_row(raw, types)
-                records.append(self._record(sf_object, row, extra))
                 position = (_ts(row["SystemModstamp"]), str(row["Id"]))
-                recent.add(position[1], iso_ts(position[0]))
+                ts = iso_ts(position[0])
+                if not recent.seen(position[1], ts):
+                    records.append(self._record(sf_object, row, extra))
+                recent.add(position[1], ts)
                 if best is None or position > best:
                     best = position
             locator = chunk.next_locator
             done = best or (EPOCH, "")
-            window = recent.pruned(done[0])
+            window = recent.pruned(self._window_floor(done, read_at))
             if locator:
-                state = {"job": job, "locator": locator, "ts": iso_ts(done[0]), "id": done[1]}
-                yield records, {"bulk": {**state, "recent": window}, **extra}
+                state = _bulk_state(job, locator, start, done, window, read_at)
+                yield records, {"bulk": state, **extra}
                 continue
-            cursor = {"ts": iso_ts(done[0]), "id": done[1], **extra}
-            if window:
-                cursor["recent"] = window
-            yield records, cursor
+            yield records, _cursor(done, extra, window, read_at)
             return
 
     # ---- hard deletes ----------------------------------------------------------------------
@@ -380,6 +475,39 @@ class ObjectReader:
 
     def _now_iso(self) -> str:
         return iso_ts(self._now())
+
+
+def _cursor(
+    position: Position, extra: dict[str, Any], window: dict[str, str], read_at: dt.datetime | None
+) -> dict[str, Any]:
+    cursor: dict[str, Any] = {"ts": iso_ts(position[0]), "id": position[1], **extra}
+    if read_at is not None:
+        cursor["read_at"] = iso_ts(read_at)
+    if window:
+        cursor["recent"] = window
+    return cursor
+
+
+def _bulk_state(
+    job: str | None,
+    locator: str,
+    start: Position | None,
+    best: Position,
+    window: dict[str, str],
+    read_at: dt.datetime | None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "job": job,
+        "locator": locator,
+        "ts": iso_ts(best[0]),
+        "id": best[1],
+        "recent": window,
+    }
+    if start is not None:
+        state["from"] = {"ts": iso_ts(start[0]), "id": start[1]}
+    if read_at is not None:
+        state["read_at"] = iso_ts(read_at)
+    return state
 
 
 def _query(sf: Any, *, soql: str) -> Any:

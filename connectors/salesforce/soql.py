@@ -48,29 +48,38 @@ def _select(fields: Sequence[str], sf_object: str) -> str:
     )
 
 
+def _after(position: tuple[dt.datetime, str]) -> str:
+    """``WHERE`` strictly after a keyset position, ties on the timestamp broken by Id."""
+    ts, last_id = position
+    return format_soql(
+        " WHERE SystemModstamp > {ts:literal} OR (SystemModstamp = {ts:literal} AND Id > {id})",
+        ts=iso_ts(ts),
+        id=last_id,
+    )
+
+
 def changed_since(
     sf_object: str,
     fields: Sequence[str],
     *,
     since: dt.datetime | None,
     after: tuple[dt.datetime, str] | None,
-    limit: int,
+    limit: int | None,
 ) -> str:
     """One keyset page of rows changed after a position, oldest first.
 
     ``after`` (timestamp, id): strictly after that row, ties on the timestamp broken by Id.
     ``since`` without ``after``: every row with a later SystemModstamp (a run's first page,
-    ``cursor - overlap``). Neither: from the beginning (first sync).
+    ``cursor - overlap``). Neither: from the beginning (first sync). ``limit`` None: no
+    ``LIMIT``, so that the answer's ``totalSize`` counts the whole result (a first sync's first
+    page, which tells REST from Bulk without a ``COUNT()`` call).
     """
     head = _select(fields, sf_object)
-    order = format_soql(" ORDER BY SystemModstamp, Id LIMIT {n}", n=int(limit))
+    order = " ORDER BY SystemModstamp, Id"
+    if limit is not None:
+        order += format_soql(" LIMIT {n}", n=int(limit))
     if after is not None:
-        ts, last_id = after
-        where = format_soql(
-            " WHERE SystemModstamp > {ts:literal} OR (SystemModstamp = {ts:literal} AND Id > {id})",
-            ts=iso_ts(ts),
-            id=last_id,
-        )
+        where = _after(after)
     elif since is not None:
         where = format_soql(" WHERE SystemModstamp > {ts:literal}", ts=iso_ts(since))
     else:
@@ -78,14 +87,14 @@ def changed_since(
     return head + where + order
 
 
-def full_extract(sf_object: str, fields: Sequence[str]) -> str:
-    """Every row of an object, for a Bulk API 2.0 ``queryAll`` job (no ORDER BY: Bulk streams)."""
-    return _select(fields, sf_object)
+def full_extract(
+    sf_object: str, fields: Sequence[str], *, after: tuple[dt.datetime, str] | None = None
+) -> str:
+    """The rows of an object for a Bulk API 2.0 ``queryAll`` job (no ORDER BY: Bulk streams).
 
-
-def count_rows(sf_object: str) -> str:
-    check_identifier(sf_object, "object")
-    return format_soql("SELECT COUNT() FROM {obj:literal}", obj=sf_object)
+    ``after``: only the rows after that keyset position (the REST page a first sync read first).
+    """
+    return _select(fields, sf_object) + (_after(after) if after is not None else "")
 
 
 def ids_after(sf_object: str, last_id: str | None, limit: int) -> str:

@@ -59,8 +59,9 @@ REPO_DIR = Path(__file__).parent / "cassettes" / "live"
 REPLAY_URL = "https://127.0.0.1:9"
 #: Rows per page in the live check: enough to see every shape, cheap on a real org's quota.
 PAGE_SIZE = 5
-#: Above any real org's size: the first page always comes from REST, never a Bulk API job.
-NO_BULK = 10**12
+#: Never a Bulk API job: the first page is an ordinary REST page of PAGE_SIZE rows (with a
+#: threshold the first page would be sized by a query without LIMIT, answered with 200 rows).
+NO_BULK = None
 
 SF = "salesforce"
 HS = "hubspot"

@@ -174,12 +174,10 @@ def test_login_first_sync_incremental_and_reconcile() -> None:
     assert shapes == [
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/sobjects/Account/describe"),
-        ("GET", f"{V}/query/"),
+        ("GET", f"{V}/queryAll/"),  # no LIMIT: its totalSize (3) says REST, no COUNT()
         ("GET", f"{V}/queryAll/"),
-        ("GET", f"{V}/queryAll/"),
-        # The incremental run re-reads the overlap minute (page size 2: two pages) and skips
-        # the rows it already delivered.
-        ("GET", f"{V}/queryAll/"),
+        # The incremental run starts a day after the last change, so no row can have committed
+        # late behind the cursor: one keyset page right after the stored position.
         ("GET", f"{V}/queryAll/"),
         ("GET", f"{V}/query/"),
     ]
@@ -249,13 +247,16 @@ def test_bulk_query_and_bulk_ingest() -> None:
         _seed_accounts,
         scenario,
         hub_fields=SPECS,
+        page_size=1,
         bulk_threshold=1,
-        bulk_max_records=2,
+        bulk_max_records=1,
         bulk_write_threshold=1,
     )
-    assert [len(p.records) for p in pages] == [2, 1]
+    # One REST page (totalSize 3 > 1: Bulk), then a job for the two rows after it.
+    assert [len(p.records) for p in pages] == [1, 1, 1]
     assert pages[-1].cursor["id"] == _id("001", 2)
     assert [r.outcome for r in written] == ["ok", "ok"]
+    assert shapes.count(("GET", f"{V}/queryAll/")) == 1
     assert ("POST", f"{V}/jobs/query") in shapes
     assert sum(p.endswith("/results") for _, p in shapes) == 2
     assert any(m == "PUT" and p.endswith("/batches") for m, p in shapes)
@@ -285,7 +286,6 @@ def test_expired_session_and_quota_error_shapes() -> None:
     assert shapes == [
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/sobjects/Account/describe"),
-        ("GET", f"{V}/query/"),
         ("GET", f"{V}/queryAll/"),  # 401 INVALID_SESSION_ID
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/queryAll/"),

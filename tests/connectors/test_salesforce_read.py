@@ -26,6 +26,7 @@ from connectors.records import (
     OwnerRecord,
     TicketRecord,
 )
+from connectors.salesforce.mapping import iso_ts
 from sandbox.runner import Sandbox
 from sandbox.state import SF
 from tests.connectors.salesforce_support import (
@@ -308,18 +309,18 @@ def test_first_sync_returns_exact_records_of_every_kind(sb: Sandbox, org: Org) -
         assert cursor is not None
 
 
-def test_first_sync_costs_describe_count_and_one_page(sb: Sandbox, org: Org) -> None:
+def test_first_sync_costs_describe_and_one_page(sb: Sandbox, org: Org) -> None:
     connector = make_connector(sb.info)
     head = sb.state.ledger_head()
     drain(connector, "deal", None)
+    # No COUNT(): the first page's totalSize tells REST from Bulk.
     assert api_calls(sb.state, head) == [
         ("POST", "/services/oauth2/token"),
         ("GET", "/services/data/v59.0/sobjects/Opportunity/describe"),
-        ("GET", "/services/data/v59.0/query/"),
         ("GET", "/services/data/v59.0/queryAll/"),
     ]
-    assert connector.usage().calls == 4
-    assert connector.usage().calls_by_object == {"auth": 1, "Opportunity": 3}
+    assert connector.usage().calls == 3
+    assert connector.usage().calls_by_object == {"auth": 1, "Opportunity": 2}
 
 
 def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
@@ -334,7 +335,9 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
     head = sb.state.ledger_head()
     records, same_cursor, _ = drain(connector, "account", account_cursor)
     assert records == []
-    assert same_cursor == account_cursor
+    # Same position; only the time this run started reading moved on.
+    assert same_cursor.pop("read_at") >= account_cursor["read_at"]
+    assert same_cursor == {k: v for k, v in account_cursor.items() if k != "read_at"}
     assert api_calls(sb.state, head) == [
         ("POST", "/services/oauth2/token"),
         ("GET", "/services/data/v59.0/queryAll/"),
@@ -366,13 +369,21 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
     assert records == []
 
 
-def test_overlap_catches_a_late_commit_behind_the_cursor(sb: Sandbox, org: Org) -> None:
+def test_cursor_without_read_at_keeps_the_plain_overlap(sb: Sandbox, org: Org) -> None:
     connector = make_connector(sb.info)
-    _, cursor, _ = drain(connector, "account", None)
-    # A transaction that committed late: its SystemModstamp is 30 s behind the cursor.
+    first, cursor, _ = drain(connector, "account", None)
+    # A cursor as written before ``read_at`` existed: position and the rows delivered within
+    # ``overlap`` of it. The run starts ``overlap`` before its position, so a row committed late
+    # with a SystemModstamp 30 s behind it is still caught, and the remembered rows are skipped.
+    old = {"ts": cursor["ts"], "id": cursor["id"]}
+    old["recent"] = {r.source_id: iso_ts(r.modified_at) for r in first}
+    cursor = old
     late = insert(sb.state, "Account", {"Name": "Late Commit"}, org.t0 - dt.timedelta(seconds=25))
-    records, _, _ = drain(connector, "account", cursor)
+    head = sb.state.ledger_head()
+    records, after, _ = drain(connector, "account", cursor)
     assert [r.source_id for r in records] == [late]
+    assert len(api_calls(sb.state, head)) == 1
+    assert "read_at" in after  # from now on the window follows the run's read time
 
 
 def test_equal_timestamps_across_page_boundaries_lose_nothing(sb: Sandbox) -> None:
@@ -383,7 +394,7 @@ def test_equal_timestamps_across_page_boundaries_lose_nothing(sb: Sandbox) -> No
     records, _, pages = drain(connector, "account", None)
     assert [len(p.records) for p in pages] == [3, 3, 1]
     assert [r.source_id for r in records] == sorted(ids)
-    assert len(api_calls(sb.state, head)) == 1 + 2 + 3  # login, describe + count, three pages
+    assert len(api_calls(sb.state, head)) == 1 + 1 + 3  # login, describe, three pages
     # Resuming from the middle page's checkpoint yields exactly the rest.
     rest, _, _ = drain(make_connector(sb.info, page_size=3), "account", pages[1].cursor)
     assert [r.source_id for r in rest] == sorted(ids)[6:]
@@ -416,18 +427,28 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
         for i in range(8)
     ]
     deleted = insert(sb.state, "Task", {"Subject": "old"}, start, deleted=True)
-    connector = make_connector(sb.info, bulk_threshold=5, bulk_max_records=3)
+    connector = make_connector(sb.info, bulk_threshold=5, bulk_max_records=3, page_size=2)
     head = sb.state.ledger_head()
     records, cursor, pages = drain(connector, "activity", None)
-    paths = [p for _, p in api_calls(sb.state, head)]
-    assert any(p.endswith("/jobs/query") for p in paths)
-    assert sum(p.endswith("/results") for p in paths) == 3  # 9 rows in chunks of 3
-    assert not any("/queryAll/" in p for p in paths)
+    calls = api_calls(sb.state, head)
+    job = calls[4][1].rsplit("/", 1)[1]
+    # One REST page (its totalSize 9 > 5 picks Bulk), then one job for the 7 rows after it.
+    assert calls == [
+        ("POST", "/services/oauth2/token"),
+        ("GET", "/services/data/v59.0/sobjects/Task/describe"),
+        ("GET", "/services/data/v59.0/queryAll/"),
+        ("POST", "/services/data/v59.0/jobs/query"),
+        ("GET", f"/services/data/v59.0/jobs/query/{job}"),
+        *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 7 rows, 3 a chunk
+    ]
+    assert [len(p.records) for p in pages] == [2, 3, 3, 1]
     assert sorted(r.source_id for r in records) == sorted([*ids, deleted])
+    assert len(records) == 9
     assert {r.source_id for r in records if r.deleted} == {deleted}
     by_id = {r.source_id: r for r in of_type(records, ActivityRecord)}
     assert by_id[ids[3]].duration_seconds == 180 and by_id[ids[3]].kind == "call"
-    assert "bulk" in pages[0].cursor and "bulk" not in cursor
+    assert pages[0].cursor["bulk"]["job"] is None and "bulk" in pages[1].cursor
+    assert "bulk" not in cursor
     assert cursor["id"] == ids[-1]
     # From now on: REST keyset, one call when nothing changed.
     head = sb.state.ledger_head()
@@ -440,16 +461,25 @@ def test_bulk_first_sync_resumes_from_its_locator(sb: Sandbox) -> None:
     start = sb.state.now() - dt.timedelta(hours=2)
     ids = [
         insert(sb.state, "Case", {"Subject": f"c{i}"}, start + dt.timedelta(seconds=i))
-        for i in range(7)
+        for i in range(9)
     ]
-    connector = make_connector(sb.info, bulk_threshold=5, bulk_max_records=3)
-    first = next(iter(connector.read("ticket", None)))  # killed after the first chunk
-    assert "bulk" in first.cursor
-    rest, cursor, _ = drain(
-        make_connector(sb.info, bulk_threshold=5, bulk_max_records=3), "ticket", first.cursor
-    )
-    assert sorted(r.source_id for r in [*first.records, *rest]) == sorted(ids)
-    assert cursor["id"] == ids[-1]
+    settings: dict[str, Any] = {"bulk_threshold": 5, "bulk_max_records": 3, "page_size": 2}
+    pages = list(make_connector(sb.info, **settings).read("ticket", None))
+    assert [len(p.records) for p in pages] == [2, 3, 3, 1]
+    for killed_after in range(len(pages) - 1):  # killed after the REST page, after chunk 1, 2
+        done = [r.source_id for p in pages[: killed_after + 1] for r in p.records]
+        head = sb.state.ledger_head()
+        rest, cursor, _ = drain(
+            make_connector(sb.info, **settings), "ticket", pages[killed_after].cursor
+        )
+        assert sorted([*done, *(r.source_id for r in rest)]) == sorted(ids), killed_after
+        assert len(done) + len(rest) == len(ids), killed_after
+        assert cursor["id"] == ids[-1]
+        calls = api_calls(sb.state, head)
+        # No REST query after the first page: the job is created (once) or resumed.
+        assert not any(p.endswith("/queryAll/") for _, p in calls)
+        created = calls.count(("POST", "/services/data/v59.0/jobs/query"))
+        assert created == (1 if killed_after == 0 else 0), killed_after
 
 
 def test_unknown_mapped_field_fails_with_a_message_naming_it(sb: Sandbox, org: Org) -> None:

@@ -95,6 +95,43 @@ def test_query_pages_by_locator_with_null_last(sb: Sandbox, sf: Any) -> None:
     assert r.headers["Content-Type"].startswith("text/csv")
 
 
+def test_query_where_keyset_position_counts_and_pages_only_the_matching_rows(
+    sb: Sandbox, sf: Any
+) -> None:
+    # The hub's first sync continues a REST page with a Bulk job strictly after the page's last
+    # (SystemModstamp, Id): the WHERE clause must filter the job (count and results), ties on the
+    # timestamp broken by Id, datetime literals with milliseconds, deleted rows with queryAll.
+    stamp = (sb.state.now() - dt.timedelta(hours=1)).replace(microsecond=250_000)
+    rows = []
+    for i in range(12):
+        ts = fmt_ts(stamp + dt.timedelta(seconds=0 if i < 8 else i))
+        rows.append((SF, "Account", sf_make_id("001", 700 + i), ts, ts, int(i == 9), "{}"))
+    sb.state.insert_many(rows)
+    ids = [r[2] for r in rows]
+    literal = stamp.strftime("%Y-%m-%dT%H:%M:%S.250Z")
+    soql = (
+        f"SELECT Id, SystemModstamp FROM Account WHERE SystemModstamp > {literal} OR "
+        f"(SystemModstamp = {literal} AND Id > '{ids[4]}')"
+    )
+    s = t.sandbox_session(sb.info)
+    s.headers["Authorization"] = f"Bearer {sf.session_id}"
+    base = f"{sb.info.salesforce_url}/services/data/v59.0/jobs/query"
+    job = s.post(base, json={"operation": "queryAll", "query": soql}).json()
+    assert s.get(f"{base}/{job['id']}").json()["numberRecordsProcessed"] == 7
+    got: list[str] = []
+    locator = ""
+    while True:
+        params = {"maxRecords": 3, **({"locator": locator} if locator else {})}
+        r = s.get(f"{base}/{job['id']}/results", params=params)
+        got += [row[0] for row in _rows(r.text)[1:]]
+        locator = r.headers["Sforce-Locator"]
+        if locator == "null":
+            break
+    assert got == ids[5:]  # 3 tied rows after ids[4], then 4 later ones (one deleted)
+    live = "".join(sf.bulk2.Account.query(soql, wait=0))
+    assert [row[0] for row in _rows(live)[1:]] == [i for i in ids[5:] if i != ids[9]]
+
+
 def test_query_all_includes_deleted_and_errors_are_reported(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "Live")
     gone = t.account(sb.state, "Gone", deleted=True)

@@ -1,0 +1,180 @@
+"""The Salesforce reader re-reads only what could have committed late, and sizes first syncs for free.
+
+Contract checked against the sandbox with the real simple-salesforce client, by exact records and
+the exact requests in the sandbox's ledger: after a burst of more than ``RECENT_CAP`` changes, a
+sync long after the burst reads each changed row once and the sync after it re-reads nothing (the
+minimum number of calls); a row whose transaction committed late, inside the overlap of the run
+that read the burst, is still delivered by the next run; a first sync above ``bulk_threshold``
+reads one REST page (whose ``totalSize`` chooses Bulk, no ``COUNT()``) and then one Bulk API 2.0
+job that starts strictly after that page, so every row arrives exactly once even when rows share
+the SystemModstamp at the boundary, and the run after it reads nothing again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.salesforce.reader import RECENT_CAP
+from sandbox.runner import Sandbox
+from tests.connectors.salesforce_support import (
+    api_calls,
+    drain,
+    fresh,
+    insert,
+    make_connector,
+    sandbox,
+)
+
+QUERY_ALL = ("GET", "/services/data/v59.0/queryAll/")
+TOKEN = ("POST", "/services/oauth2/token")
+BURST = 2500
+
+
+@pytest.fixture(scope="module")
+def shared_sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    yield from sandbox(tmp_path_factory.mktemp("sf-overlap"))
+
+
+@pytest.fixture
+def sb(shared_sb: Sandbox) -> Sandbox:
+    return fresh(shared_sb)
+
+
+def _contacts(sb: Sandbox, n: int, at: dt.datetime, prefix: str) -> list[str]:
+    with sb.state.transaction():
+        return [
+            insert(sb.state, "Contact", {"LastName": f"{prefix}{i}", "Name": f"{prefix}{i}"}, at)
+            for i in range(n)
+        ]
+
+
+def _synced_org(sb: Sandbox) -> dict[str, object]:
+    """Ten old contacts and one lead, read by a first sync; the contact kind's cursor."""
+    day_ago = sb.state.now() - dt.timedelta(days=1)
+    _contacts(sb, 10, day_ago, "Old ")
+    insert(sb.state, "Lead", {"LastName": "Lead", "Name": "Lead", "Company": "L"}, day_ago)
+    records, cursor, _ = drain(make_connector(sb.info), "contact", None)
+    assert len(records) == 11
+    return cursor
+
+
+def _sync(sb: Sandbox, cursor: dict[str, object]) -> tuple[list[str], dict[str, object], list]:
+    """One run of the contact kind with a fresh connector (as ``crmhub sync`` does)."""
+    head = sb.state.ledger_head()
+    records, after, _ = drain(make_connector(sb.info), "contact", cursor)
+    return [r.source_id for r in records], after, api_calls(sb.state, head)
+
+
+def test_burst_then_sync_long_after_reads_each_row_once_at_the_minimum(sb: Sandbox) -> None:
+    assert BURST > RECENT_CAP
+    cursor = _synced_org(sb)
+    sb.state.advance_clock(600)
+    burst = _contacts(sb, BURST, sb.state.now(), "Burst ")  # a mass update: one instant
+    sb.state.advance_clock(3600)
+
+    started = sb.state.now()
+    got, cursor, calls = _sync(sb, cursor)
+    assert sorted(got) == sorted(burst) and len(got) == BURST
+    # The run's read time: the org clock before its first query (a Date header, whole seconds).
+    read_at = dt.datetime.fromisoformat(str(cursor["Contact"]["read_at"]))  # type: ignore[index]
+    assert started - dt.timedelta(seconds=1) < read_at <= sb.state.now()
+    # Contact: 2,000 + 500 rows; Lead: one empty page. Nothing before the burst is re-read.
+    assert calls == [TOKEN, QUERY_ALL, QUERY_ALL, QUERY_ALL]
+
+    # Two minutes later nothing changed: one call per object, no record (the burst lies before
+    # the previous run's read time minus the overlap, so no row of it can have committed late).
+    sb.state.advance_clock(120)
+    got, _, calls = _sync(sb, cursor)
+    assert got == []
+    assert calls == [TOKEN, QUERY_ALL, QUERY_ALL]
+
+
+def test_late_commit_inside_the_overlap_of_a_burst_is_still_read(sb: Sandbox) -> None:
+    cursor = _synced_org(sb)
+    sb.state.advance_clock(600)
+    burst_at = sb.state.now()
+    burst = _contacts(sb, BURST, burst_at, "Burst ")
+    sb.state.advance_clock(20)
+    got, cursor, _ = _sync(sb, cursor)  # reads the burst 20 s after it
+    assert sorted(got) == sorted(burst)
+
+    # A transaction that was still open during that run commits now, its SystemModstamp 5 s
+    # after the burst: older than the position the run stored.
+    late = _contacts(sb, 1, burst_at + dt.timedelta(seconds=5), "Late ")[0]
+    sb.state.advance_clock(3600)
+    got, cursor, calls = _sync(sb, cursor)
+    counts = Counter(got)
+    assert counts[late] == 1
+    # The window (the last minute before the previous run's start) holds the burst too: the
+    # RECENT_CAP newest of it were remembered and skipped; the others are read again (the
+    # store's upsert absorbs them), in 2,000 + 501 rows.
+    assert set(got) - {late} == set(sorted(burst)[: BURST - RECENT_CAP])
+    assert max(counts.values()) == 1
+    assert calls == [TOKEN, QUERY_ALL, QUERY_ALL, QUERY_ALL]
+
+    # That run started long after every change: the next one re-reads nothing.
+    got, _, calls = _sync(sb, cursor)
+    assert got == []
+    assert calls == [TOKEN, QUERY_ALL, QUERY_ALL]
+
+
+def test_first_sync_above_the_bulk_threshold_reads_one_page_then_bulk(sb: Sandbox) -> None:
+    loaded_at = (sb.state.now() - dt.timedelta(minutes=5)).replace(microsecond=250_000)
+    with sb.state.transaction():
+        tied = [insert(sb.state, "Account", {"Name": f"Load {i}"}, loaded_at) for i in range(1200)]
+        later = [
+            insert(sb.state, "Account", {"Name": f"Edit {i}"}, loaded_at + dt.timedelta(seconds=i))
+            for i in range(1, 4)
+        ]
+        gone = insert(sb.state, "Account", {"Name": "Gone"}, loaded_at, deleted=True)
+    every = [*tied, *later, gone]
+    settings: dict[str, Any] = {"bulk_threshold": 1000, "bulk_max_records": 500, "page_size": 200}
+    connector = make_connector(sb.info, **settings)
+    head = sb.state.ledger_head()
+    records, cursor, pages = drain(connector, "account", None)
+    calls = api_calls(sb.state, head)
+    job = calls[4][1].rsplit("/", 1)[1]
+    assert calls == [
+        TOKEN,
+        ("GET", "/services/data/v59.0/sobjects/Account/describe"),
+        QUERY_ALL,  # the first 200 rows; totalSize 1,204 > 1,000
+        ("POST", "/services/data/v59.0/jobs/query"),
+        ("GET", f"/services/data/v59.0/jobs/query/{job}"),
+        *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 1,004 rows
+    ]
+    # The REST page ends inside the 1,201 rows sharing one SystemModstamp: the job continues
+    # strictly after its last (SystemModstamp, Id), so no row comes twice and none is missing.
+    assert [len(p.records) for p in pages] == [200, 500, 500, 4]
+    ids = [r.source_id for r in records]
+    assert sorted(ids) == sorted(every) and len(ids) == len(every)
+    assert {r.source_id for r in records if r.deleted} == {gone}
+    assert cursor["id"] == later[-1] and "bulk" not in cursor
+
+    # A sync right after: the bulk-loaded rows are older than the first sync's read time minus
+    # the overlap, so nothing is read again (one call, although far more than RECENT_CAP rows
+    # share the newest SystemModstamps).
+    head = sb.state.ledger_head()
+    more, _, _ = drain(make_connector(sb.info, **settings), "account", cursor)
+    assert more == []
+    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL]
+
+
+def test_first_sync_below_the_bulk_threshold_stays_on_rest(sb: Sandbox) -> None:
+    at = sb.state.now() - dt.timedelta(hours=1)
+    ids = [insert(sb.state, "Case", {"Subject": f"c{i}"}, at) for i in range(5)]
+    connector = make_connector(sb.info, bulk_threshold=5, page_size=2)
+    head = sb.state.ledger_head()
+    records, _, pages = drain(connector, "ticket", None)
+    assert [r.source_id for r in records] == sorted(ids)
+    assert [len(p.records) for p in pages] == [2, 2, 1]
+    assert all("bulk" not in p.cursor for p in pages)
+    assert api_calls(sb.state, head) == [
+        TOKEN,
+        ("GET", "/services/data/v59.0/sobjects/Case/describe"),
+        *[QUERY_ALL] * 3,
+    ]
