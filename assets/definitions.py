@@ -30,6 +30,11 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else None
 
 
+def _env_int(name: str) -> dg.EnvVar | None:
+    """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time)."""
+    return dg.EnvVar.int(name) if name in os.environ else None
+
+
 def _kw(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -62,6 +67,7 @@ def build_resources() -> dict[str, Any]:
                 client_secret=_env("CRMHUB_HS_CLIENT_SECRET"),
                 refresh_token=_env("CRMHUB_HS_REFRESH_TOKEN"),
                 ca_bundle=_env("CRMHUB_HS_CA_BUNDLE"),
+                archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
             )
         ),
     }

@@ -36,6 +36,9 @@ from sandbox.state import HS, SF, SandboxState
 TOKEN_BUCKETS = {SF: "auth", HS: "oauth"}
 #: Ledger categories that are OAuth token requests (excluded from API call counts).
 TOKEN_CATEGORIES = frozenset({"oauth token"})
+#: Ledger categories that discover the CRM's fields (Salesforce describe, HubSpot properties list):
+#: the mapping check the issue requires, counted apart from the data pages.
+DISCOVERY_CATEGORIES = frozenset({"describe", "properties"})
 #: Ledger categories that write CRM records (the writeback benchmark's "write calls").
 WRITE_CATEGORIES = frozenset(
     {

@@ -18,7 +18,8 @@ Variables (all optional):
   ``CRMHUB_SF_JWT_KEY_FILE``), ``CRMHUB_SF_TOKEN_URL``, ``CRMHUB_SF_CA_BUNDLE``.
 - HubSpot: ``CRMHUB_HS_ACCESS_TOKEN`` (private app) or ``CRMHUB_HS_CLIENT_ID`` +
   ``CRMHUB_HS_CLIENT_SECRET`` + ``CRMHUB_HS_REFRESH_TOKEN``; ``CRMHUB_HS_BASE_URL``,
-  ``CRMHUB_HS_CA_BUNDLE``.
+  ``CRMHUB_HS_CA_BUNDLE``, ``CRMHUB_HS_ARCHIVED_CHECK_SECONDS`` (how often deletes are looked
+  for; default 3600).
 """
 
 from __future__ import annotations

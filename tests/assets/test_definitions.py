@@ -49,3 +49,21 @@ def test_dagster_definitions_validate() -> None:
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hubspot_archived_check_interval_comes_from_its_variable(monkeypatch: object) -> None:
+    # The trade-off between HubSpot delete latency and calls per run is the user's to set.
+    os.environ["CRMHUB_HS_ACCESS_TOKEN"] = "pat-test-value"
+    os.environ["CRMHUB_HS_ARCHIVED_CHECK_SECONDS"] = "86400"
+    try:
+        resources = build_resources()
+        with dg.build_resources({"hubspot": resources["hubspot"]}) as built:
+            connector = built.hubspot.connector()
+            assert connector.config.archived_check_interval_seconds == 86400
+            connector.close()
+        del os.environ["CRMHUB_HS_ARCHIVED_CHECK_SECONDS"]
+        with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+            assert built.hubspot.connector().config.archived_check_interval_seconds == 3600
+    finally:
+        os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
+        os.environ.pop("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", None)

@@ -576,6 +576,31 @@ def test_archived_records_become_tombstones_when_the_check_is_due(sb: Sandbox) -
     assert len(calls(sb, head)) == 2
 
 
+def test_a_daily_archived_check_trades_delete_latency_for_one_call_per_run(sb: Sandbox) -> None:
+    # HubSpot's search never returns archived records and no API filters them by archive time,
+    # so a delete can only be seen by listing archived records. With a daily check, hourly runs
+    # with nothing changed cost one search each; a delete arrives with the run after the day.
+    for rid in ("1", "2"):
+        seed(sb.state, "companies", {"name": rid}, rid=rid, created=ago(sb, 3600))
+    daily = {"archived_check_interval_seconds": 86400}
+    _, cursor, _ = drain(connector(sb, **daily).read("account", None))
+    sb.state.soft_delete(HS, "companies", "2")
+    for _ in range(23):
+        sb.state.advance_clock(3600)
+        head = sb.state.ledger_head()
+        records, cursor, _ = drain(connector(sb, **daily).read("account", cursor))
+        assert records == []
+        assert calls(sb, head) == [("POST", "/crm/v3/objects/companies/search", 200)]
+    sb.state.advance_clock(3600)
+    head = sb.state.ledger_head()
+    records, cursor, _ = drain(connector(sb, **daily).read("account", cursor))
+    assert [(r.source_id, r.deleted) for r in records] == [("2", True)]
+    assert calls(sb, head) == [
+        ("POST", "/crm/v3/objects/companies/search", 200),
+        ("GET", "/crm/v3/objects/companies", 200),
+    ]
+
+
 def test_reconcile_ids_finds_hard_deletes(sb: Sandbox) -> None:
     for rid in ("1", "2", "3"):
         seed(sb.state, "companies", {"name": rid}, rid=rid, created=ago(sb, 3600))
