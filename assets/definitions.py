@@ -30,7 +30,7 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else None
 
 
-def _env_int(name: str) -> dg.EnvVar | None:
+def _env_int(name: str) -> Any:
     """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time)."""
     return dg.EnvVar.int(name) if name in os.environ else None
 
