@@ -9,11 +9,20 @@ The query side uses the REST endpoints directly (job JSON through ``sf.restful``
 through the client's raw request) rather than ``sf.bulk2.<Object>.query``: the hub must keep the
 job id and ``Sforce-Locator`` in its cursor, so that a run killed after chunk 7 of 30 resumes at
 chunk 8 instead of starting over, and must put each chunk through the same budget guard, re-login
-and retry policy as every other call. Ingest uses ``sf.bulk2.Account.update`` as it is.
+and retry policy as every other call.
+
+Ingest (large writebacks) uses the same endpoints directly too, so that a job costs what the
+protocol needs and no more: create, upload, close, one status poll per ``bulk_poll_seconds``
+until the job is done, the successful and the failed results: 6 calls when the first poll finds
+it complete. (``sf.bulk2.<Object>.update`` reads the job status once more after it completed,
+and the caller would still have to read the unprocessed records, which only exist when the job
+stopped early: 8.) The unprocessed records are read only when the job processed fewer rows than
+were sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
@@ -121,8 +130,21 @@ class IngestOutcome:
     unprocessed: set[str]
 
 
+INGEST_DONE = "JobComplete"
+INGEST_FAILED = ("Failed", "Aborted")
+
+
 def _csv_rows(text: str) -> Iterator[dict[str, str]]:
     yield from csv.DictReader(io.StringIO(text or ""))
+
+
+def _csv_body(rows: Sequence[dict[str, str]]) -> bytes:
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
 def bulk_update(
@@ -130,25 +152,99 @@ def bulk_update(
 ) -> IngestOutcome:
     """Update rows (each with ``Id``) through one Bulk 2.0 ingest job and read every outcome.
 
-    Not retried as a whole (a job is not idempotent in its bookkeeping); records the job did not
-    process come back as ``unprocessed`` for the caller to report as retryable.
+    Creating, uploading and closing are not retried (a job is not idempotent in its
+    bookkeeping); a failure before the job is closed aborts it. Polls and result reads are.
+    Records the job did not process come back as ``unprocessed`` for the caller to report as
+    retryable. A job that ends ``Failed``/``Aborted`` is a :class:`CrmRequestError`.
     """
-    wait = max(int(client.config.bulk_poll_seconds), 0)
+    if not rows:
+        return IngestOutcome(ok=set(), failed={}, unprocessed=set())
+    spec = {
+        "object": sf_object,
+        "operation": "update",
+        "contentType": "CSV",
+        "columnDelimiter": "COMMA",
+        "lineEnding": "LF",
+    }
+    created = client.call(
+        sf_object, lambda sf: sf.restful("jobs/ingest", method="POST", json=spec), retry=False
+    )
+    job_id = str(_job(created, sf_object)["id"])
+    try:
+        client.raw(
+            sf_object,
+            "PUT",
+            f"jobs/ingest/{job_id}/batches",
+            headers={"Content-Type": "text/csv"},
+            data=_csv_body(rows),
+            retry=False,
+        )
+        close = {"state": "UploadComplete"}
+        client.call(
+            sf_object,
+            lambda sf: sf.restful(f"jobs/ingest/{job_id}", method="PATCH", json=close),
+            retry=False,
+        )
+    except Exception:
+        _abort_ingest(client, sf_object, job_id)
+        raise
+    job = _wait_for_ingest(client, sf_object, job_id)
+    ok: set[str] = set()
+    failed: dict[str, str] = {}
+    for row in _csv_rows(_ingest_result(client, sf_object, job_id, "successfulResults")):
+        ok.add(row.get("sf__Id") or row.get("Id") or "")
+    for row in _csv_rows(_ingest_result(client, sf_object, job_id, "failedResults")):
+        failed[row.get("Id") or row.get("sf__Id") or ""] = row.get("sf__Error") or ""
+    unprocessed: set[str] = set()
+    if int(job.get("numberRecordsProcessed") or 0) < len(rows):
+        for row in _csv_rows(_ingest_result(client, sf_object, job_id, "unprocessedRecords")):
+            unprocessed.add(row.get("Id") or "")
+    return IngestOutcome(ok=ok, failed=failed, unprocessed=unprocessed)
 
-    def run(sf: Any) -> IngestOutcome:
-        handler = getattr(sf.bulk2, sf_object)
-        jobs = handler.update(records=list(rows), wait=wait)
-        ok: set[str] = set()
-        failed: dict[str, str] = {}
-        unprocessed: set[str] = set()
-        for job in jobs:
-            job_id = job["job_id"]
-            for row in _csv_rows(handler.get_successful_records(job_id)):
-                ok.add(row.get("Id") or row.get("sf__Id") or "")
-            for row in _csv_rows(handler.get_failed_records(job_id)):
-                failed[row.get("Id") or row.get("sf__Id") or ""] = row.get("sf__Error") or ""
-            for row in _csv_rows(handler.get_unprocessed_records(job_id)):
-                unprocessed.add(row.get("Id") or "")
-        return IngestOutcome(ok=ok, failed=failed, unprocessed=unprocessed)
 
-    return client.call(sf_object, run, retry=False)
+def _wait_for_ingest(client: SalesforceClient, sf_object: str, job_id: str) -> dict[str, Any]:
+    """Poll (after ``bulk_poll_seconds``, then at that interval) until the job is done."""
+    config = client.config
+    deadline = time.monotonic() + config.bulk_timeout_seconds
+    while True:
+        client.sleep(config.bulk_poll_seconds)
+        job = _job(
+            client.call(sf_object, lambda sf: sf.restful(f"jobs/ingest/{job_id}")), sf_object
+        )
+        state = str(job.get("state"))
+        if state == INGEST_DONE:
+            return job
+        if state in INGEST_FAILED:
+            raise CrmRequestError(
+                f"A Salesforce Bulk API job for {sf_object} ended as "
+                f"{safe_code(state.upper())}; see the org's Bulk Data Load Jobs page for the "
+                "reason.",
+                crm=CRM,
+                code="BULK_JOB_FAILED",
+            )
+        if time.monotonic() > deadline:
+            raise CrmRequestError(
+                f"The Salesforce Bulk API ingest job for {sf_object} did not finish within "
+                f"{config.bulk_timeout_seconds:.0f} s; its rows are reported as not processed "
+                "and retried by the next writeback.",
+                crm=CRM,
+                code="TIMEOUT",
+            )
+
+
+def _ingest_result(client: SalesforceClient, sf_object: str, job_id: str, kind: str) -> str:
+    response = client.raw(
+        sf_object, "GET", f"jobs/ingest/{job_id}/{kind}", headers={"Accept": "text/csv"}
+    )
+    return response.content.decode("utf-8-sig")
+
+
+def _abort_ingest(client: SalesforceClient, sf_object: str, job_id: str) -> None:
+    """Best effort: an unclosed job must not linger (or be processed half uploaded)."""
+    aborted = {"state": "Aborted"}
+    with contextlib.suppress(Exception):  # the original error is the one to report
+        client.call(
+            sf_object,
+            lambda sf: sf.restful(f"jobs/ingest/{job_id}", method="PATCH", json=aborted),
+            retry=False,
+        )

@@ -262,9 +262,10 @@ class SalesforceClient:
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        data: bytes | None = None,
         retry: bool = True,
     ) -> requests.Response:
-        """A request the SDK has no helper for (Bulk 2.0 CSV results): same guards as ``call``."""
+        """A request the SDK has no helper for (Bulk 2.0 CSV): same guards as ``call``."""
 
         def run(sf: Salesforce) -> requests.Response:
             merged = dict(sf.headers)
@@ -274,6 +275,7 @@ class SalesforceClient:
                 sf.base_url + path,
                 params=params,
                 headers=merged,
+                data=data,
                 timeout=self.config.timeout_seconds,
             )
             if response.status_code >= 300:

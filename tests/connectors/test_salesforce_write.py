@@ -307,6 +307,21 @@ def test_unconfigured_key_is_refused_before_any_request(sb: Sandbox) -> None:
     assert api_calls(sb.state, head) == []
 
 
+def test_failed_bulk_ingest_job_fails_every_row_without_reading_results(sb: Sandbox) -> None:
+    # The hub's fields were never created: the job fails on its header (unknown column).
+    start = sb.state.now() - dt.timedelta(hours=1)
+    ids = [insert(sb.state, "Account", {"Name": f"A{i}"}, start) for i in range(3)]
+    connector = _connector(sb, bulk_write_threshold=2)
+    head = sb.state.ledger_head()
+    results = connector.write([FieldUpdate(i, {"health_score": "1"}) for i in ids])
+    assert [(r.outcome, r.retryable) for r in results] == [("failed", False)] * 3
+    reason = results[0].reason or ""
+    assert "ended as FAILED" in reason and "Bulk Data Load Jobs" in reason
+    calls = api_calls(sb.state, head)
+    assert [m for m, _ in calls] == ["POST", "POST", "PUT", "PATCH", "GET"]  # token first
+    assert not any(p.endswith(("Results", "Records")) for _, p in calls)
+
+
 def test_bulk_ingest_above_the_threshold(sb: Sandbox) -> None:
     ids = _provisioned(sb, 4)
     assert sb.state.soft_delete(SF, "Account", ids[3])
@@ -327,8 +342,20 @@ def test_bulk_ingest_above_the_threshold(sb: Sandbox) -> None:
         ]
     )
     assert [r.outcome for r in results] == ["ok", "ok", "ok", "skipped"]
-    paths = [p for _, p in api_calls(sb.state, head)]
-    assert "/services/data/v59.0/jobs/ingest" in [p.rstrip("/") for p in paths]
+    calls = api_calls(sb.state, head)
+    job = calls[1][1].split("/")[-2]
+    ingest = f"/services/data/v59.0/jobs/ingest/{job}"
+    # The protocol's minimum: create, upload, close, one poll, successful + failed results
+    # (no second status read, no unprocessed records: the job processed every row).
+    assert calls == [
+        ("POST", "/services/data/v59.0/jobs/ingest"),
+        ("PUT", f"{ingest}/batches"),
+        ("PATCH", ingest),
+        ("GET", ingest),
+        ("GET", f"{ingest}/successfulResults"),
+        ("GET", f"{ingest}/failedResults"),
+    ]
+    paths = [p for _, p in calls]
     assert PATCH[1] not in paths
     assert _data(sb, ids[0])["Hub_Health_Score__c"] == 12.5
     assert _data(sb, ids[0])["Hub_Handover_Status__c"] == "onboarding"
