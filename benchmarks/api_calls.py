@@ -31,7 +31,8 @@ discovery the issue requires, shown in their own columns:
   chunks, whichever is less; ``rows`` counts deleted rows too (``queryAll`` returns them).
 - Pages, HubSpot: ``ceil(changed / 200)`` searches (at least 1) plus ``ceil(changed / 1000)`` v4
   association batch reads per association type the record needs; owners (no change filter):
-  ``ceil(owners / 500)``.
+  ``ceil(active owners / 500)``, on a first sync plus ``ceil(archived owners / 500)`` (at least
+  1: the API lists archived owners separately, and a first read needs them).
 - Discovery (required): on a first sync, one Salesforce ``describe`` per object and one HubSpot
   properties list per object type (the mapping is validated against the CRM's fields before
   anything is read, with an error naming an unknown field; HubSpot owners have no mapping);
@@ -157,7 +158,13 @@ def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, 
     """
     if kind == "owner":
         n = _count(state, HS, "owners", None, deleted=True)
-        return n, max(1, ceil_div(n, HS_OWNERS_PAGE)), 0, "owners"
+        active = _count(state, HS, "owners", None, deleted=False)
+        pages = max(1, ceil_div(active, HS_OWNERS_PAGE))
+        if since is None:
+            # The owners API lists active or archived (deactivated) owners, never both in one
+            # call; a first read needs both (deactivated owners still own records).
+            pages += max(1, ceil_div(n - active, HS_OWNERS_PAGE))
+        return n, pages, 0, "owners"
     spec = SPECS[kind]
     n = _count(state, HS, spec.object_type, since, deleted=False)
     minimum = max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
