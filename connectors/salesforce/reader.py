@@ -19,11 +19,13 @@ Why this shape:
   (``{Id: SystemModstamp}``, capped at :data:`RECENT_CAP`; beyond the cap a few duplicates pass,
   which the store's upsert absorbs) and skipped. A cursor without ``read_at`` (written before it
   existed, or by a run that had no ``Date`` yet) starts ``overlap`` before its position.
-- A first sync reads its first REST page without ``LIMIT``: the answer's ``totalSize`` is the
-  size of the whole object, so no ``COUNT()`` call is needed to choose. Above ``bulk_threshold``
-  the rest (strictly after that page's last position, so no row is read twice and none is
-  skipped) comes from one Bulk API 2.0 job; the cursor then holds the job and locator until the
-  last chunk. Otherwise REST keyset pages continue.
+- A first sync reads its first REST page with ``LIMIT max(bulk_threshold, page_size) + 1``: the
+  answer's ``totalSize`` (the rows that query matches) tells whether the object holds more than
+  ``bulk_threshold`` rows and more than one page, so no ``COUNT()`` call is needed to choose, and
+  the limit keeps the ordered query cheap on huge objects. Above ``bulk_threshold`` the rest
+  (strictly after that page's last position, so no row is read twice and none is skipped) comes
+  from one Bulk API 2.0 job; the cursor then holds the job and locator until the last chunk.
+  Otherwise REST keyset pages continue.
 - Records purged from the recycle bin never show up in ``queryAll``: :meth:`ObjectReader.live_ids`
   serves the periodic full id pass that finds them.
 
@@ -217,19 +219,22 @@ class ObjectReader:
         """Keyset pages until the last one; ``stored`` is the position already checkpointed.
 
         ``read_at``: the org time known before this run's first query (stored in the cursor).
-        ``first_sync``: the first page is read without ``LIMIT`` and its ``totalSize`` decides
-        whether the rest comes from REST pages or from one Bulk API 2.0 job.
+        ``first_sync``: the first page's query is limited to ``max(bulk_threshold, page_size) + 1``
+        rows and its ``totalSize`` decides whether the rest comes from REST pages or from one
+        Bulk API 2.0 job.
         """
         limit = self.config.page_size
+        threshold = self.config.bulk_threshold
         first = True
         while True:
-            probe = first and first_sync and self.config.bulk_threshold is not None
+            probe = first and first_sync and threshold is not None
             query = soql.changed_since(
                 sf_object,
                 self._fields(sf_object, extra),
                 since=since if first else None,
                 after=after,
-                limit=None if probe else limit,
+                # totalSize = min(rows, this): above the threshold <=> more than the threshold.
+                limit=max(threshold or 0, limit) + 1 if probe else limit,
             )
             total: int | None = None
             if probe:
@@ -256,7 +261,6 @@ class ObjectReader:
             position = stored or (EPOCH, "")
             window = recent.pruned(self._window_floor(position, read_at))
             more = bool(rows) and (len(rows) >= limit if total is None else total > len(rows))
-            threshold = self.config.bulk_threshold
             if probe and more and total is not None and threshold is not None and total > threshold:
                 # The rest through Bulk API 2.0, strictly after this page's last row.
                 state = _bulk_state(None, "", after, position, window, read_at)
@@ -284,7 +288,7 @@ class ObjectReader:
     def _first_page(
         self, sf_object: str, query: str, extra: dict[str, Any], limit: int
     ) -> tuple[list[dict[str, Any]], int] | None:
-        """The first answer of a query without ``LIMIT``: up to ``limit`` rows and ``totalSize``.
+        """The first answer of a sizing query: up to ``limit`` rows and ``totalSize``.
 
         One call: the locator of the rest is not followed (keyset pages or Bulk continue after
         the last row kept). ``Sforce-Query-Options`` asks for a batch of ``limit`` rows (the API

@@ -71,8 +71,8 @@ def changed_since(
     ``after`` (timestamp, id): strictly after that row, ties on the timestamp broken by Id.
     ``since`` without ``after``: every row with a later SystemModstamp (a run's first page,
     ``cursor - overlap``). Neither: from the beginning (first sync). ``limit`` None: no
-    ``LIMIT``, so that the answer's ``totalSize`` counts the whole result (a first sync's first
-    page, which tells REST from Bulk without a ``COUNT()`` call).
+    ``LIMIT``. The answer's ``totalSize`` counts the rows the query matches (up to ``limit``),
+    which is how a first sync's first page tells REST from Bulk without a ``COUNT()`` call.
     """
     head = _select(fields, sf_object)
     order = " ORDER BY SystemModstamp, Id"

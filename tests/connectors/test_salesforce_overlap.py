@@ -16,11 +16,13 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 
 from connectors.salesforce.reader import RECENT_CAP
 from sandbox.runner import Sandbox
+from sandbox.state import SF
 from tests.connectors.salesforce_support import (
     api_calls,
     drain,
@@ -147,6 +149,11 @@ def test_first_sync_above_the_bulk_threshold_reads_one_page_then_bulk(sb: Sandbo
         ("GET", f"/services/data/v59.0/jobs/query/{job}"),
         *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 1,004 rows
     ]
+    # The sizing page is limited to threshold + 1 rows: totalSize 1,001 means "more than 1,000".
+    first_query = next(
+        unquote_plus(r["path"]) for r in sb.state.ledger(head, crm=SF) if "/queryAll/" in r["path"]
+    )
+    assert first_query.endswith("ORDER BY SystemModstamp, Id LIMIT 1001")
     # The REST page ends inside the 1,201 rows sharing one SystemModstamp: the job continues
     # strictly after its last (SystemModstamp, Id), so no row comes twice and none is missing.
     assert [len(p.records) for p in pages] == [200, 500, 500, 4]
