@@ -194,7 +194,7 @@ def reset_unified(store: HubStore) -> None:
     with store.engine.begin() as conn:
         for table in derived:
             conn.execute(sa.text(f"DELETE FROM {table}"))
-        for table in ("source_account", "contact"):
+        for table in ("source_account", "contact", "deal", "ticket", "activity", "email"):
             conn.execute(sa.text(f"UPDATE {table} SET customer_id = NULL"))
 
 
