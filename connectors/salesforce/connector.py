@@ -8,7 +8,9 @@ drift detection (``read_hub_fields``), and report every API call it spent (``usa
 Salesforce objects per kind: owner -> User, account -> Account, contact -> Contact and Lead,
 deal -> Opportunity, deal_stage -> OpportunityHistory, email -> EmailMessage, ticket -> Case,
 activity -> Task. Cursor of a kind: the object's cursor (see ``reader.py``); for contact, whose
-kind spans two objects, ``{"Contact": {...}, "Lead": {...}}``.
+kind spans two objects, ``{"Contact": {...}, "Lead": {...}}``. A connector instance asks
+``limits/recordCount`` at most once, for all these objects, when the first first sync needs to
+choose between REST and Bulk API 2.0 (see ``reader.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from connectors.salesforce.mapping import (
     hub_value,
     iso_ts,
 )
-from connectors.salesforce.reader import ObjectReader, Schema
+from connectors.salesforce.reader import ObjectReader, RecordCounts, Schema
 from connectors.salesforce.writer import AccountWriter
 
 ACCOUNT = "Account"
@@ -61,7 +63,12 @@ class SalesforceConnector:
         self._hub = HubFieldNames(config.hub_fields, config.hub_field_names)
         self._client = SalesforceClient(config, sleep=sleep)
         self._schema = Schema(self._client)
-        self._reader = ObjectReader(self._client, self._field_map, self._schema, self._hub.names())
+        # Every object the connector reads: one record-count call sizes all their first syncs.
+        objects = [o for kind_objects in KIND_OBJECTS.values() for o in kind_objects]
+        self._counts = RecordCounts(self._client, objects)
+        self._reader = ObjectReader(
+            self._client, self._field_map, self._schema, self._hub.names(), self._counts
+        )
         self._writer = AccountWriter(self._client, self._hub.fields)
 
     # ---- reading ---------------------------------------------------------------------------

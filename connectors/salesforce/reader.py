@@ -19,13 +19,19 @@ Why this shape:
   (``{Id: SystemModstamp}``, capped at :data:`RECENT_CAP`; beyond the cap a few duplicates pass,
   which the store's upsert absorbs) and skipped. A cursor without ``read_at`` (written before it
   existed, or by a run that had no ``Date`` yet) starts ``overlap`` before its position.
-- A first sync reads its first REST page with ``LIMIT max(bulk_threshold, page_size) + 1``: the
-  answer's ``totalSize`` (the rows that query matches) tells whether the object holds more than
-  ``bulk_threshold`` rows and more than one page, so no ``COUNT()`` call is needed to choose, and
-  the limit keeps the ordered query cheap on huge objects. Above ``bulk_threshold`` the rest
-  (strictly after that page's last position, so no row is read twice and none is skipped) comes
-  from one Bulk API 2.0 job; the cursor then holds the job and locator until the last chunk.
-  Otherwise REST keyset pages continue.
+- A first sync chooses REST or Bulk API 2.0 by the object's size. The sizes of every object the
+  connector reads come from one ``limits/recordCount`` call per connector instance
+  (:class:`RecordCounts`, asked on the first first sync that needs a size). Those counts are
+  approximate (a snapshot Salesforce refreshes now and then, without the recycle bin), so they
+  only ever save a call: a count above ``bulk_threshold`` goes straight to one Bulk job for the
+  whole object; a count at or below it, a missing count, or a failed call (no "View Setup and
+  Configuration" permission, an API version before 40.0) leaves the choice to the first REST
+  page, read with ``LIMIT max(bulk_threshold, page_size) + 1``: its ``totalSize`` (the rows that
+  query matches) is authoritative, tells whether the object holds more than ``bulk_threshold``
+  rows and more than one page, and the limit keeps the ordered query cheap on huge objects.
+  Above ``bulk_threshold`` the rest (strictly after that page's last position, so no row is read
+  twice and none is skipped) comes from one Bulk API 2.0 job; the cursor then holds the job and
+  locator until the last chunk. Otherwise REST keyset pages continue.
 - Records purged from the recycle bin never show up in ``queryAll``: :meth:`ObjectReader.live_ids`
   serves the periodic full id pass that finds them.
 
@@ -39,14 +45,15 @@ None until the job is created; ``from`` is where the job starts).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
-from connectors.errors import CrmRequestError, MappingError
+from connectors.errors import CrmRequestError, MappingError, MissingScopeError, TransientError
 from connectors.records import SALESFORCE, AnyRecord
 from connectors.salesforce import bulk, soql
-from connectors.salesforce.client import InvalidFieldError, SalesforceClient
+from connectors.salesforce.client import InvalidFieldError, SalesforceClient, safe_code
 from connectors.salesforce.mapping import (
     STANDARD_FIELDS,
     FieldMap,
@@ -62,6 +69,10 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 Position = tuple[dt.datetime, str]
 #: At most this many delivered rows are remembered for the overlap window.
 RECENT_CAP = 500
+#: ``usage().calls_by_object`` bucket of the ``limits/recordCount`` call.
+RECORD_COUNT = "recordCount"
+
+log = logging.getLogger(__name__)
 
 
 class Recent:
@@ -120,6 +131,48 @@ class Schema:
         self._fields.pop(sf_object, None)
 
 
+class RecordCounts:
+    """Approximate row counts of the objects the connector reads: one call per connector instance.
+
+    Why: a first sync must know whether an object is large enough for Bulk API 2.0 before its
+    first read; ``GET limits/recordCount?sObjects=...`` tells it for every object at once,
+    instead of one sizing page per object. The call is made on the first :meth:`count`, counted
+    like every other call (bucket :data:`RECORD_COUNT`), and its answer (or its failure) is kept
+    for the connector's life. An object missing from the answer (no records, or not counted by
+    Salesforce) has no count. A failure that is not about the session or the API quota (403
+    without the "View Setup and Configuration" permission, 404 before API 40.0, a server error
+    after the retries) is logged once at info level and leaves every count unknown: the first
+    syncs then size each object by its first REST page, never fail for it.
+    """
+
+    def __init__(self, client: SalesforceClient, objects: Sequence[str]) -> None:
+        self._client = client
+        self._objects = tuple(dict.fromkeys(objects))
+        self._counts: dict[str, int] | None = None
+
+    def count(self, sf_object: str) -> int | None:
+        """The approximate number of live rows of ``sf_object``; None when unknown."""
+        if self._counts is None:
+            self._counts = self._fetch()
+        return self._counts.get(sf_object)
+
+    def _fetch(self) -> dict[str, int]:
+        params = {"sObjects": ",".join(self._objects)}
+        try:
+            answer = self._client.call(
+                RECORD_COUNT, lambda sf: sf.restful("limits/recordCount", params=params)
+            )
+        except (MissingScopeError, CrmRequestError, TransientError) as exc:
+            log.info(
+                "Salesforce record counts (limits/recordCount) unavailable: %s. Each first sync "
+                "sizes its object by its first REST page instead (one call more per object "
+                "large enough for Bulk API 2.0).",
+                _why_no_counts(exc),
+            )
+            return {}
+        return _record_counts(answer)
+
+
 class ObjectReader:
     """Reads one Salesforce object for the connector, page by page."""
 
@@ -129,6 +182,7 @@ class ObjectReader:
         field_map: FieldMap,
         schema: Schema,
         hub_names: dict[str, str],
+        counts: RecordCounts | None = None,
     ) -> None:
         self.client = client
         self.config = client.config
@@ -136,6 +190,8 @@ class ObjectReader:
         self.schema = schema
         #: Configured hub key -> Account field name (whether or not it exists yet).
         self.hub_names = hub_names
+        #: Approximate object sizes for first syncs (None: always size by the first REST page).
+        self.counts = counts
 
     # ---- validation ------------------------------------------------------------------------
     def validate(self, sf_object: str) -> None:
@@ -193,6 +249,28 @@ class ObjectReader:
     ) -> Iterator[tuple[list[AnyRecord], dict[str, Any]]]:
         self.validate(sf_object)
         extra = self._hub_state(sf_object, cursor, first_sync=True)
+        threshold = self.config.bulk_threshold
+        count = (
+            self.counts.count(sf_object)
+            if threshold is not None and self.counts is not None
+            else None
+        )
+        read_at = self.client.org_time_floor()
+        if count is not None and threshold is not None and count > threshold:
+            # Large by the org's record count: the whole object through one Bulk job, no
+            # sizing page. (Counts are approximate; a needless job costs no row, only calls.)
+            yield from self._bulk(
+                sf_object,
+                extra,
+                job=None,
+                locator="",
+                start=None,
+                best=None,
+                recent=Recent(None),
+                read_at=read_at,
+            )
+            return
+        # Small, unknown, or stale: the first REST page's totalSize decides (see ``_rest``).
         yield from self._rest(
             sf_object,
             since=None,
@@ -200,7 +278,7 @@ class ObjectReader:
             stored=None,
             extra=extra,
             recent=Recent(None),
-            read_at=self.client.org_time_floor(),
+            read_at=read_at,
             first_sync=True,
         )
 
@@ -512,6 +590,34 @@ def _bulk_state(
     if read_at is not None:
         state["read_at"] = iso_ts(read_at)
     return state
+
+
+def _why_no_counts(exc: Exception) -> str:
+    """A log-safe reason the record counts failed (connector errors hold no URL or body)."""
+    if isinstance(exc, MissingScopeError):
+        return (
+            "refused (HTTP 403); the integration user needs the 'View Setup and Configuration' "
+            "permission for it"
+        )
+    if isinstance(exc, CrmRequestError) and exc.status == 404:
+        return (
+            f"not found (HTTP 404, {safe_code(exc.code)}); it needs API version 40.0 or later "
+            "(api_version)"
+        )
+    return str(exc)
+
+
+def _record_counts(answer: Any) -> dict[str, int]:
+    """``{name: count}`` of a ``limits/recordCount`` answer (``{"sObjects": [{count, name}]}``)."""
+    entries = answer.get("sObjects") if isinstance(answer, dict) else None
+    counts: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name, count = entry.get("name"), entry.get("count")
+        if isinstance(name, str) and isinstance(count, int) and not isinstance(count, bool):
+            counts[name] = count
+    return counts
 
 
 def _query(sf: Any, *, soql: str) -> Any:

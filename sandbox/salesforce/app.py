@@ -94,6 +94,7 @@ class SalesforceApp(EmulatorApp):
         r.add("GET", f"{_V}", rest.resources)
         for path in (f"{_V}/limits/", f"{_V}/limits"):
             r.add("GET", path, rest.limits)
+        r.add("GET", f"{_V}/limits/recordCount", rest.record_count)
         for ep in ("query", "queryAll"):
             r.add("GET", f"{_V}/{ep}/", rest.query)
             r.add("GET", f"{_V}/{ep}", rest.query)

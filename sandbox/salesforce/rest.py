@@ -1,4 +1,5 @@
-"""REST resources: query/queryAll with cursors, sObject rows, describe, updated/deleted, limits.
+"""REST resources: query/queryAll with cursors, sObject rows, describe, updated/deleted, limits
+(and record counts).
 
 Why cursors live in the state: ``nextRecordsUrl`` must keep working across a sandbox restart and
 from any server thread, and a cursor over 100,000 Accounts must not hold 100,000 rows. A cursor
@@ -111,6 +112,10 @@ class RestApi:
 
     def limits(self, request: Request) -> Response:
         return Response(200, limits.limits_body(self.state))
+
+    def record_count(self, request: Request) -> Response:
+        body = limits.record_count_body(self.state, request.params["ver"], request.arg("sObjects"))
+        return Response(200, body)
 
     # ---- query ----------------------------------------------------------------------------
     def _batch_size(self, request: Request) -> int:

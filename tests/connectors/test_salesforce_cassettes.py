@@ -174,7 +174,8 @@ def test_login_first_sync_incremental_and_reconcile() -> None:
     assert shapes == [
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/sobjects/Account/describe"),
-        ("GET", f"{V}/queryAll/"),  # no LIMIT: its totalSize (3) says REST, no COUNT()
+        ("GET", f"{V}/limits/recordCount"),  # 2 live Accounts: REST, no COUNT()
+        ("GET", f"{V}/queryAll/"),
         ("GET", f"{V}/queryAll/"),
         # The incremental run starts a day after the last change, so no row can have committed
         # late behind the cursor: one keyset page right after the stored position.
@@ -252,13 +253,14 @@ def test_bulk_query_and_bulk_ingest() -> None:
         bulk_max_records=1,
         bulk_write_threshold=1,
     )
-    # One REST page (totalSize 3 > 1: Bulk), then a job for the two rows after it.
+    # The record count (2 live Accounts > 1) picks Bulk: one job for all 3 rows, no REST page.
     assert [len(p.records) for p in pages] == [1, 1, 1]
     assert pages[-1].cursor["id"] == _id("001", 2)
     assert [r.outcome for r in written] == ["ok", "ok"]
-    assert shapes.count(("GET", f"{V}/queryAll/")) == 1
+    assert shapes[2] == ("GET", f"{V}/limits/recordCount")
+    assert shapes.count(("GET", f"{V}/queryAll/")) == 0
     assert ("POST", f"{V}/jobs/query") in shapes
-    assert sum(p.endswith("/results") for _, p in shapes) == 2
+    assert sum(p.endswith("/results") for _, p in shapes) == 3
     assert any(m == "PUT" and p.endswith("/batches") for m, p in shapes)
     assert any(p.endswith("/successfulResults") for _, p in shapes)
     assert any(p.endswith("/failedResults") for _, p in shapes)
@@ -286,6 +288,7 @@ def test_expired_session_and_quota_error_shapes() -> None:
     assert shapes == [
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/sobjects/Account/describe"),
+        ("GET", f"{V}/limits/recordCount"),
         ("GET", f"{V}/queryAll/"),  # 401 INVALID_SESSION_ID
         ("POST", "/services/oauth2/token"),
         ("GET", f"{V}/queryAll/"),

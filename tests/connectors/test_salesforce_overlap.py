@@ -4,15 +4,19 @@ Contract checked against the sandbox with the real simple-salesforce client, by 
 the exact requests in the sandbox's ledger: after a burst of more than ``RECENT_CAP`` changes, a
 sync long after the burst reads each changed row once and the sync after it re-reads nothing (the
 minimum number of calls); a row whose transaction committed late, inside the overlap of the run
-that read the burst, is still delivered by the next run; a first sync above ``bulk_threshold``
-reads one REST page (whose ``totalSize`` chooses Bulk, no ``COUNT()``) and then one Bulk API 2.0
-job that starts strictly after that page, so every row arrives exactly once even when rows share
-the SystemModstamp at the boundary, and the run after it reads nothing again.
+that read the burst, is still delivered by the next run. First syncs are sized by one
+``limits/recordCount`` call per connector: an object counted above ``bulk_threshold`` goes straight
+to one Bulk API 2.0 job (record count + create + poll + chunks); a small count keeps REST with no
+call beyond the one count; a stale small count is overruled by the first REST page's
+``totalSize``, and the job then starts strictly after that page, so every row arrives exactly once
+even when rows share the SystemModstamp at the boundary; a refused count (403) falls back to that
+sizing page. The run after a first sync reads nothing again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +25,9 @@ from urllib.parse import unquote_plus
 import pytest
 
 from connectors.salesforce.reader import RECENT_CAP
+from sandbox.http import FaultRule
 from sandbox.runner import Sandbox
+from sandbox.salesforce import testing as t
 from sandbox.state import SF
 from tests.connectors.salesforce_support import (
     api_calls,
@@ -32,9 +38,25 @@ from tests.connectors.salesforce_support import (
     sandbox,
 )
 
-QUERY_ALL = ("GET", "/services/data/v59.0/queryAll/")
+V = "/services/data/v59.0"
+QUERY_ALL = ("GET", f"{V}/queryAll/")
 TOKEN = ("POST", "/services/oauth2/token")
+DESCRIBE = ("GET", f"{V}/sobjects/Account/describe")
+RECORD_COUNT = ("GET", f"{V}/limits/recordCount")
 BURST = 2500
+#: What the connector reads (``KIND_OBJECTS``): one record-count call asks for all of them.
+EVERY_OBJECT = (
+    "User",
+    "Account",
+    "Contact",
+    "Lead",
+    "Opportunity",
+    "OpportunityHistory",
+    "Case",
+    "EmailMessage",
+    "Task",
+)
+BULK_SETTINGS: dict[str, Any] = {"bulk_threshold": 1000, "bulk_max_records": 500, "page_size": 200}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +147,8 @@ def test_late_commit_inside_the_overlap_of_a_burst_is_still_read(sb: Sandbox) ->
     assert calls == [TOKEN, QUERY_ALL, QUERY_ALL]
 
 
-def test_first_sync_above_the_bulk_threshold_reads_one_page_then_bulk(sb: Sandbox) -> None:
+def _bulk_load(sb: Sandbox) -> tuple[dt.datetime, list[str], list[str], str]:
+    """1,200 Accounts sharing one SystemModstamp (a data load), 3 edited after, 1 deleted."""
     loaded_at = (sb.state.now() - dt.timedelta(minutes=5)).replace(microsecond=250_000)
     with sb.state.transaction():
         tied = [insert(sb.state, "Account", {"Name": f"Load {i}"}, loaded_at) for i in range(1200)]
@@ -134,20 +157,67 @@ def test_first_sync_above_the_bulk_threshold_reads_one_page_then_bulk(sb: Sandbo
             for i in range(1, 4)
         ]
         gone = insert(sb.state, "Account", {"Name": "Gone"}, loaded_at, deleted=True)
+    return loaded_at, tied, later, gone
+
+
+def _job_calls(job: str, chunks: int) -> list[tuple[str, str]]:
+    return [
+        ("POST", f"{V}/jobs/query"),
+        ("GET", f"{V}/jobs/query/{job}"),
+        *[("GET", f"{V}/jobs/query/{job}/results")] * chunks,
+    ]
+
+
+def test_first_sync_counted_above_the_bulk_threshold_goes_straight_to_bulk(sb: Sandbox) -> None:
+    _, tied, later, gone = _bulk_load(sb)
     every = [*tied, *later, gone]
-    settings: dict[str, Any] = {"bulk_threshold": 1000, "bulk_max_records": 500, "page_size": 200}
-    connector = make_connector(sb.info, **settings)
+    connector = make_connector(sb.info, **BULK_SETTINGS)
     head = sb.state.ledger_head()
     records, cursor, pages = drain(connector, "account", None)
     calls = api_calls(sb.state, head)
     job = calls[4][1].rsplit("/", 1)[1]
+    # The org counts 1,203 live Accounts (> 1,000): record count + create + poll + 3 chunks, the
+    # minimum for 1,204 rows through Bulk, and no REST page to size the object.
+    assert calls == [TOKEN, DESCRIBE, RECORD_COUNT, *_job_calls(job, 3)]
+    recount = next(r for r in sb.state.ledger(head, crm=SF) if "/recordCount" in r["path"])
+    asked = unquote_plus(recount["path"]).split("sObjects=", 1)[1].split(",")
+    assert sorted(asked) == sorted(EVERY_OBJECT)
+    assert [len(p.records) for p in pages] == [500, 500, 204]
+    ids = [r.source_id for r in records]
+    assert sorted(ids) == sorted(every) and len(ids) == len(every)
+    assert {r.source_id for r in records if r.deleted} == {gone}
+    assert cursor["id"] == later[-1] and "bulk" not in cursor
+    assert connector.usage().calls_by_object["recordCount"] == 1
+
+    # A sync right after: the bulk-loaded rows are older than the first sync's read time minus
+    # the overlap, so nothing is read again (one call, although far more than RECENT_CAP rows
+    # share the newest SystemModstamps).
+    head = sb.state.ledger_head()
+    more, _, _ = drain(make_connector(sb.info, **BULK_SETTINGS), "account", cursor)
+    assert more == []
+    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL]
+
+
+def test_stale_small_count_still_switches_to_bulk_after_the_first_page(sb: Sandbox) -> None:
+    # The org's periodic recount ran when it held 3 Accounts; the 1,204-row load came after.
+    sb.state.set_json(f"config:{SF}", {"record_count_refresh_seconds": 86_400})
+    early_at = sb.state.now() - dt.timedelta(hours=1)
+    early = [insert(sb.state, "Account", {"Name": f"Early {i}"}, early_at) for i in range(3)]
+    counts = t.sandbox_client(sb.info).restful("limits/recordCount", params={"sObjects": "Account"})
+    assert counts == {"sObjects": [{"count": 3, "name": "Account"}]}
+    _, tied, later, gone = _bulk_load(sb)
+    every = [*early, *tied, *later, gone]
+    connector = make_connector(sb.info, **BULK_SETTINGS)
+    head = sb.state.ledger_head()
+    records, cursor, pages = drain(connector, "account", None)
+    calls = api_calls(sb.state, head)
+    job = calls[5][1].rsplit("/", 1)[1]
     assert calls == [
         TOKEN,
-        ("GET", "/services/data/v59.0/sobjects/Account/describe"),
-        QUERY_ALL,  # the first 200 rows; totalSize 1,204 > 1,000
-        ("POST", "/services/data/v59.0/jobs/query"),
-        ("GET", f"/services/data/v59.0/jobs/query/{job}"),
-        *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 1,004 rows
+        DESCRIBE,
+        RECORD_COUNT,  # still says 3 (stale): REST
+        QUERY_ALL,  # the first 200 rows; its totalSize (1,001 = more than 1,000) wins: Bulk
+        *_job_calls(job, 3),  # 1,007 rows
     ]
     # The sizing page is limited to threshold + 1 rows: totalSize 1,001 means "more than 1,000".
     first_query = next(
@@ -156,24 +226,63 @@ def test_first_sync_above_the_bulk_threshold_reads_one_page_then_bulk(sb: Sandbo
     assert first_query.endswith("ORDER BY SystemModstamp, Id LIMIT 1001")
     # The REST page ends inside the 1,201 rows sharing one SystemModstamp: the job continues
     # strictly after its last (SystemModstamp, Id), so no row comes twice and none is missing.
-    assert [len(p.records) for p in pages] == [200, 500, 500, 4]
+    assert [len(p.records) for p in pages] == [200, 500, 500, 7]
+    assert pages[0].cursor["bulk"]["job"] is None
     ids = [r.source_id for r in records]
     assert sorted(ids) == sorted(every) and len(ids) == len(every)
     assert {r.source_id for r in records if r.deleted} == {gone}
     assert cursor["id"] == later[-1] and "bulk" not in cursor
 
-    # A sync right after: the bulk-loaded rows are older than the first sync's read time minus
-    # the overlap, so nothing is read again (one call, although far more than RECENT_CAP rows
-    # share the newest SystemModstamps).
     head = sb.state.ledger_head()
-    more, _, _ = drain(make_connector(sb.info, **settings), "account", cursor)
+    more, _, _ = drain(make_connector(sb.info, **BULK_SETTINGS), "account", cursor)
     assert more == []
     assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL]
+
+
+def test_refused_record_count_falls_back_to_the_sizing_page(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, tied, later, gone = _bulk_load(sb)
+    case = insert(sb.state, "Case", {"Subject": "c"}, sb.state.now() - dt.timedelta(hours=1))
+    # The integration user lacks "View Setup and Configuration".
+    refused = [{"message": "Insufficient Privileges", "errorCode": "INSUFFICIENT_ACCESS"}]
+    sb.servers[SF].faults.add(
+        FaultRule(
+            kind="status", path="/limits/recordCount", params={"status": 403, "body": refused}
+        )
+    )
+    connector = make_connector(sb.info, **BULK_SETTINGS)
+    head = sb.state.ledger_head()
+    with caplog.at_level(logging.INFO, logger="connectors.salesforce.reader"):
+        records, cursor, _ = drain(connector, "account", None)
+        tickets, _, _ = drain(connector, "ticket", None)
+    calls = api_calls(sb.state, head)
+    job = calls[5][1].rsplit("/", 1)[1]
+    assert calls == [
+        TOKEN,
+        DESCRIBE,
+        RECORD_COUNT,  # 403
+        QUERY_ALL,  # sizes Account as before: 1,204 > 1,000
+        *_job_calls(job, 3),
+        ("GET", f"{V}/sobjects/Case/describe"),
+        QUERY_ALL,  # no second record-count call: the refusal is kept for the connector's life
+    ]
+    statuses = [r["status"] for r in sb.state.ledger(head, crm=SF)]
+    assert statuses[2] == 403 and statuses.count(403) == 1
+    ids = [r.source_id for r in records]
+    assert sorted(ids) == sorted([*tied, *later, gone]) and len(ids) == len(tied) + 4
+    assert cursor["id"] == later[-1] and "bulk" not in cursor
+    assert [r.source_id for r in tickets] == [case]
+    notes = [r for r in caplog.records if "recordCount" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelno == logging.INFO
+    assert "View Setup and Configuration" in notes[0].getMessage()
+    assert connector.usage().calls == len(calls)
 
 
 def test_first_sync_below_the_bulk_threshold_stays_on_rest(sb: Sandbox) -> None:
     at = sb.state.now() - dt.timedelta(hours=1)
     ids = [insert(sb.state, "Case", {"Subject": f"c{i}"}, at) for i in range(5)]
+    deals = [insert(sb.state, "Opportunity", {"Name": f"o{i}"}, at) for i in range(3)]
     connector = make_connector(sb.info, bulk_threshold=5, page_size=2)
     head = sb.state.ledger_head()
     records, _, pages = drain(connector, "ticket", None)
@@ -182,6 +291,16 @@ def test_first_sync_below_the_bulk_threshold_stays_on_rest(sb: Sandbox) -> None:
     assert all("bulk" not in p.cursor for p in pages)
     assert api_calls(sb.state, head) == [
         TOKEN,
-        ("GET", "/services/data/v59.0/sobjects/Case/describe"),
+        ("GET", f"{V}/sobjects/Case/describe"),
+        RECORD_COUNT,  # 5 Cases: not above the threshold
         *[QUERY_ALL] * 3,
     ]
+    # The next first sync of the same connector uses the same counts: no call beyond its pages.
+    head = sb.state.ledger_head()
+    got, _, _ = drain(connector, "deal", None)
+    assert sorted(r.source_id for r in got) == sorted(deals)
+    assert api_calls(sb.state, head) == [
+        ("GET", f"{V}/sobjects/Opportunity/describe"),
+        *[QUERY_ALL] * 2,
+    ]
+    assert connector.usage().calls_by_object["recordCount"] == 1

@@ -4,7 +4,8 @@ Contract checked against the real sandbox with the real simple-salesforce client
 returns exactly the org's rows as records (tombstones for recycle-bin rows); an incremental run
 returns exactly what changed and costs one call per object; ties on SystemModstamp across a page
 boundary lose nothing; hard deletes show up in the reconciliation id pass; large first syncs go
-through Bulk API 2.0; a field mapping naming an unknown field fails with a message naming it.
+through Bulk API 2.0 (sized by the org's record count) and resume from their locator; a field
+mapping naming an unknown field fails with a message naming it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from connectors.records import (
     TicketRecord,
 )
 from connectors.salesforce.mapping import iso_ts
+from sandbox.http import FaultRule
 from sandbox.runner import Sandbox
 from sandbox.state import SF
 from tests.connectors.salesforce_support import (
@@ -313,14 +315,16 @@ def test_first_sync_costs_describe_and_one_page(sb: Sandbox, org: Org) -> None:
     connector = make_connector(sb.info)
     head = sb.state.ledger_head()
     drain(connector, "deal", None)
-    # No COUNT(): the first page's totalSize tells REST from Bulk.
+    # No COUNT(): the org's record count (one call for every object, once per connector) says
+    # the object is small, so the first page is all there is.
     assert api_calls(sb.state, head) == [
         ("POST", "/services/oauth2/token"),
         ("GET", "/services/data/v59.0/sobjects/Opportunity/describe"),
+        ("GET", "/services/data/v59.0/limits/recordCount"),
         ("GET", "/services/data/v59.0/queryAll/"),
     ]
-    assert connector.usage().calls == 3
-    assert connector.usage().calls_by_object == {"auth": 1, "Opportunity": 2}
+    assert connector.usage().calls == 4
+    assert connector.usage().calls_by_object == {"auth": 1, "recordCount": 1, "Opportunity": 2}
 
 
 def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
@@ -394,7 +398,7 @@ def test_equal_timestamps_across_page_boundaries_lose_nothing(sb: Sandbox) -> No
     records, _, pages = drain(connector, "account", None)
     assert [len(p.records) for p in pages] == [3, 3, 1]
     assert [r.source_id for r in records] == sorted(ids)
-    assert len(api_calls(sb.state, head)) == 1 + 1 + 3  # login, describe, three pages
+    assert len(api_calls(sb.state, head)) == 1 + 1 + 1 + 3  # login, describe, count, 3 pages
     # Resuming from the middle page's checkpoint yields exactly the rest.
     rest, _, _ = drain(make_connector(sb.info, page_size=3), "account", pages[1].cursor)
     assert [r.source_id for r in rest] == sorted(ids)[6:]
@@ -432,22 +436,22 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
     records, cursor, pages = drain(connector, "activity", None)
     calls = api_calls(sb.state, head)
     job = calls[4][1].rsplit("/", 1)[1]
-    # One REST page (its totalSize 9 > 5 picks Bulk), then one job for the 7 rows after it.
+    # The org counts 8 live Tasks (> 5): one job for all 9 rows (the deleted one too), no page.
     assert calls == [
         ("POST", "/services/oauth2/token"),
         ("GET", "/services/data/v59.0/sobjects/Task/describe"),
-        ("GET", "/services/data/v59.0/queryAll/"),
+        ("GET", "/services/data/v59.0/limits/recordCount"),
         ("POST", "/services/data/v59.0/jobs/query"),
         ("GET", f"/services/data/v59.0/jobs/query/{job}"),
-        *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 7 rows, 3 a chunk
+        *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 9 rows, 3 a chunk
     ]
-    assert [len(p.records) for p in pages] == [2, 3, 3, 1]
+    assert [len(p.records) for p in pages] == [3, 3, 3]
     assert sorted(r.source_id for r in records) == sorted([*ids, deleted])
     assert len(records) == 9
     assert {r.source_id for r in records if r.deleted} == {deleted}
     by_id = {r.source_id: r for r in of_type(records, ActivityRecord)}
     assert by_id[ids[3]].duration_seconds == 180 and by_id[ids[3]].kind == "call"
-    assert pages[0].cursor["bulk"]["job"] is None and "bulk" in pages[1].cursor
+    assert [p.cursor["bulk"]["job"] for p in pages[:2]] == [job, job]
     assert "bulk" not in cursor
     assert cursor["id"] == ids[-1]
     # From now on: REST keyset, one call when nothing changed.
@@ -457,16 +461,27 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
     assert [p for _, p in api_calls(sb.state, head)] == ["/services/data/v59.0/queryAll/"]
 
 
-def test_bulk_first_sync_resumes_from_its_locator(sb: Sandbox) -> None:
+@pytest.mark.parametrize("counted", [True, False], ids=["record-count", "sizing-page"])
+def test_bulk_first_sync_resumes_from_its_locator(sb: Sandbox, counted: bool) -> None:
     start = sb.state.now() - dt.timedelta(hours=2)
     ids = [
         insert(sb.state, "Case", {"Subject": f"c{i}"}, start + dt.timedelta(seconds=i))
         for i in range(9)
     ]
+    if not counted:  # no record counts: a REST page sizes the object, a job reads the rest
+        missing = [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+        sb.servers[SF].faults.add(
+            FaultRule(
+                kind="status",
+                path="/limits/recordCount",
+                params={"status": 404, "body": missing},
+            )
+        )
     settings: dict[str, Any] = {"bulk_threshold": 5, "bulk_max_records": 3, "page_size": 2}
     pages = list(make_connector(sb.info, **settings).read("ticket", None))
-    assert [len(p.records) for p in pages] == [2, 3, 3, 1]
-    for killed_after in range(len(pages) - 1):  # killed after the REST page, after chunk 1, 2
+    assert [len(p.records) for p in pages] == ([3, 3, 3] if counted else [2, 3, 3, 1])
+    # Killed after each page but the last: after chunk 1, 2 (and after the REST page).
+    for killed_after in range(len(pages) - 1):
         done = [r.source_id for p in pages[: killed_after + 1] for r in p.records]
         head = sb.state.ledger_head()
         rest, cursor, _ = drain(
@@ -476,10 +491,11 @@ def test_bulk_first_sync_resumes_from_its_locator(sb: Sandbox) -> None:
         assert len(done) + len(rest) == len(ids), killed_after
         assert cursor["id"] == ids[-1]
         calls = api_calls(sb.state, head)
-        # No REST query after the first page: the job is created (once) or resumed.
-        assert not any(p.endswith("/queryAll/") for _, p in calls)
+        # No REST query after the first page, and no size needed: the job is created (once,
+        # when the run stopped before it existed) or resumed.
+        assert not any(p.endswith(("/queryAll/", "/recordCount")) for _, p in calls)
         created = calls.count(("POST", "/services/data/v59.0/jobs/query"))
-        assert created == (1 if killed_after == 0 else 0), killed_after
+        assert created == (1 if killed_after == 0 and not counted else 0), killed_after
 
 
 def test_unknown_mapped_field_fails_with_a_message_naming_it(sb: Sandbox, org: Org) -> None:

@@ -5,12 +5,15 @@ completes without losing or repeating records; 5xx answers and dropped connectio
 the daily quota (403 REQUEST_LIMIT_EXCEEDED) and the hub's budget share end the run with the last
 page's checkpoint intact; every login flow works; bad credentials, a bare expired session id and
 refused permissions raise errors that name the setting to fix and never contain secrets, SOQL or
-response bodies.
+response bodies. The record-count call that sizes first syncs is renewed after an expired session
+like any call, stops the run on the quota, and otherwise (404 before API 40.0, 5xx after the
+retries) leaves the sizing to the first REST page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +59,7 @@ from tests.connectors.salesforce_support import (
 )
 
 QUERY_ALL = "/services/data/v59.0/queryAll/"
+RECORD_COUNT = "/services/data/v59.0/limits/recordCount"
 TOKEN = "/services/oauth2/token"
 
 
@@ -92,13 +96,14 @@ def test_expired_session_mid_run_is_renewed_once_and_nothing_is_lost(sb: Sandbox
     assert calls == [
         ("POST", TOKEN),
         ("GET", "/services/data/v59.0/sobjects/Account/describe"),
-        ("GET", QUERY_ALL),  # the first page (no COUNT(): its totalSize says REST)
+        ("GET", RECORD_COUNT),  # 5 Accounts: REST (no COUNT())
+        ("GET", QUERY_ALL),  # the first page
         ("GET", QUERY_ALL),  # 401 INVALID_SESSION_ID
         ("POST", TOKEN),
         ("GET", QUERY_ALL),
         ("GET", QUERY_ALL),
     ]
-    assert [r["status"] for r in sb.state.ledger(since=head, crm=SF)][3] == 401
+    assert [r["status"] for r in sb.state.ledger(since=head, crm=SF)][4] == 401
     assert connector.usage().calls == len(calls)
     assert connector.usage().calls_by_object["auth"] == 2
 
@@ -170,8 +175,8 @@ def test_budget_share_stops_before_the_org_quota_is_spent(sb: Sandbox) -> None:
     with pytest.raises(QuotaExhausted) as err:
         for page in connector.read("account", None):
             pages.append(page)
-    # describe and five pages bring the org to 6 of 12 = the hub's share.
-    assert len(pages) == 5
+    # describe, the record count and four pages bring the org to 6 of 12 = the hub's share.
+    assert len(pages) == 4
     assert len(api_calls(sb.state, head)) == 1 + 6
     assert (connector.usage().quota_used, connector.usage().quota_max) == (6, 12)
     assert "6 of 12" in str(err.value) and "budget_share" in str(err.value)
@@ -318,3 +323,69 @@ def test_config_repr_hides_every_secret(sb: Sandbox) -> None:
     )
     for secret in ("pw-123456", "csecret-123456", "stoken-123456"):
         assert secret not in repr(config)
+
+
+# ---- the record-count call that sizes first syncs ----------------------------------------------
+
+
+def test_quota_on_the_record_count_stops_the_run_instead_of_falling_back(sb: Sandbox) -> None:
+    _accounts(sb, 3)
+    _fault(sb, kind="quota_exhausted", path="/limits/recordCount", times=1)
+    connector = make_connector(sb.info)
+    head = sb.state.ledger_head()
+    with pytest.raises(QuotaExhausted):
+        drain(connector, "account", None)
+    assert [p for _, p in api_calls(sb.state, head)][-1] == RECORD_COUNT  # no query after it
+
+
+def test_expired_session_on_the_record_count_is_renewed_and_the_count_used(sb: Sandbox) -> None:
+    ids = _accounts(sb, 6)
+    _fault(sb, kind="expired_token", path="/limits/recordCount", nth=1)
+    connector = make_connector(sb.info, bulk_threshold=5, bulk_max_records=10)
+    head = sb.state.ledger_head()
+    records, _, _ = drain(connector, "account", None)
+    assert [r.source_id for r in records] == ids
+    calls = [(re.sub(r"/jobs/query/\w+", "/jobs/query/JOB", p), s) for p, s in _statuses(sb, head)]
+    assert calls == [
+        (TOKEN, 200),
+        ("/services/data/v59.0/sobjects/Account/describe", 200),
+        (RECORD_COUNT, 401),
+        (TOKEN, 200),
+        (RECORD_COUNT, 200),  # 6 Accounts > 5: Bulk, no sizing page
+        ("/services/data/v59.0/jobs/query", 200),
+        ("/services/data/v59.0/jobs/query/JOB", 200),
+        ("/services/data/v59.0/jobs/query/JOB/results", 200),
+    ]
+
+
+def test_record_count_missing_before_api_40_falls_back_to_the_sizing_page(sb: Sandbox) -> None:
+    ids = _accounts(sb, 6)
+    connector = make_connector(sb.info, api_version="39.0", bulk_threshold=5, page_size=2)
+    head = sb.state.ledger_head()
+    records, _, _ = drain(connector, "account", None)
+    assert sorted(r.source_id for r in records) == sorted(ids) and len(records) == 6
+    statuses = [(p.replace("v39.0", "vX"), s) for p, s in _statuses(sb, head)][:5]
+    assert statuses == [
+        (TOKEN, 200),
+        ("/services/data/vX/sobjects/Account/describe", 200),
+        ("/services/data/vX/limits/recordCount", 404),
+        ("/services/data/vX/queryAll/", 200),  # totalSize 6 > 5: Bulk after this page
+        ("/services/data/vX/jobs/query", 200),
+    ]
+
+
+def test_persistent_server_errors_on_the_record_count_fall_back_after_the_retries(
+    sb: Sandbox,
+) -> None:
+    ids = _accounts(sb, 3)
+    _fault(sb, kind="server_error", path="/limits/recordCount")
+    connector = make_connector(sb.info, retry_attempts=3)
+    head = sb.state.ledger_head()
+    records, _, _ = drain(connector, "account", None)
+    assert [r.source_id for r in records] == ids
+    assert _statuses(sb, head)[2:] == [(RECORD_COUNT, 503)] * 3 + [(QUERY_ALL, 200)]
+    assert connector.usage().calls_by_object["recordCount"] == 3
+
+
+def _statuses(sb: Sandbox, head: int) -> list[tuple[str, int]]:
+    return [(r["path"].split("?")[0], int(r["status"])) for r in sb.state.ledger(head, crm=SF)]
