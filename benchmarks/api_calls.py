@@ -38,10 +38,18 @@ discovery the issue requires, shown in their own columns:
   anything is read, with an error naming an unknown field; HubSpot owners have no mapping);
   none on later runs. ``discovery`` shows the describe/properties calls actually made; every
   call stays in ``calls`` (the ledger), the target is ``calls <= 1.10 x (pages + discovery)``.
+- Salesforce record counts: the connector asks ``limits/recordCount`` once per run that has a
+  first sync, for every object at once, to choose REST or Bulk before the first read. That call
+  is one per run, not per object, so it gets its own row (kind ``record count``), taken out of
+  the row of the kind during which it was made. It is required discovery (minimum 1) only when
+  the run's first sync has an object that is cheaper through Bulk than through REST pages (Bulk
+  without a sizing page needs the size first, and one call sizes every object); otherwise its
+  minimum is 0 and the call is overhead, visible as such. Target for that row: at most one call.
 
 The sandbox clock is advanced between runs instead of waiting. Usage:
 ``uv run python benchmarks/api_calls.py --profile demo`` (``large``: ~2.5 GB in /tmp, removed
-afterwards; ``tiny`` for a quick check).
+afterwards; ``tiny`` for a quick check). ``--crm salesforce --runs first`` measures only the
+Salesforce first sync (on ``large`` the data generation then takes most of the time).
 """
 
 from __future__ import annotations
@@ -57,6 +65,8 @@ from typing import Any
 
 from common import (
     DISCOVERY_CATEGORIES,
+    RECORD_COUNT_CATEGORIES,
+    Calls,
     build_hubspot,
     build_salesforce,
     ceil_div,
@@ -72,6 +82,7 @@ from common import (
 from assets.extract import HS_KINDS, SF_KINDS
 from connectors.hubspot.mapping import SPECS
 from connectors.salesforce.mapping import KIND_OBJECTS
+from connectors.salesforce.reader import RECORD_COUNT
 from sandbox.mutate import mutate
 from sandbox.runner import Sandbox
 from sandbox.state import HS, SF, SandboxState, fmt_ts
@@ -87,6 +98,9 @@ DEALS_TARGET = 80
 DEALS_AIRBYTE = 200
 #: Above this share of the minimum a figure is reported as an inefficiency.
 TOLERANCE = 1.10
+#: The row of the Salesforce ``limits/recordCount`` call (one per run, not per object kind).
+RECORD_COUNT_KIND = "record count"
+PHASES = ("first", "changed", "idle", "idle-soon")
 
 
 @dataclass
@@ -135,6 +149,13 @@ def _count(state: SandboxState, crm: str, obj: str, since: str | None, *, delete
     return int(state.execute(sql, params)[0][0])
 
 
+def _sf_pages(n: int, first_sync: bool) -> tuple[int, bool]:
+    """(minimum data calls, whether Bulk is the cheaper way) for ``n`` rows of one object."""
+    rest = max(1, ceil_div(n, SF_PAGE))
+    bulk = 2 + max(1, ceil_div(n, SF_BULK_CHUNK))
+    return (bulk, True) if first_sync and bulk < rest else (rest, False)
+
+
 def sf_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, int, int, str]:
     """(rows, minimum pages, required discovery, objects) of a Salesforce kind.
 
@@ -143,11 +164,18 @@ def sf_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, 
     rows = minimum = 0
     for obj in KIND_OBJECTS[kind]:
         n = _count(state, SF, obj, since, deleted=True)
-        rest = max(1, ceil_div(n, SF_PAGE))
-        best = min(rest, 2 + max(1, ceil_div(n, SF_BULK_CHUNK))) if since is None else rest
-        rows, minimum = rows + n, minimum + best
+        pages, _ = _sf_pages(n, since is None)
+        rows, minimum = rows + n, minimum + pages
     discovery = len(KIND_OBJECTS[kind]) if since is None else 0
     return rows, minimum, discovery, "+".join(KIND_OBJECTS[kind])
+
+
+def sf_record_count_minimum(state: SandboxState, since: str | None) -> int:
+    """Required record-count calls of a Salesforce run: 1 when a first sync has a Bulk object."""
+    if since is not None:
+        return 0
+    objects = {o for objs in KIND_OBJECTS.values() for o in objs}
+    return int(any(_sf_pages(_count(state, SF, o, None, deleted=True), True)[1] for o in objects))
 
 
 def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, int, int, str]:
@@ -177,21 +205,42 @@ def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, 
 # ---- one sync run ------------------------------------------------------------------------------
 
 
-def sync_run(sb: Sandbox, store: HubStore, phase: str, since: str | None) -> list[Row]:
-    """Extract every kind of both CRMs once, with fresh connectors (one run of ``crmhub sync``)."""
+def _record_count_usage(connector: Any) -> int:
+    return int(connector.usage().calls_by_object.get(RECORD_COUNT, 0))
+
+
+def sync_run(
+    sb: Sandbox, store: HubStore, phase: str, since: str | None, crms: tuple[str, ...] = (SF, HS)
+) -> list[Row]:
+    """Extract every kind of the CRMs once, with fresh connectors (one run of ``crmhub sync``).
+
+    Salesforce's ``limits/recordCount`` call (one per run with a first sync) is taken out of the
+    kind it happened in and reported as a row of its own, kind :data:`RECORD_COUNT_KIND`.
+    """
     out: list[Row] = []
     for crm, kinds, build, minimum in (
         (SF, SF_KINDS, build_salesforce, sf_minimum),
         (HS, HS_KINDS, build_hubspot, hs_minimum),
     ):
+        if crm not in crms:
+            continue
         connector = build(sb.info)
+        counted = Calls()
+        counted_usage = counted_seconds = 0.0
         try:
             for kind in kinds:
                 rows, least, discovery, objects = minimum(sb.state, kind, since)
                 head, used, started = sb.state.ledger_head(), usage_calls(connector), time.time()
+                used_counts = _record_count_usage(connector)
                 stats = extract(store, connector, kind)
                 seconds = time.time() - started
-                calls = count_calls(sb.state, head, crm)
+                calls, counts = count_calls(sb.state, head, crm).split(RECORD_COUNT_CATEGORIES)
+                counts_usage = _record_count_usage(connector) - used_counts
+                if counts.api:
+                    counted.api += counts.api
+                    counted.by_category.update(counts.by_category)
+                    counted_usage += counts_usage
+                    counted_seconds += seconds
                 if stats.stopped:
                     print(f"WARNING {crm} {kind}: stopped early ({stats.stopped})", file=sys.stderr)
                 out.append(
@@ -205,7 +254,7 @@ def sync_run(sb: Sandbox, store: HubStore, phase: str, since: str | None) -> lis
                         discovery=calls.of(DISCOVERY_CATEGORIES),
                         min_pages=least,
                         min_discovery=discovery,
-                        usage=usage_calls(connector) - used,
+                        usage=usage_calls(connector) - used - counts_usage,
                         oauth=calls.oauth,
                         seconds=seconds,
                         records=stats.records,
@@ -215,6 +264,32 @@ def sync_run(sb: Sandbox, store: HubStore, phase: str, since: str | None) -> lis
                 print(
                     f"  {phase:9s} {crm:10s} {kind:10s} rows {rows:>8,d} calls {calls.api:>5d} "
                     f"min {least:>5d} + discovery {discovery} ({seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            required = sf_record_count_minimum(sb.state, since) if crm == SF else 0
+            if crm == SF and (counted.api or required or since is None):
+                out.append(
+                    Row(
+                        phase=phase,
+                        crm=crm,
+                        kind=RECORD_COUNT_KIND,
+                        objects="every object (limits/recordCount)",
+                        rows=0,
+                        calls=counted.api,
+                        discovery=counted.api,
+                        min_pages=0,
+                        min_discovery=required,
+                        usage=int(counted_usage),
+                        oauth=0,
+                        # Included in the time of the kind it was made in; not added twice.
+                        seconds=0.0,
+                        records=0,
+                        breakdown=counted.breakdown(),
+                    )
+                )
+                print(
+                    f"  {phase:9s} {crm:10s} record count: calls {counted.api} required {required}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -309,8 +384,8 @@ def phase_table(rows: list[Row]) -> str:
                 r.crm,
                 r.kind,
                 r.objects,
-                f"{r.rows:,}",
-                f"{r.records:,}",
+                "-" if r.kind == RECORD_COUNT_KIND else f"{r.rows:,}",
+                "-" if r.kind == RECORD_COUNT_KIND else f"{r.records:,}",
                 r.calls,
                 r.discovery,
                 r.min_pages,
@@ -326,10 +401,10 @@ def phase_table(rows: list[Row]) -> str:
     )
 
 
-def totals_table(rows: list[Row], phases: list[str]) -> str:
+def totals_table(rows: list[Row], phases: list[str], crms: tuple[str, ...] = (SF, HS)) -> str:
     body = []
     for phase in phases:
-        for crm in (SF, HS):
+        for crm in crms:
             sel = [r for r in rows if r.phase == phase and r.crm == crm]
             calls, least = sum(r.calls for r in sel), sum(r.minimum for r in sel)
             body.append(
@@ -369,6 +444,14 @@ def findings(rows: list[Row]) -> list[str]:
     """Every object whose calls exceed the targets, with the numbers and the call breakdown."""
     out = []
     for r in rows:
+        if r.kind == RECORD_COUNT_KIND:
+            # One call per run that has a first sync, whether or not it pays off.
+            if r.calls > max(1, r.minimum):
+                out.append(
+                    f"{r.phase}: {r.crm} {r.kind}: {r.calls} calls, target ≤ {max(1, r.minimum)} "
+                    f"per run; calls: {r.breakdown}"
+                )
+            continue
         idle = r.phase.startswith("idle")
         n_objects = len(KIND_OBJECTS[r.kind]) if r.crm == SF else 1
         over_min = r.calls > r.minimum * TOLERANCE
@@ -397,9 +480,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default="/tmp", help="parent of the temporary folder")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--crm",
+        default="both",
+        choices=("both", SF, HS),
+        help="measure one CRM only (the data set is still generated for both)",
+    )
+    parser.add_argument(
+        "--runs",
+        default="all",
+        choices=("all", "first"),
+        help="first: only the first sync (no mutation, later runs or deals)",
+    )
     args = parser.parse_args(argv)
+    crms: tuple[str, ...] = (SF, HS) if args.crm == "both" else (args.crm,)
+    phases = list(PHASES) if args.runs == "all" else ["first"]
 
-    print(f"# API calls per CRM object: profile {args.profile}, seed {args.seed}\n")
+    print(
+        f"# API calls per CRM object: profile {args.profile}, seed {args.seed}, "
+        f"CRM {args.crm}, runs {args.runs}\n"
+    )
     print(f"{machine_line()}\n")
     total_started = time.time()
     with (
@@ -419,32 +519,37 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(phase: str, since: str | None) -> None:
             started = time.time()
-            rows.extend(sync_run(sb, store, phase, since))
+            rows.extend(sync_run(sb, store, phase, since, crms))
             phase_seconds[phase] = time.time() - started
 
         run("first", None)
-        since = fmt_ts(sb.state.now())
-        started = time.time()
-        changes = mutate(sb.state, seed=args.seed, share=args.share)
-        mutate_seconds = time.time() - started
-        sb.state.advance_clock(args.gap)
-        run("changed", since)
-        sb.state.advance_clock(args.gap)
-        run("idle", fmt_ts(sb.state.now()))
-        sb.state.advance_clock(120)
-        run("idle-soon", fmt_ts(sb.state.now()))
-        deals = deals_run(sb, store, args.deals, args.seed + 1) if args.deals else None
+        changes: dict[str, int] | None = None
+        deals: dict[str, Any] | None = None
+        if args.runs == "all":
+            since = fmt_ts(sb.state.now())
+            started = time.time()
+            changes = mutate(sb.state, seed=args.seed, share=args.share)
+            mutate_seconds = time.time() - started
+            sb.state.advance_clock(args.gap)
+            run("changed", since)
+            sb.state.advance_clock(args.gap)
+            run("idle", fmt_ts(sb.state.now()))
+            sb.state.advance_clock(120)
+            run("idle-soon", fmt_ts(sb.state.now()))
+            if args.deals and HS in crms:
+                deals = deals_run(sb, store, args.deals, args.seed + 1)
         store.dispose()
     total_seconds = time.time() - total_started
 
-    phases = ["first", "changed", "idle", "idle-soon"]
-    print(
-        f"Mutation before `changed`: {changes['updated']:,} edited, {changes['created']:,} "
-        f"created, {changes['deleted']:,} deleted (share {args.share:g}; {mutate_seconds:.1f} s); runs {args.gap:g} s "
-        "apart on the sandbox clock, `idle-soon` 120 s after `idle`.\n"
-    )
+    if changes is not None:
+        print(
+            f"Mutation before `changed`: {changes['updated']:,} edited, {changes['created']:,} "
+            f"created, {changes['deleted']:,} deleted (share {args.share:g}; "
+            f"{mutate_seconds:.1f} s); runs {args.gap:g} s apart on the sandbox clock, "
+            "`idle-soon` 120 s after `idle`.\n"
+        )
     print("## Totals per run\n")
-    print(totals_table(rows, phases) + "\n")
+    print(totals_table(rows, phases, crms) + "\n")
     for phase in phases:
         print(f"## Run `{phase}` ({phase_seconds[phase]:.1f} s)\n")
         print(phase_table([r for r in rows if r.phase == phase]) + "\n")
@@ -471,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "profile": args.profile,
             "seed": args.seed,
+            "crm": args.crm,
+            "runs": args.runs,
             "machine": machine_line(),
             "when": dt.datetime.now(dt.UTC).isoformat(),
             "seed_seconds": seed_seconds,

@@ -39,6 +39,9 @@ TOKEN_CATEGORIES = frozenset({"oauth token"})
 #: Ledger categories that discover the CRM's fields (Salesforce describe, HubSpot properties list):
 #: the mapping check the issue requires, counted apart from the data pages.
 DISCOVERY_CATEGORIES = frozenset({"describe", "properties"})
+#: Salesforce ``limits/recordCount``: the sizes of every object, once per connector that runs a
+#: first sync (discovery too, but per run, not per object).
+RECORD_COUNT_CATEGORIES = frozenset({"record count"})
 #: Ledger categories that write CRM records (the writeback benchmark's "write calls").
 WRITE_CATEGORIES = frozenset(
     {
@@ -126,6 +129,8 @@ def classify(crm: str, method: str, raw_path: str) -> str:
             return "oauth token"
         if path.endswith("/describe"):
             return "describe"
+        if path.endswith("/limits/recordCount"):
+            return "record count"
         if "/tooling/" in path:
             return "tooling"
         if "/jobs/ingest" in path:
@@ -178,6 +183,18 @@ class Calls:
 
     def of(self, categories: frozenset[str]) -> int:
         return sum(n for cat, n in self.by_category.items() if cat.split(" [")[0] in categories)
+
+    def split(self, categories: frozenset[str]) -> tuple[Calls, Calls]:
+        """(the other calls, the calls of ``categories``); token requests stay with the others."""
+        rest, picked = Calls(oauth=self.oauth), Calls()
+        for cat, n in self.by_category.items():
+            if cat.split(" [")[0] in categories:
+                picked.by_category[cat] += n
+                picked.api += n
+            else:
+                rest.by_category[cat] += n
+        rest.api = self.api - picked.api
+        return rest, picked
 
     def breakdown(self) -> str:
         """``search 5, associations 2`` (token requests left out; non-2xx marked)."""
