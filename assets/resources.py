@@ -148,7 +148,7 @@ class HubSpotResource(_CrmResource):
     search_per_second: float = 4.0
     #: How often archived (deleted) records are listed, per object type: the latency of a
     #: HubSpot delete against one extra call per object on the runs that check (0: every run).
-    archived_check_interval_seconds: int = 3600
+    archived_check_interval_seconds: int = 21600
 
     def _names(self, writeback: WritebackConfig) -> dict[str, str]:
         return writeback.hubspot_names

@@ -63,7 +63,7 @@ def test_hubspot_archived_check_interval_comes_from_its_variable(monkeypatch: ob
             connector.close()
         del os.environ["CRMHUB_HS_ARCHIVED_CHECK_SECONDS"]
         with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
-            assert built.hubspot.connector().config.archived_check_interval_seconds == 3600
+            assert built.hubspot.connector().config.archived_check_interval_seconds == 21600
     finally:
         os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
         os.environ.pop("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", None)

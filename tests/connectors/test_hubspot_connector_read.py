@@ -543,7 +543,7 @@ def test_equal_timestamps_across_pages_and_a_killed_run_lose_nothing(sb: Sandbox
 def test_archived_records_become_tombstones_when_the_check_is_due(sb: Sandbox) -> None:
     for rid in ("1", "2", "3"):
         seed(sb.state, "companies", {"name": rid}, rid=rid, created=ago(sb, 3600))
-    conn = connector(sb)
+    conn = connector(sb, archived_check_interval_seconds=3600)
     _, cursor, _ = drain(conn.read("account", None))
     sb.state.soft_delete(HS, "companies", "2")
     archived_at = sb.state.get(HS, "companies", "2", include_deleted=True)["deleted_at"]  # type: ignore[index]
@@ -576,24 +576,28 @@ def test_archived_records_become_tombstones_when_the_check_is_due(sb: Sandbox) -
     assert len(calls(sb, head)) == 2
 
 
-def test_a_daily_archived_check_trades_delete_latency_for_one_call_per_run(sb: Sandbox) -> None:
+@pytest.mark.parametrize("hours", [6, 24], ids=["default-6h", "daily"])
+def test_a_periodic_archived_check_trades_delete_latency_for_one_call_per_run(
+    sb: Sandbox, hours: int
+) -> None:
     # HubSpot's search never returns archived records and no API filters them by archive time,
-    # so a delete can only be seen by listing archived records. With a daily check, hourly runs
-    # with nothing changed cost one search each; a delete arrives with the run after the day.
+    # so a delete can only be seen by listing archived records. With a periodic check, hourly runs
+    # with nothing changed cost one search each; a delete arrives with the run after the
+    # interval. Six hours is the default (no setting given).
     for rid in ("1", "2"):
         seed(sb.state, "companies", {"name": rid}, rid=rid, created=ago(sb, 3600))
-    daily = {"archived_check_interval_seconds": 86400}
-    _, cursor, _ = drain(connector(sb, **daily).read("account", None))
+    settings = {} if hours == 6 else {"archived_check_interval_seconds": hours * 3600}
+    _, cursor, _ = drain(connector(sb, **settings).read("account", None))
     sb.state.soft_delete(HS, "companies", "2")
-    for _ in range(23):
+    for _ in range(hours - 1):
         sb.state.advance_clock(3600)
         head = sb.state.ledger_head()
-        records, cursor, _ = drain(connector(sb, **daily).read("account", cursor))
+        records, cursor, _ = drain(connector(sb, **settings).read("account", cursor))
         assert records == []
         assert calls(sb, head) == [("POST", "/crm/v3/objects/companies/search", 200)]
     sb.state.advance_clock(3600)
     head = sb.state.ledger_head()
-    records, cursor, _ = drain(connector(sb, **daily).read("account", cursor))
+    records, cursor, _ = drain(connector(sb, **settings).read("account", cursor))
     assert [(r.source_id, r.deleted) for r in records] == [("2", True)]
     assert calls(sb, head) == [
         ("POST", "/crm/v3/objects/companies/search", 200),
