@@ -81,7 +81,7 @@ from common import (
 )
 
 from assets.extract import HS_KINDS, SF_KINDS
-from connectors.hubspot.config import HubSpotConfig
+from assets.resources import HubSpotResource
 from connectors.hubspot.mapping import SPECS
 from connectors.salesforce.mapping import KIND_OBJECTS
 from connectors.salesforce.reader import RECORD_COUNT
@@ -103,8 +103,10 @@ TOLERANCE = 1.10
 #: The row of the Salesforce ``limits/recordCount`` call (one per run, not per object kind).
 RECORD_COUNT_KIND = "record count"
 PHASES = ("first", "changed", "idle", "delete-check")
-#: The HubSpot connector's default archived-check interval (``HubSpotConfig``), in seconds.
-HS_ARCHIVED_INTERVAL = int(HubSpotConfig().archived_check_interval_seconds)
+#: The default archived-check interval of the HubSpot resource ``crmhub sync`` builds, in seconds.
+HS_ARCHIVED_INTERVAL = int(
+    HubSpotResource.model_fields["archived_check_interval_seconds"].default  # type: ignore[arg-type]
+)
 
 
 @dataclass
