@@ -5,8 +5,6 @@ create/associate-default/archive calls; links to archived records are not report
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import hubspot
@@ -24,12 +22,6 @@ from sandbox.hubspot.client import API_EXCEPTIONS, sandbox_client
 from sandbox.hubspot.testing import link, seed
 from sandbox.runner import Sandbox
 from sandbox.state import HS
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import hubspot
@@ -31,12 +29,6 @@ from sandbox.hubspot.oauth import add_refresh_token, register_client
 from sandbox.hubspot.testing import seed, seed_owner
 from sandbox.runner import Sandbox
 from sandbox.state import HS
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ missing id, 400/409 error bodies, and 200/207 batch semantics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import hubspot
@@ -27,12 +25,6 @@ from sandbox.hubspot.client import API_EXCEPTIONS, sandbox_client
 from sandbox.hubspot.testing import link, seed, seed_owner
 from sandbox.runner import Sandbox
 from sandbox.state import HS
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

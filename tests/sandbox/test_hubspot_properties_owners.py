@@ -6,9 +6,6 @@ archived; objects accept values for new properties and reject archived ones; own
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import hubspot
 import pytest
 from hubspot.crm.companies import SimplePublicObjectInput
@@ -23,12 +20,6 @@ from sandbox.hubspot.client import API_EXCEPTIONS, sandbox_client
 from sandbox.hubspot.testing import seed, seed_owner
 from sandbox.runner import Sandbox
 from sandbox.state import HS
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -35,12 +33,6 @@ from sandbox.runner import (
 )
 from sandbox.salesforce import testing as t
 from sandbox.state import SF
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
 
 
 def _token_url(sb: Sandbox) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,17 +19,6 @@ from sandbox.formats import sf_make_id
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF, fmt_ts
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def _rows(text: str) -> list[list[str]]:

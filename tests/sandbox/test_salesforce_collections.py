@@ -6,8 +6,6 @@ retrieve with nulls for missing ids, and 400 ``EXCEEDED_ID_LIMIT`` above 200 rec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +14,6 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def _acct(name: str | None, **extra: object) -> dict[str, object]:

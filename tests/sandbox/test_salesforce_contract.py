@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,6 @@ from simple_salesforce.exceptions import (
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def test_https_with_the_sandbox_ca_even_when_the_environment_points_elsewhere(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,17 +21,6 @@ from simple_salesforce.exceptions import (
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def fault(sb: Sandbox, **rule: Any) -> None:

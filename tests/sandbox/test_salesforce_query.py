@@ -7,8 +7,6 @@ and the ``MALFORMED_QUERY``/``INVALID_FIELD``/``INVALID_TYPE`` errors."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +16,6 @@ from sandbox.formats import sf_make_id
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF, fmt_ts
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def _bulk_accounts(sb: Sandbox, n: int, start: dt.datetime) -> list[str]:

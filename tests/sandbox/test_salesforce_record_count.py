@@ -7,8 +7,6 @@ other path, and each request in the ledger and the daily API usage."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,17 +21,6 @@ from sandbox.salesforce import testing as t
 from sandbox.state import SF
 
 PATH = "/services/data/v59.0/limits/recordCount"
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
 
 
 def _org(sb: Sandbox) -> None:

@@ -6,8 +6,6 @@ enforced; and field-level security emulated from config (restricted: ``updateabl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,18 +15,6 @@ from sandbox.control import set_config
 from sandbox.runner import Sandbox
 from sandbox.salesforce import testing as t
 from sandbox.state import SF
-
-
-@pytest.fixture
-def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sf(sb: Sandbox) -> Any:
-    return t.sandbox_client(sb.info)
-
 
 STATUS_FIELD: dict[str, Any] = {
     "FullName": "Account.Hub_Status__c",
