@@ -5,6 +5,7 @@ Why resources: credentials reach the hub only here, through ``dg.EnvVar`` (see
 a sandbox by giving the same resources other values.
 """
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,11 @@ from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
 from crmhub import settings
+from unified_model.database import open_store
 from unified_model.rules import HubRules, load_rules
 from unified_model.store import HubStore
 from unified_model.writeback import WritebackConfig, load_writeback_config
-
-_MIGRATED: set[str] = set()
+from unified_model.writer_lock import hub_writer
 
 
 def _connector_key(
@@ -27,17 +28,43 @@ def _connector_key(
 
 
 class HubStoreResource(dg.ConfigurableResource):
-    """The hub database (SQLite file by default, PostgreSQL by URL)."""
+    """The hub database (SQLite file by default, PostgreSQL by URL), held by one run at a time.
+
+    On set-up (once per run in-process, once per step process in the multi-process executor) it
+    opens the database, checked and migrated once per process (``unified_model.database``), and
+    takes the hub's writer lock for the run (``unified_model.writer_lock``): a second sync on the
+    same hub database fails at once with who holds it, instead of writing twice. Steps of the run
+    that already holds the lock (the CLI takes it before the run starts) go on.
+    """
 
     database_url: str = ""
+    _store: HubStore | None = PrivateAttr(default=None)
+    _held: contextlib.ExitStack | None = PrivateAttr(default=None)
+
+    def _url(self) -> str:
+        return self.database_url or settings.database_url()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        store = open_store(self._url())
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(hub_writer(store, context.run_id or "no-run"))
+        except BaseException:
+            store.dispose()
+            raise
+        self._store, self._held = store, held
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held is not None:
+            self._held.close()
+        if self._store is not None:
+            self._store.dispose()
+        self._store, self._held = None, None
 
     def store(self) -> HubStore:
-        url = self.database_url or settings.database_url()
-        store = HubStore(url)
-        if url not in _MIGRATED:
-            store.migrate()
-            _MIGRATED.add(url)
-        return store
+        if self._store is None:  # used outside a run (a script, a test helper)
+            self._store = open_store(self._url())
+        return self._store
 
 
 class HubConfigResource(dg.ConfigurableResource):

@@ -85,7 +85,13 @@ class Connector(Protocol):
         ...
 
     def read_hub_fields(self, source_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        """What the CRM currently holds in the hub's fields (drift detection)."""
+        """What the CRM currently holds in the hub's fields (drift detection, and settling the
+        write intents of a run killed between sending a batch and storing its outcome)."""
+        ...
+
+    def intent_batch_size(self, pending: int) -> int:
+        """How many of ``pending`` updates make one unit of work (one batch call, one Bulk job):
+        the hub commits write intents per unit, before it is sent."""
         ...
 
     def usage(self) -> ApiUsage: ...

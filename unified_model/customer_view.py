@@ -169,7 +169,7 @@ def render_customer(store: HubStore, customer_id: str, *, now: dt.datetime, emai
 
 
 def writeback_log(store: HubStore, customer_id: str, *, limit: int = 50) -> list[str]:
-    """Recent write attempts for a customer, newest first, one line per field."""
+    """Recent record writes for a customer, newest first, one line per field written."""
     with store.session() as s:
         rows = list(
             s.exec(
@@ -184,8 +184,9 @@ def writeback_log(store: HubStore, customer_id: str, *, limit: int = 50) -> list
     lines = []
     for r in rows:
         reason = f"  ({r.reason})" if r.reason else ""
-        lines.append(
-            f"{_fmt(r.at)}  {r.source:<10} {r.source_id:<20} {r.field_key:<28} "
-            f"{r.old_value or '–'} → {r.new_value or '–'}  {r.outcome}{reason}"
-        )
+        for key, (old, new) in sorted(r.field_changes().items()):
+            lines.append(
+                f"{_fmt(r.at)}  {r.source:<10} {r.source_id:<20} {key:<28} "
+                f"{old or '–'} → {new or '–'}  {r.outcome}{reason}"
+            )
     return lines

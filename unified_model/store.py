@@ -16,6 +16,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +53,17 @@ _TOMBSTONE_FILLERS: dict[str, dict[str, Any]] = {"deal_stage": {"deal_source_id"
 #: rows per INSERT statement (SQLite's bound-parameter limit is 32766 on current builds)
 _BATCH = 500
 
+#: Longest text kept in an indexed column (characters). PostgreSQL refuses a btree index entry
+#: above ~2,700 bytes; 512 characters stay below it even at 4 bytes a character, and no real
+#: domain, e-mail address or CRM id comes near it.
+INDEXED_TEXT_MAX = 512
+
+#: Characters no database column may hold: NUL (PostgreSQL refuses it in text and JSON) and lone
+#: UTF-16 surrogates (not encodable as UTF-8 by either driver).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+log = logging.getLogger(__name__)
+
 
 def email_hash(email: str) -> str:
     """A stable pseudonym of an address: what erasure keeps instead of the address itself."""
@@ -83,6 +96,83 @@ def create_hub_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def safe_text(value: str, limit: int | None = None) -> tuple[str, bool]:
+    """``value`` as every supported database can store it, and whether it had to change.
+
+    NUL is dropped and a lone surrogate becomes U+FFFD (the replacement character), the same on
+    SQLite and PostgreSQL so that both dialects hold the same value; ``limit`` cuts over-long
+    text for indexed columns.
+    """
+    clean = _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    if limit is not None and len(clean) > limit:
+        clean = clean[:limit]
+    return clean, clean != value
+
+
+def _safe_value(value: Any, limit: int | None) -> tuple[Any, bool]:
+    """A column value (text, list or JSON object) made storable; True when something changed."""
+    if isinstance(value, str):
+        return safe_text(value, limit)
+    if isinstance(value, list):
+        changed = False
+        out = []
+        for item in value:
+            clean, c = _safe_value(item, limit)
+            out.append(clean)
+            changed |= c
+        return out, changed
+    if isinstance(value, dict):
+        changed = False
+        obj: dict[str, Any] = {}
+        for k, v in value.items():
+            ck, c1 = _safe_value(k, None) if isinstance(k, str) else (k, False)
+            cv, c2 = _safe_value(v, None)
+            obj[ck] = cv
+            changed |= c1 or c2
+        return obj, changed
+    return value, False
+
+
+_INDEXED: dict[str, frozenset[str]] = {}
+
+
+def _is_text(type_: Any) -> bool:
+    impl = getattr(type_, "impl", type_)  # SQLModel's AutoString decorates sa.String
+    return isinstance(impl, sa.String) or isinstance(type_, sa.String)
+
+
+def _indexed_text_columns(table: sa.Table) -> frozenset[str]:
+    """Names of the text columns of ``table`` that an index or the primary key covers."""
+    if table.name not in _INDEXED:
+        names = {c.name for c in table.primary_key.columns}
+        for index in table.indexes:
+            names.update(c.name for c in index.columns)
+        names.update(c.name for c in table.columns if c.index or c.unique)
+        _INDEXED[table.name] = frozenset(n for n in names if _is_text(table.c[n].type))
+    return _INDEXED[table.name]
+
+
+def sanitize_row(table: sa.Table, row: dict[str, Any], what: str) -> bool:
+    """Make every value of ``row`` storable in place; log once per record what changed."""
+    indexed = _indexed_text_columns(table)
+    changed_cols = []
+    for name, value in row.items():
+        if value is None or isinstance(value, bool | int | float | dt.datetime | dt.date):
+            continue
+        clean, changed = _safe_value(value, INDEXED_TEXT_MAX if name in indexed else None)
+        if changed:
+            row[name] = clean
+            changed_cols.append(name)
+    if changed_cols:
+        log.warning(
+            "%s: %s held text the database cannot store (NUL, a broken character or an over-long "
+            "indexed value); stored normalised",
+            what,
+            ", ".join(sorted(changed_cols)),
+        )
+    return bool(changed_cols)
+
+
 def _to_row(kind: str, record: AnyRecord) -> dict[str, Any]:
     table = t.SOURCE_TABLES[kind]
     columns = set(table.__table__.columns.keys())  # type: ignore[attr-defined]
@@ -102,6 +192,11 @@ def _to_row(kind: str, record: AnyRecord) -> dict[str, Any]:
                 for k, v in value.items()
             }
         row[name] = value
+    sanitize_row(
+        table.__table__,  # type: ignore[attr-defined]
+        row,
+        f"{record.source} {kind} {record.source_id}",
+    )
     if kind == "contact":
         email = row.get("email")
         row["email_normalized"] = email.strip().casefold() if email else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from connectors.errors import QuotaExhausted
+from unified_model.failpoints import crash_point
 from unified_model.store import HubStore
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,12 @@ def extract(
     stats.first_sync = cursor is None
     try:
         for page in connector.read(kind, cursor):
+            crash_point("extract.after_fetch")
             counts = store.upsert_records(kind, page.records) if page.records else {}
             stats.upserted += counts.get("upserted", 0)
             stats.tombstoned += counts.get("tombstoned", 0)
             stats.suppressed += counts.get("suppressed", 0)
+            crash_point("extract.after_store")
             store.save_cursor(connector.crm, cursor_key(kind), page.cursor)
             stats.pages += 1
         if reconcile and hasattr(connector, "reconcile_ids"):

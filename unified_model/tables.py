@@ -376,20 +376,39 @@ class WritebackLedger(SQLModel, table=True):
 
 
 class WriteAudit(SQLModel, table=True):
-    """One row per field write attempt: what, from what, to what, and how it went."""
+    """One row per record write: which fields, from what, to what, and how it went.
+
+    Written *ahead* of the call as ``pending`` (with the run and batch that send it) and settled
+    after the CRM answers (``ok`` / ``failed`` / ``skipped``), or by the next run from what the
+    CRM holds when the process died in between: so every write the CRMs received has exactly one
+    row, also after a kill. ``changes`` maps each hub field key to ``[old, new]``.
+    Rows written before crmhub 0.2 hold one field each (``field_key``, ``old_value``,
+    ``new_value``) and no ``changes``.
+    """
 
     __tablename__ = "write_audit"
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(index=True)
+    batch_id: str | None = Field(default=None, index=True)
     source: str
     source_id: str = Field(index=True)
     customer_id: str | None = Field(default=None, index=True)
-    field_key: str
+    changes: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON()))
+    field_key: str | None = None
     old_value: str | None = None
     new_value: str | None = None
-    outcome: str  # "ok" | "failed" | "skipped" | "dry_run"
+    outcome: str = Field(index=True)  # "pending" | "ok" | "failed" | "skipped"
     reason: str | None = None
     at: dt.datetime | None = _ts()
+    settled_at: dt.datetime | None = _ts()
+
+    def field_changes(self) -> dict[str, tuple[str | None, str | None]]:
+        """Field key -> (old, new), for per-record rows and the older per-field rows alike."""
+        if self.changes is not None:
+            return {k: (v[0], v[1]) for k, v in self.changes.items()}
+        if self.field_key is not None:
+            return {self.field_key: (self.old_value, self.new_value)}
+        return {}
 
 
 class ErasedIdentity(SQLModel, table=True):

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import yaml
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
 from unified_model import tables as t
+from unified_model.failpoints import crash_point
 
 HANDOVER_STATUSES = (
     "new_sales",
@@ -374,68 +377,232 @@ def _norm(value: Any) -> str | None:
         return text.strip()
 
 
-def record_results(
-    session: Any,
+def write_intents(
+    store: Any, run_id: str, batch_id: str, plans: Sequence[PlannedWrite], now: dt.datetime
+) -> None:
+    """Commit one ``pending`` audit row per record *before* its batch is sent.
+
+    Why ahead: if the process dies after the CRM took the batch, the intents are what the next
+    run settles from the CRM's current values (:func:`settle_pending`), so no write is ever
+    without its audit row and none is sent twice.
+    """
+    rows = [
+        {
+            "run_id": run_id,
+            "batch_id": batch_id,
+            "source": plan.source,
+            "source_id": plan.source_id,
+            "customer_id": plan.customer_id,
+            "changes": {k: [old, new] for k, (old, new) in plan.changes.items()},
+            "outcome": "pending",
+            "at": now,
+        }
+        for plan in plans
+    ]
+    table = t.table_of(t.WriteAudit)
+    with store.engine.begin() as conn:
+        for start in range(0, len(rows), 1000):
+            conn.execute(table.insert(), rows[start : start + 1000])
+
+
+def _apply_outcomes(
+    store: Any,
+    settled: Sequence[tuple[PlannedWrite, str, str | None]],
+    now: dt.datetime,
     run_id: str,
+    *,
+    where: sa.ColumnElement[bool],
+) -> dict[str, int]:
+    """Settle pending rows (selected by ``where`` plus source id) and update ledger and baseline.
+
+    ``settled``: (plan, outcome, reason). ``ok`` confirms the values in the ledger and refreshes
+    the record's known hub values (the drift baseline): the extracted snapshot predates the
+    write, and HubSpot's search lag can keep it so for a while; left as it was, a corrected manual
+    edit would look drifted and be re-sent every run. ``skipped`` (the CRM no longer has the
+    record) tombstones it, so later runs neither re-send to it nor count it for its customer.
+    """
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    if not settled:
+        return counts
+    audit = t.table_of(t.WriteAudit)
+    accounts = t.table_of(t.SourceAccount)
+    ledger_rows: list[dict[str, Any]] = []
+    with store.engine.begin() as conn:
+        source = settled[0][0].source
+        ids = [plan.source_id for plan, _, _ in settled]
+        baseline: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            for sid, hub in conn.execute(
+                sa.select(accounts.c.source_id, accounts.c.hub_fields).where(
+                    accounts.c.source == source,
+                    accounts.c.source_id.in_(ids[start : start + 500]),
+                )
+            ):
+                baseline[sid] = dict(hub or {})
+        audit_params = []
+        hub_params = []
+        gone = []
+        for plan, outcome, reason in settled:
+            counts[outcome] = counts.get(outcome, 0) + 1
+            audit_params.append(
+                {"b_sid": plan.source_id, "outcome": outcome, "reason": reason, "settled": now}
+            )
+            if outcome == "skipped":
+                gone.append(plan.source_id)
+            elif outcome == "ok":
+                if plan.source_id in baseline:
+                    hub_params.append(
+                        {
+                            "b_sid": plan.source_id,
+                            "hub": {
+                                **baseline[plan.source_id],
+                                **{k: new for k, (_, new) in plan.changes.items()},
+                            },
+                        }
+                    )
+                ledger_rows.extend(
+                    {
+                        "source": plan.source,
+                        "source_id": plan.source_id,
+                        "field_key": key,
+                        "value": new,
+                        "confirmed_at": now,
+                        "run_id": run_id,
+                    }
+                    for key, (_, new) in plan.changes.items()
+                )
+        conn.execute(
+            audit.update()
+            .where(where, audit.c.source_id == sa.bindparam("b_sid"))
+            .values(
+                outcome=sa.bindparam("outcome"),
+                reason=sa.bindparam("reason"),
+                settled_at=sa.bindparam("settled"),
+            ),
+            audit_params,
+        )
+        if hub_params:
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.source == source, accounts.c.source_id == sa.bindparam("b_sid"))
+                .values(hub_fields=sa.bindparam("hub")),
+                hub_params,
+            )
+        for start in range(0, len(gone), 500):
+            conn.execute(
+                accounts.update()
+                .where(
+                    accounts.c.source == source,
+                    accounts.c.source_id.in_(gone[start : start + 500]),
+                    accounts.c.deleted.is_(False),
+                )
+                .values(deleted=True, modified_at=now)
+            )
+        if ledger_rows:
+            table = t.table_of(t.WritebackLedger)
+            insert = (
+                postgresql.insert(table)
+                if conn.dialect.name == "postgresql"
+                else sqlite.insert(table)
+            )
+            stmt = insert.on_conflict_do_update(
+                index_elements=["source", "source_id", "field_key"],
+                set_={
+                    "value": insert.excluded.value,
+                    "confirmed_at": insert.excluded.confirmed_at,
+                    "run_id": insert.excluded.run_id,
+                },
+            )
+            for start in range(0, len(ledger_rows), 1000):
+                conn.execute(stmt, ledger_rows[start : start + 1000])
+    return counts
+
+
+def record_results(
+    store: Any,
+    run_id: str,
+    batch_id: str,
     plans: Sequence[PlannedWrite],
     results: Iterable[WriteResult],
     now: dt.datetime,
 ) -> dict[str, int]:
-    """Apply per-record outcomes: ledger for confirmed writes, an audit row for every field.
-
-    ``skipped`` means the CRM no longer has the record: it is tombstoned here so that the next
-    runs do not send the same doomed write again (one wasted call per run until the daily
-    hard-delete pass) and unification drops it from its customer. ``ok`` also refreshes the
-    record's known hub values (the drift baseline) to what was just written.
-    """
+    """Settle one sent batch's intents with the CRM's per-record outcomes (one transaction)."""
     by_id = {r.source_id: r for r in results}
-    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    settled: list[tuple[PlannedWrite, str, str | None]] = []
     for plan in plans:
         result = by_id.get(plan.source_id)
         outcome = result.outcome if result else "failed"
         reason = result.reason if result else "no result returned by the connector"
-        counts[outcome] = counts.get(outcome, 0) + 1
-        account = session.get(t.SourceAccount, (plan.source, plan.source_id))
-        if outcome == "skipped" and account is not None and not account.deleted:
-            account.deleted = True
-            account.modified_at = now
-            session.add(account)
-        if outcome == "ok" and account is not None:
-            # What the CRM holds now is known: the extracted snapshot predates this write (and
-            # HubSpot's search lag can keep it so for a while); left as it was, a corrected manual
-            # edit would look drifted again and be re-sent every run until the next read.
-            account.hub_fields = {
-                **(account.hub_fields or {}),
-                **{key: new for key, (_, new) in plan.changes.items()},
-            }
-            session.add(account)
-        for key, (old, new) in plan.changes.items():
-            session.add(
-                t.WriteAudit(
-                    run_id=run_id,
-                    source=plan.source,
-                    source_id=plan.source_id,
-                    customer_id=plan.customer_id,
-                    field_key=key,
-                    old_value=old,
-                    new_value=new,
-                    outcome=outcome,
-                    reason=reason,
-                    at=now,
+        settled.append((plan, outcome, reason or None))
+    audit = t.table_of(t.WriteAudit)
+    return _apply_outcomes(
+        store,
+        settled,
+        now,
+        run_id,
+        where=sa.and_(audit.c.batch_id == batch_id, audit.c.outcome == "pending"),
+    )
+
+
+#: Hub fields the settlement does not compare: ``last_sync`` is bookkeeping, and CRMs render
+#: date-times in several forms; the business fields decide whether a write landed.
+_NOT_COMPARED = {"last_sync"}
+
+
+def settle_pending(store: Any, connector: Any, crm: str, now: dt.datetime) -> dict[str, int]:
+    """Settle the intents a killed run left ``pending``, from what the CRM holds now.
+
+    A record whose hub fields hold the intended values got the write: ``ok`` (ledger confirmed,
+    never sent again). One that does not hold them did not: ``failed``, and the plan that follows
+    sends it again. One the CRM no longer has: ``skipped``. Costs one read per 100-200 records,
+    and only after a crash.
+    """
+    audit = t.table_of(t.WriteAudit)
+    with store.engine.connect() as conn:
+        pending = list(
+            conn.execute(
+                sa.select(
+                    audit.c.id,
+                    audit.c.run_id,
+                    audit.c.source_id,
+                    audit.c.customer_id,
+                    audit.c.changes,
                 )
+                .where(audit.c.source == crm, audit.c.outcome == "pending")
+                .order_by(audit.c.id)
             )
-            if outcome == "ok":
-                row = session.get(t.WritebackLedger, (plan.source, plan.source_id, key))
-                if row is None:
-                    row = t.WritebackLedger(
-                        source=plan.source, source_id=plan.source_id, field_key=key
-                    )
-                row.value = new
-                row.confirmed_at = now
-                row.run_id = run_id
-                session.add(row)
-    session.commit()
-    return counts
+        )
+    if not pending:
+        return {}
+    current = connector.read_hub_fields(sorted({row.source_id for row in pending}))
+    by_run: dict[str, list[tuple[PlannedWrite, str, str | None]]] = {}
+    for row in pending:
+        changes = {k: (v[0], v[1]) for k, v in (row.changes or {}).items()}
+        plan = PlannedWrite(crm, row.source_id, row.customer_id or "", changes)
+        held = current.get(row.source_id)
+        if held is None:
+            outcome, reason = "skipped", "settled after an interrupted run: the record is gone"
+        elif all(
+            _norm(held.get(k)) == _norm(new)
+            for k, (_, new) in changes.items()
+            if k not in _NOT_COMPARED
+        ):
+            outcome, reason = "ok", "settled after an interrupted run: the CRM holds the values"
+        else:
+            outcome, reason = (
+                "failed",
+                "settled after an interrupted run: the write did not land; sent again",
+            )
+        by_run.setdefault(row.run_id, []).append((plan, outcome, reason))
+    counts: dict[str, int] = {}
+    # at most one pending intent per record: every writeback settles before it sends
+    where = sa.and_(audit.c.source == crm, audit.c.outcome == "pending")
+    for run_id, settled in by_run.items():
+        for start in range(0, len(settled), 500):
+            part = _apply_outcomes(store, settled[start : start + 500], now, run_id, where=where)
+            for k, v in part.items():
+                counts[k] = counts.get(k, 0) + v
+    return {k: v for k, v in counts.items() if v}
 
 
 @dataclass
@@ -450,6 +617,8 @@ class WritebackReport:
     failed: int = 0
     skipped: int = 0
     write_calls: int = 0
+    #: intents of an interrupted earlier run settled at the start of this one, by outcome
+    settled: dict[str, int] = field(default_factory=dict)
     provisioning_notes: list[str] = field(default_factory=list)
     plans: list[PlannedWrite] = field(default_factory=list)
 
@@ -500,6 +669,7 @@ def run_writeback(
                 report.provisioning_notes.append(r.detail)
         if not dry_run and not report.provisioning_notes:
             store.save_cursor(crm, _PROVISIONED, {"keys": sorted(config.fields)})
+    report.settled = settle_pending(store, connector, crm, now)
     with store.session() as session:
         plans = plan_writeback(session, crm, config, now)
     report.plans = plans
@@ -514,9 +684,28 @@ def run_writeback(
             "with a dry run to review"
         )
     before = connector.usage().calls
-    results = connector.write([p.update() for p in plans])
+    size = _intent_batch_size(connector, len(plans))
+    for number, start in enumerate(range(0, len(plans), size), 1):
+        chunk = plans[start : start + size]
+        batch_id = f"{run_id}:{number}"
+        write_intents(store, run_id, batch_id, chunk, now)
+        crash_point("writeback.before_send")
+        results = connector.write([p.update() for p in chunk])
+        crash_point("writeback.after_send")
+        counts = record_results(store, run_id, batch_id, chunk, results, now)
+        crash_point("writeback.after_record")
+        report.ok += counts["ok"]
+        report.failed += counts["failed"]
+        report.skipped += counts["skipped"]
     report.write_calls = connector.usage().calls - before
-    with store.session() as session:
-        counts = record_results(session, run_id, plans, results, now)
-    report.ok, report.failed, report.skipped = counts["ok"], counts["failed"], counts["skipped"]
     return report
+
+
+def _intent_batch_size(connector: Any, pending: int) -> int:
+    """How many records one intent batch holds: what the connector sends in one unit of work.
+
+    HubSpot: one batch call (100). Salesforce: one Collections call (200), or the whole set when
+    it goes to a single Bulk API job. Connectors without the hint take everything at once.
+    """
+    hint = getattr(connector, "intent_batch_size", None)
+    return max(1, int(hint(pending))) if hint is not None else max(1, pending)

@@ -79,6 +79,10 @@ class HubSpotConnector:
         """Set hub fields on companies: one result per update, in order."""
         return self.writer.write(updates)
 
+    def intent_batch_size(self, pending: int) -> int:
+        """Records per unit of work: one batch update call (the hub records intents per unit)."""
+        return min(self.config.write_batch_size, 100)
+
     def ensure_fields(
         self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False
     ) -> list[ProvisionResult]:

@@ -123,6 +123,13 @@ class SalesforceConnector:
         """Set hub-owned fields on Accounts; one result per update, in order."""
         return self._writer.write(updates)
 
+    def intent_batch_size(self, pending: int) -> int:
+        """Records per unit of work: one Collections call (200), or all of them when the set
+        goes to one Bulk API job (the hub records write intents per unit)."""
+        if pending > self.config.bulk_write_threshold:
+            return pending
+        return self.config.write_batch_size
+
     def ensure_fields(
         self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False
     ) -> list[ProvisionResult]:

@@ -88,6 +88,16 @@ def object_of(crm: str) -> str:
     return "Account" if crm == SF else "companies"
 
 
+@dataclass(frozen=True)
+class FieldAudit:
+    """One field of a record's audit row."""
+
+    old_value: str | None
+    new_value: str | None
+    outcome: str
+    reason: str | None
+
+
 @dataclass
 class Run:
     """One job execution and the sandbox requests it made."""
@@ -177,12 +187,17 @@ class Hub:
         )
         return Run(result, self.sb.state.ledger(head))
 
-    def audit(self, run: Run) -> dict[tuple[str, str], dict[str, t.WriteAudit]]:
-        """(crm, record id) -> field -> audit row, for one run."""
-        out: dict[tuple[str, str], dict[str, t.WriteAudit]] = {}
+    def audit(self, run: Run) -> dict[tuple[str, str], dict[str, FieldAudit]]:
+        """(crm, record id) -> field -> what the record's one audit row says of it, for one run."""
+        out: dict[tuple[str, str], dict[str, FieldAudit]] = {}
         with self.store.session() as s:
             for row in s.exec(select(t.WriteAudit).where(t.WriteAudit.run_id == run.run_id)):
-                out.setdefault((row.source, row.source_id), {})[row.field_key] = row
+                record = (row.source, row.source_id)
+                assert record not in out, f"two audit rows for one record write: {record}"
+                out[record] = {
+                    key: FieldAudit(old, new, row.outcome, row.reason)
+                    for key, (old, new) in row.field_changes().items()
+                }
         return out
 
     def account(self, crm: str, source_id: str) -> t.SourceAccount:

@@ -25,6 +25,7 @@ from unified_model.writeback import (
     plan_writeback,
     record_results,
     run_writeback,
+    write_intents,
 )
 
 NOW = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
@@ -210,10 +211,11 @@ def test_failed_write_is_retried_next_run(sqlite_store: HubStore) -> None:
     config = WritebackConfig()
     with store.session() as s:
         plans = plan_writeback(s, "hubspot", config, NOW)
-        assert [p.source_id for p in plans] == ["901"]
-        record_results(
-            s, "r1", plans, [WriteResult("901", "failed", "UNABLE_TO_LOCK_ROW", True)], NOW
-        )
+    assert [p.source_id for p in plans] == ["901"]
+    write_intents(store, "r1", "r1:1", plans, NOW)
+    record_results(
+        store, "r1", "r1:1", plans, [WriteResult("901", "failed", "UNABLE_TO_LOCK_ROW", True)], NOW
+    )
     with store.session() as s:
         again = plan_writeback(s, "hubspot", config, NOW)
     assert [p.source_id for p in again] == ["901"]
