@@ -43,11 +43,25 @@ class MappingError(ConnectorError):
 
 
 class TransientError(ConnectorError):
-    """A failure worth retrying: burst rate limit, 5xx, dropped connection, row lock."""
+    """A failure worth retrying: burst rate limit, 5xx, dropped connection, row lock.
 
-    def __init__(self, message: str, *, crm: str = "", retry_after: float | None = None) -> None:
+    ``maybe_applied``: the request may have reached the CRM and taken effect although no answer
+    came back (a read timeout, a connection dropped after sending, a 5xx from a gateway). A write
+    is then checked against the CRM before it is sent again; a 429 or a refused connection is
+    known not to have been applied.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        crm: str = "",
+        retry_after: float | None = None,
+        maybe_applied: bool = False,
+    ) -> None:
         super().__init__(message, crm=crm)
         self.retry_after = retry_after
+        self.maybe_applied = maybe_applied
 
 
 class CrmRequestError(ConnectorError):

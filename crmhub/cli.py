@@ -86,12 +86,24 @@ def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
 
 
 def _dagster_instance() -> Any:
-    """The persistent Dagster instance configured by the repo's dagster.yaml."""
+    """The persistent Dagster instance configured by the repo's dagster.yaml.
+
+    Created under a file lock: two syncs started together on a fresh folder would otherwise both
+    create Dagster's run storage and its Alembic stamp at once (a ``UniqueViolation`` and a
+    storage with two heads that breaks every later run). The second waits until the first has
+    initialised it, then opens the finished storage.
+    """
     import dagster as dg
+    from filelock import FileLock
 
     if "DAGSTER_HOME" not in os.environ:
         os.environ["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)
-    return dg.DagsterInstance.get()
+    home = settings.hub_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(home / "dagster-init.lock"), timeout=120):
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # touches (and so initialises) the run storage under the lock
+    return instance
 
 
 def _definitions() -> Any:
@@ -152,9 +164,26 @@ def _check_connectors(resources: dict[str, Any]) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from crmhub.report import print_sync_summary
+    from dagster._core.utils import make_new_run_id
+
+    from unified_model.database import open_store
+    from unified_model.writer_lock import hub_writer
 
     _check_config_files()
+    # The database is checked (and migrated) once, here, before any CRM call: a problem is one
+    # line and no step runs. The writer lock then keeps a second sync off this hub for the run.
+    store = open_store(settings.database_url())
+    run_id = make_new_run_id()
+    try:
+        with hub_writer(store, run_id):
+            return _sync_locked(args, run_id)
+    finally:
+        store.dispose()
+
+
+def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
+    from crmhub.report import print_sync_summary
+
     with _crm_environment(args.profile, args.seed) as where:
         _print(f"crmhub sync — {where}")
         _print(f"Hub database: {_redact_url(settings.database_url())}")
@@ -180,19 +209,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         job = defs.resolve_job_def("sync_job")
         with _dagster_instance() as instance:
             result = job.execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                run_id=run_id,
+                tags={"crmhub/dry_run": "true"} if args.dry_run else None,
             )
         return print_sync_summary(result, dry_run=args.dry_run)
 
 
 def _redact_url(url: str) -> str:
     """A database URL without its password, for printing."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+    from unified_model.database import redact_url
+
+    return redact_url(url)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -352,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"crmhub: {one_line(message)}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
 
 
 def one_line(message: str) -> str:

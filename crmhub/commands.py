@@ -19,11 +19,10 @@ from crmhub import settings
 
 
 def _store() -> Any:
-    from unified_model.store import HubStore
+    """The hub database, checked (and migrated) once; problems become one line (exit 2)."""
+    from unified_model.database import open_store
 
-    store = HubStore(settings.database_url())
-    store.migrate()
-    return store
+    return open_store(settings.database_url())
 
 
 def cmd_customer_show(args: argparse.Namespace) -> int:

@@ -11,12 +11,20 @@ from __future__ import annotations
 def explain(exc: BaseException) -> str | None:
     from connectors.errors import ConnectorError
     from crmhub.mapping import MappingFileError
+    from unified_model.database import HubDatabaseError
     from unified_model.rules import RulesError
     from unified_model.writeback import WritebackAborted, WritebackConfigError
+    from unified_model.writer_lock import SyncAlreadyRunning
 
     if isinstance(
         exc,
-        ConnectorError | MappingFileError | RulesError | WritebackConfigError | WritebackAborted,
+        ConnectorError
+        | MappingFileError
+        | RulesError
+        | WritebackConfigError
+        | WritebackAborted
+        | HubDatabaseError
+        | SyncAlreadyRunning,
     ):
         return str(exc)
     return None

@@ -86,6 +86,18 @@ class DropConnection(Exception):
     """Raised by a fault to close the socket without answering (connection reset)."""
 
 
+class AnswerLost(DropConnection):
+    """Raised by a ``lost_answer`` fault: the request *was* executed, its answer never sent.
+
+    What a client sees when its read timeout fires (or a proxy drops the connection) after the
+    CRM committed a write: the case that makes blind retries write twice.
+    """
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+
 Handler = Callable[[Request], Response]
 
 
@@ -156,7 +168,8 @@ class FaultRule:
     """One injected fault.
 
     kind: ``status`` (answer ``status`` with ``body``), ``reset`` (drop the connection),
-    ``hang`` (sleep ``seconds`` then drop), ``latency`` (sleep ``seconds`` then answer normally),
+    ``hang`` (sleep ``seconds`` then drop), ``lost_answer`` (execute the request, sleep
+    ``seconds``, then drop the connection: the client never learns it succeeded), ``latency`` (sleep ``seconds`` then answer normally),
     or a CRM-specific kind the emulator renders: ``rate_limit`` (``policy``), ``server_error``,
     ``expired_token``, ``row_lock``, ``partial`` (207 / per-record failures for ``ids``),
     ``quota_exhausted``.
@@ -275,8 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             response = srv.serve(request)
-        except DropConnection:
-            srv.app.state.log_request(srv.app.crm, request.method, request.raw_path, 0, "reset")
+        except DropConnection as exc:
+            if isinstance(exc, AnswerLost):  # executed: the ledger shows it, with its fate
+                srv.app.state.log_request(
+                    srv.app.crm, request.method, request.raw_path, exc.status, "answer lost"
+                )
+            else:
+                srv.app.state.log_request(srv.app.crm, request.method, request.raw_path, 0, "reset")
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -338,6 +356,10 @@ class EmulatorServer(ThreadingHTTPServer):
             if rule.kind == "hang":
                 time.sleep(float(rule.params.get("seconds", 30)))
                 raise DropConnection()
+            if rule.kind == "lost_answer":
+                applied = self.app.handle(request)
+                time.sleep(float(rule.params.get("seconds", 0)))
+                raise AnswerLost(applied.status)
             if rule.kind == "latency":
                 time.sleep(float(rule.params.get("seconds", 0.5)))
             elif rule.kind == "status":

@@ -325,6 +325,7 @@ class HubSpotClient:
                     f"{obj} API; it is retried, and if it persists check the network and "
                     "CRMHUB_HS_BASE_URL",
                     crm=HUBSPOT,
+                    maybe_applied=_maybe_sent(exc),
                 ) from None
             self._observe(getattr(response, "getheaders", lambda: None)())
             return response
@@ -386,6 +387,9 @@ class HubSpotClient:
                 f"HubSpot answered HTTP {status} on the {obj} API; retrying",
                 crm=HUBSPOT,
                 retry_after=retry_after,
+                # 503: HubSpot did not take the request; other 5xx (gateways) may follow one
+                # it executed
+                maybe_applied=status != 503,
             )
         if status == 0:
             return ConnectorError(
@@ -466,6 +470,16 @@ class HubSpotClient:
             if pool is not None:
                 pool.clear()
         self._apis.clear()
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a failed request may have reached HubSpot (and so may have been applied).
+
+    A connection that was never made (refused, DNS, connect timeout) sent nothing; a read timeout
+    or a connection dropped mid-answer may follow a request HubSpot already executed.
+    """
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return not isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
 
 
 def request_error(exc: Any, what: str) -> CrmRequestError:

@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInput,
@@ -201,20 +202,15 @@ class HubSpotWriter:
 
     def _attempt(self, batch: list[_Pending]) -> _Outcome:
         """One batch update call: final results, and the items worth re-sending (with why)."""
-        request = BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                SimplePublicObjectBatchInput(id=item.update.source_id, properties=item.properties)
-                for item in batch
-            ]
-        )
-        api = self.client.api("batch")
         try:
-            answer = self.client.call("update companies", lambda: api.update(COMPANIES, request))
+            answer, confirmed, batch = self._update_verified(batch)
         except TransientError as exc:
             # The call's own retries are spent: fail the batch as retryable (next run).
             return [_fail(item, str(exc), True) for item in batch], []
         except CrmRequestError as exc:
             return self._rejected(batch, exc)
+        if not batch:
+            return confirmed, []
         if answer is None:
             reason = "HubSpot answered the batch update with an unexpected status"
             return [_fail(item, reason, True) for item in batch], []
@@ -224,7 +220,7 @@ class HubSpotWriter:
             context = error.context or {}
             for rid in context.get("ids") or context.get("id") or []:
                 errors[str(rid)] = (str(error.category or ""), str(error.message or ""))
-        finals: list[tuple[_Pending, WriteResult]] = []
+        finals: list[tuple[_Pending, WriteResult]] = list(confirmed)
         retry: list[tuple[_Pending, str]] = []
         for item in batch:
             rid = item.update.source_id
@@ -256,6 +252,75 @@ class HubSpotWriter:
                     )
                 )
         return finals, retry
+
+    def _update_verified(
+        self, batch: list[_Pending]
+    ) -> tuple[Any, list[tuple[_Pending, WriteResult]], list[_Pending]]:
+        """One batch update, retried; never re-sent blindly after an unanswered attempt.
+
+        When an attempt may have been applied without an answer reaching us (a timeout, a
+        dropped connection, a 5xx), the companies' current values are read back first and the
+        ones that already hold their new values are confirmed instead of written a second time.
+        Returns the last answer, the records confirmed by read-back, and those the answer covers.
+        """
+        api = self.client.api("batch")
+        confirmed: list[tuple[_Pending, WriteResult]] = []
+        todo = batch
+        attempts = max(1, self.client.config.retry_attempts)
+        for attempt in range(1, attempts + 1):
+            request = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(id=i.update.source_id, properties=i.properties)
+                    for i in todo
+                ]
+            )
+            try:
+                answer = self.client.call(
+                    "update companies",
+                    functools.partial(api.update, COMPANIES, request),
+                    retry=False,
+                )
+                return answer, confirmed, todo
+            except TransientError as exc:
+                if attempt == attempts:
+                    raise
+                if exc.maybe_applied:
+                    landed = self._landed(todo)
+                    confirmed.extend(
+                        (
+                            i,
+                            WriteResult(
+                                i.update.source_id,
+                                "ok",
+                                "confirmed by reading the company back after an unanswered write",
+                            ),
+                        )
+                        for i in todo
+                        if i.update.source_id in landed
+                    )
+                    todo = [i for i in todo if i.update.source_id not in landed]
+                    if not todo:
+                        return None, confirmed, []
+                wait = exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 30)
+                log.warning("HubSpot update companies: %s (retry in %.1f s)", exc, wait)
+                self.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _landed(self, batch: list[_Pending]) -> set[str]:
+        """Companies of ``batch`` whose hub properties already hold the values being written."""
+        names = {name: key for key, name in self.names.items()}
+        current = self.read_hub_fields([i.update.source_id for i in batch])
+        landed = set()
+        for item in batch:
+            held = current.get(item.update.source_id)
+            if held is None:
+                continue
+            if all(
+                _same(held.get(names.get(prop, prop)), value)
+                for prop, value in item.properties.items()
+            ):
+                landed.add(item.update.source_id)
+        return landed
 
     def _rejected(self, batch: list[_Pending], exc: CrmRequestError) -> _Outcome:
         """A whole-call 4xx: a missing property is a mapping problem; a bad value is bisected.
@@ -308,3 +373,15 @@ class HubSpotWriter:
                 props = obj.properties or {}
                 out[str(obj.id)] = {key: text(props.get(name)) for key, name in names.items()}
         return out
+
+
+def _same(held: str | None, sent: Any) -> bool:
+    """Whether a property read back holds the value sent (HubSpot returns every value as text)."""
+    if sent is None or sent == "":
+        return held in (None, "")
+    if held is None:
+        return False
+    try:
+        return float(held) == float(sent)
+    except (TypeError, ValueError):
+        return str(held).strip().lower() == str(sent).strip().lower()

@@ -189,7 +189,12 @@ def test_whole_call_failures_are_retried_or_bisected_to_the_bad_record(sb: Sandb
     head = sb.state.ledger_head()
     results = conn.write([FieldUpdate(i, {"health_score": i}) for i in ("1", "2", "3", "4")])
     assert {r.outcome for r in results} == {"ok"}
-    assert [c[2] for c in calls(sb, head)] == [502, 200]
+    # a 502 may follow an update HubSpot executed: read back, then send what did not land
+    assert [(c[1].rsplit("/", 1)[-1], c[2]) for c in calls(sb, head)] == [
+        ("update", 502),
+        ("read", 200),
+        ("update", 200),
+    ]
 
     # A property whose HubSpot type differs from the hub's kind: HubSpot fails the whole batch
     # for the one bad value; the writer splits it until only that record fails.
@@ -241,3 +246,29 @@ def test_hub_values_are_read_back_and_carried_on_company_records(sb: Sandbox) ->
     by_id = {r.source_id: r for r in records}
     assert by_id["1"].hub_fields["handover_status"] == "onboarding"  # type: ignore[union-attr]
     assert by_id["2"].hub_fields["health_score"] is None  # type: ignore[union-attr]
+
+
+def test_a_batch_answered_after_the_timeout_is_confirmed_by_read_back_not_written_twice(
+    sb: Sandbox,
+) -> None:
+    """HubSpot executes a batch update but the answer never arrives (the client's timeout, a
+    dropped connection): the writer reads the companies back and confirms the ones that hold the
+    new values instead of sending the same batch again (a 502 whose update did not run is read
+    back and re-sent: see the test above)."""
+    _companies(sb, "1", "2", "3")
+    clock = FakeClock()
+    conn = _connector(sb, clock)
+    conn.ensure_fields(SPECS)
+    sb.servers["hubspot"].faults.add(
+        FaultRule(kind="lost_answer", path="/batch/update$", nth=1, times=1)
+    )
+    head = sb.state.ledger_head()
+    updates = [FieldUpdate(i, {"health_score": int(i) * 10}) for i in ("1", "2", "3")]
+    results = conn.write(updates)
+    assert [(r.source_id, r.outcome) for r in results] == [("1", "ok"), ("2", "ok"), ("3", "ok")]
+    assert all("read" in (r.reason or "") for r in results)
+    ledger = sb.state.ledger(since=head, crm=HS)
+    updates_sent = [r for r in ledger if r["path"].split("?")[0].endswith("/batch/update")]
+    assert len(updates_sent) == 1 and updates_sent[0]["note"] == "answer lost"
+    assert [r["path"].split("?")[0].rsplit("/", 1)[-1] for r in ledger] == ["update", "read"]
+    assert [_data(sb, i)["crmhub_health_score"] for i in ("1", "2", "3")] == ["10", "20", "30"]
