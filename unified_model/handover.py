@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from unified_model.rules import HubRules
@@ -179,6 +179,8 @@ class HandoverDecision:
     ready_since: dt.datetime | None
     handed_over_on: dt.datetime | None
     summary: str
+    #: on the run a customer is handed over: the readiness criteria it met (for the transition)
+    qualified_by: tuple[Criterion, ...] = ()
 
     @property
     def blockers(self) -> list[Criterion]:
@@ -278,13 +280,22 @@ def evaluate_handover(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -
         return HandoverDecision(
             customer.id, "ready_for_handover", rule_kind, reasons, ready_since, None, summary
         )
-    usage_c = _usage_peak_at_handover(customer, rules)
-    if usage_c is not None:
-        reasons.append(usage_c)
-    summary = f"account management since {_day(today)}"
-    return HandoverDecision(
-        customer.id, "account_management", rule_kind, reasons, ready_since, now, summary
+    # Handed over now (or already when first seen): judged from here on as every later run
+    # judges a handed-over customer, so the stored reasons are the same on this run and the next
+    # (before, they were the readiness criteria once and the at-risk triggers from then on, and
+    # changed for every such customer between the first and second sync with no source change).
+    # Why it qualified stays in the transition's reasons.
+    handed = HandoverState(
+        customer_id=customer.id,
+        status="account_management",
+        rule_kind=rule_kind,
+        reasons=[],
+        ready_since=ready_since,
+        handed_over_on=now,
+        evaluated_at=now,
     )
+    decision = _evaluate_handed_over(facts, handed, rules, now, won_c)
+    return replace(decision, qualified_by=tuple(reasons))
 
 
 def transition(
@@ -303,7 +314,7 @@ def transition(
         from_status=previous.status if previous is not None else None,
         to_status=decision.status,
         at=now,
-        reasons=decision.reasons_json(),
+        reasons=[c.as_dict() for c in decision.qualified_by] or decision.reasons_json(),
     )
 
 
