@@ -27,8 +27,8 @@ def _pg_admin_engine() -> sa.Engine:
 
 
 @pytest.fixture
-def postgres_store() -> Iterator[HubStore]:
-    """A migrated hub store in a brand-new PostgreSQL database, dropped afterwards."""
+def postgres_url() -> Iterator[str]:
+    """The URL of a brand-new, empty PostgreSQL database, dropped afterwards."""
     admin = _pg_admin_engine()
     try:
         with admin.connect() as conn:
@@ -44,15 +44,23 @@ def postgres_store() -> Iterator[HubStore]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     base = PG_URL.rsplit("/", 1)[0]
-    store = HubStore(f"{base}/{name}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[HubStore]:
+    """A migrated hub store in a brand-new PostgreSQL database, dropped afterwards."""
+    store = HubStore(postgres_url)
     store.migrate()
     try:
         yield store
     finally:
         store.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
