@@ -14,7 +14,7 @@ from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
 from crmhub import settings
-from unified_model.database import open_store
+from unified_model.database import connect_store, open_store, prepare
 from unified_model.rules import HubRules, load_rules
 from unified_model.store import HubStore
 from unified_model.writeback import WritebackConfig, load_writeback_config
@@ -45,11 +45,13 @@ class HubStoreResource(dg.ConfigurableResource):
         return self.database_url or settings.database_url()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        store = open_store(self._url())
+        store = connect_store(self._url())
         held = contextlib.ExitStack()
         try:
             held.enter_context(hub_writer(store, context.run_id or "no-run"))
+            prepare(store)  # under the lock: two first runs never create the schema together
         except BaseException:
+            held.close()
             store.dispose()
             raise
         self._store, self._held = store, held

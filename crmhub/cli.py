@@ -166,16 +166,17 @@ def _check_connectors(resources: dict[str, Any]) -> None:
 def cmd_sync(args: argparse.Namespace) -> int:
     from dagster._core.utils import make_new_run_id
 
-    from unified_model.database import open_store
+    from unified_model.database import connect_store, prepare
     from unified_model.writer_lock import hub_writer
 
     _check_config_files()
-    # The database is checked (and migrated) once, here, before any CRM call: a problem is one
-    # line and no step runs. The writer lock then keeps a second sync off this hub for the run.
-    store = open_store(settings.database_url())
+    # The writer lock keeps a second sync off this hub for the whole run; under it the database
+    # is checked (and migrated) once, before any CRM call: a problem is one line, no step runs.
+    store = connect_store(settings.database_url())
     run_id = make_new_run_id()
     try:
         with hub_writer(store, run_id):
+            prepare(store)
             return _sync_locked(args, run_id)
     finally:
         store.dispose()

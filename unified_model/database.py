@@ -204,15 +204,29 @@ def _first(missing: list[str]) -> str:
     return f"{kind} {missing[0]}{more}"
 
 
-def open_store(url: str, *, migrate: bool = True) -> HubStore:
-    """A :class:`HubStore` on ``url``, prepared (see :func:`prepare`)."""
+def connect_store(url: str) -> HubStore:
+    """A :class:`HubStore` on ``url``, not yet checked: a malformed URL is one clear line."""
     try:
-        store = HubStore(url)
+        return HubStore(url)
     except (sa_exc.SQLAlchemyError, ValueError, ImportError, OSError) as exc:
         raise HubDatabaseError(
             f"CRMHUB_DATABASE_URL is not a usable database URL ({redact_url(url)}): "
             f"{type(exc).__name__}; use sqlite:///path/hub.db or postgresql://user@host:5432/db"
         ) from exc
+
+
+def explain_error(exc: BaseException, url: str) -> HubDatabaseError:
+    """A driver error met while using the hub database, as a one-line :class:`HubDatabaseError`."""
+    return HubDatabaseError(_explain(exc, redact_url(url)))
+
+
+def open_store(url: str, *, migrate: bool = True) -> HubStore:
+    """A :class:`HubStore` on ``url``, prepared (see :func:`prepare`).
+
+    A sync prepares *after* taking the writer lock instead (two first runs on a fresh database
+    would otherwise both create its schema); this is for the look-up commands.
+    """
+    store = connect_store(url)
     try:
         prepare(store, migrate=migrate)
     except BaseException:
@@ -227,4 +241,11 @@ def forget_prepared() -> None:
         _PREPARED.clear()
 
 
-__all__ = ["HubDatabaseError", "open_store", "prepare", "redact_url"]
+__all__ = [
+    "HubDatabaseError",
+    "connect_store",
+    "explain_error",
+    "open_store",
+    "prepare",
+    "redact_url",
+]

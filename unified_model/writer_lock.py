@@ -42,6 +42,9 @@ _PG_KEY = 0x63726D6875622077 & 0x7FFFFFFFFFFFFFFF
 
 _APP_PREFIX = "crmhub-writer"
 
+#: Holder hosts not worth naming: this machine (by name or as a loopback client address).
+_LOCAL_HOSTS = frozenset({"", socket.gethostname(), "localhost", "127.0.0.1", "::1"})
+
 
 class SyncAlreadyRunning(RuntimeError):
     """Another sync holds the hub database; the message says since when, which run and pid."""
@@ -57,7 +60,7 @@ class SyncAlreadyRunning(RuntimeError):
             who = (
                 f"another sync has been running since {since} "
                 f"(run {holder.run_id[:8]}…, pid {holder.pid}"
-                + (f" on {holder.host}" if holder.host != socket.gethostname() else "")
+                + (f" on {holder.host}" if holder.host not in _LOCAL_HOSTS else "")
                 + ")"
             )
         wait = f" (waited {waited:.0f} s)" if waited >= 1 else ""
@@ -258,7 +261,7 @@ def hub_writer(store: Any, run_id: str, *, wait: float | None = None) -> Iterato
         yield me
         return
     started = time.monotonic()
-    while not backend.try_acquire(me):
+    while not _try(backend, me, store.url):
         holder = backend.current()
         if holder is not None and holder.run_id == run_id:
             # our own run holds it from another process (the CLI around a multi-process run)
@@ -274,6 +277,16 @@ def hub_writer(store: Any, run_id: str, *, wait: float | None = None) -> Iterato
         yield me
     finally:
         _leave(key)
+
+
+def _try(backend: _SqliteLock | _PostgresLock, me: Holder, url: str) -> bool:
+    """One attempt at the lock; a database that cannot be reached is one clear error."""
+    try:
+        return backend.try_acquire(me)
+    except sa.exc.SQLAlchemyError as exc:
+        from unified_model.database import explain_error
+
+        raise explain_error(exc, url) from exc
 
 
 def _leave(key: str) -> None:
