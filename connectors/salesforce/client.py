@@ -252,6 +252,7 @@ class SalesforceClient:
                     f"Salesforce request for {obj} failed in transit ({type(exc).__name__}); "
                     "retrying.",
                     crm=CRM,
+                    maybe_applied=_maybe_sent(exc),
                 ) from None
 
     def raw(
@@ -326,6 +327,8 @@ class SalesforceClient:
                 f"Salesforce answered HTTP {status} ({shown}) for {where}; retrying.",
                 crm=CRM,
                 retry_after=self.retry_after(),
+                # a 5xx other than 503 may follow a request the org executed
+                maybe_applied=status >= 500 and status != 503,
             )
         if code == "INVALID_FIELD":
             m = _NO_SUCH_COLUMN_RE.search(message)
@@ -355,3 +358,19 @@ __all__ = [
     "error_code",
     "safe_code",
 ]
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """Whether a request that got no answer may have reached Salesforce (and been executed).
+
+    A connection never made (refused, DNS, connect timeout) sent nothing; a read timeout or a
+    connection dropped mid-answer may follow a request the org already executed.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        text = f"{type(reason).__name__} {reason}" if reason is not None else str(exc)
+        if "NewConnectionError" in text or "NameResolution" in text or "refused" in text.lower():
+            return False
+    return True

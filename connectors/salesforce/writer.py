@@ -110,18 +110,16 @@ class AccountWriter:
     def _collection(self, batch: list[_Pending], results: list[WriteResult | None]) -> None:
         todo = batch
         for attempt in range(self.config.row_lock_retries + 1):
-            body = {
-                "allOrNone": False,
-                "records": [
-                    {"attributes": {"type": ACCOUNT}, "id": p.source_id, **p.payload} for p in todo
-                ],
-            }
             try:
-                answer = self.client.call(ACCOUNT, partial(_patch_collection, body=body))
+                answer, todo = self._patch_verified(todo, results)
             except (TransientError, CrmRequestError) as exc:
                 retryable = isinstance(exc, TransientError)
                 for p in todo:
-                    results[p.index] = WriteResult(p.source_id, "failed", str(exc), retryable)
+                    done = results[p.index]
+                    if done is None or done.outcome != "ok":  # keep read-back confirmations
+                        results[p.index] = WriteResult(p.source_id, "failed", str(exc), retryable)
+                return
+            if not todo:
                 return
             locked: list[_Pending] = []
             for p, item in zip(todo, answer or [], strict=False):
@@ -136,6 +134,64 @@ class AccountWriter:
                 return
             self.client.sleep(self.config.row_lock_backoff_seconds * (2**attempt))
             todo = locked
+
+    def _patch_verified(
+        self, todo: list[_Pending], results: list[WriteResult | None]
+    ) -> tuple[Any, list[_Pending]]:
+        """One Collections PATCH, retried; never re-sent blindly after an unanswered attempt.
+
+        When an attempt may have been executed without its answer reaching us (a read timeout, a
+        dropped connection, a 5xx), the Accounts are read back first; those already holding their
+        new values are confirmed (``ok``) and left out of the next attempt. Returns the answer and
+        the records it covers.
+        """
+        attempts = max(1, self.config.retry_attempts)
+        for attempt in range(1, attempts + 1):
+            body = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": ACCOUNT}, "id": p.source_id, **p.payload} for p in todo
+                ],
+            }
+            try:
+                answer = self.client.call(
+                    ACCOUNT, partial(_patch_collection, body=body), retry=False
+                )
+                return answer, todo
+            except TransientError as exc:
+                if attempt == attempts:
+                    raise
+                if exc.maybe_applied:
+                    landed = self._landed(todo)
+                    for p in todo:
+                        if p.source_id in landed:
+                            results[p.index] = WriteResult(
+                                p.source_id,
+                                "ok",
+                                "confirmed by reading the Account back after an unanswered write",
+                            )
+                    todo = [p for p in todo if p.source_id not in landed]
+                    if not todo:
+                        return None, []
+                wait = exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 30)
+                self.client.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _landed(self, todo: list[_Pending]) -> set[str]:
+        """Accounts of ``todo`` whose fields already hold the values being written."""
+        names = [f.name for f in self.hub_fields.values()]
+        ids = [p.source_id for p in todo]
+        rows = self.client.call(
+            ACCOUNT,
+            partial(_retrieve, params={"ids": ",".join(ids), "fields": ",".join(["Id", *names])}),
+        )
+        held = {str(r["Id"]): r for r in rows or [] if r}
+        landed = set()
+        for p in todo:
+            row = held.get(p.source_id)
+            if row is not None and all(_same(row.get(k), v) for k, v in p.payload.items()):
+                landed.add(p.source_id)
+        return landed
 
     # ---- Bulk API 2.0 ingest ---------------------------------------------------------------
     def _bulk(self, pending: list[_Pending], results: list[WriteResult | None]) -> None:
@@ -168,6 +224,24 @@ class AccountWriter:
 
 def _patch_collection(sf: Any, *, body: dict[str, Any]) -> Any:
     return sf.restful("composite/sobjects", method="PATCH", json=body)
+
+
+def _retrieve(sf: Any, *, params: dict[str, str]) -> Any:
+    return sf.restful(f"composite/sobjects/{ACCOUNT}", params=params)
+
+
+def _same(held: Any, sent: Any) -> bool:
+    """Whether a field read back holds the value sent (numbers and booleans as JSON values)."""
+    if sent is None or sent == "":
+        return held in (None, "")
+    if isinstance(sent, bool) or isinstance(held, bool):
+        return bool(held) == bool(sent) and held is not None
+    if isinstance(sent, int | float) or isinstance(held, int | float):
+        try:
+            return held is not None and float(held) == float(sent)
+        except (TypeError, ValueError):
+            return False
+    return str(held).strip() == str(sent).strip()
 
 
 def _first_error(item: dict[str, Any]) -> tuple[str, str]:

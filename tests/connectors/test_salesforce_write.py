@@ -218,6 +218,36 @@ def test_row_lock_is_retried_for_the_locked_record_only(sb: Sandbox) -> None:
     assert all(_data(sb, i)["Hub_Health_Score__c"] == 5.0 for i in ids)
 
 
+def test_a_patch_whose_answer_is_lost_is_read_back_not_sent_twice(sb: Sandbox) -> None:
+    """Salesforce executes the Collections PATCH but the answer never arrives (read timeout,
+    dropped connection): the writer reads the Accounts back and confirms them instead of sending
+    the same PATCH again. A 502 whose PATCH did not run is read back and then re-sent."""
+    ids = _provisioned(sb)
+    sleeps = Sleeps()
+    connector = _connector(sb, sleeps)
+    connector.ensure_fields(SPECS)  # login + describe out of the way
+    sb.servers[SF].faults.add(FaultRule(kind="lost_answer", method="PATCH", nth=1, times=1))
+    head = sb.state.ledger_head()
+    results = connector.write([FieldUpdate(i, {"health_score": "7"}) for i in ids])
+    assert [r.outcome for r in results] == ["ok", "ok", "ok"]
+    assert all("read" in (r.reason or "") for r in results)
+    calls = api_calls(sb.state, head)
+    assert calls.count(PATCH) == 1  # executed once, never re-sent
+    assert calls[1] == ("GET", "/services/data/v59.0/composite/sobjects/Account")
+    assert sb.state.ledger(since=head, crm=SF)[0]["note"] == "answer lost"
+    assert all(_data(sb, i)["Hub_Health_Score__c"] == 7.0 for i in ids)
+
+    sb.servers[SF].faults.clear()
+    sb.servers[SF].faults.add(
+        FaultRule(kind="status", method="PATCH", nth=1, times=1, params={"status": 502})
+    )
+    head = sb.state.ledger_head()
+    results = connector.write([FieldUpdate(i, {"health_score": "8"}) for i in ids])
+    assert [r.outcome for r in results] == ["ok", "ok", "ok"]
+    assert [c[0] for c in api_calls(sb.state, head)] == ["PATCH", "GET", "PATCH"]
+    assert all(_data(sb, i)["Hub_Health_Score__c"] == 8.0 for i in ids)
+
+
 def test_persistent_row_lock_fails_retryable_and_others_succeed(sb: Sandbox) -> None:
     ids = _provisioned(sb)
     sb.servers[SF].faults.add(FaultRule(kind="row_lock", method="PATCH", params={"ids": [ids[0]]}))
