@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import getaddresses
 from typing import Any
 
 from connectors.errors import MappingError
@@ -232,10 +233,27 @@ def multi(raw: str | None) -> tuple[str, ...]:
 
 
 def addresses(raw: str | None) -> tuple[str, ...]:
+    """The bare addresses of an email address property, in order, without duplicates.
+
+    HubSpot's ``hs_email_to_email`` (and from/cc/bcc) may hold display-name forms such as
+    ``Jane Doe<jane@example.com>`` and several entries separated by ``;`` or ``,``. Only the
+    address itself is kept, so erasure and its block match the person by address.
+    """
     value = text(raw)
     if value is None:
         return ()
-    return tuple(p.strip() for p in value.replace(",", ";").split(";") if p.strip())
+    parsed = getaddresses([value.replace(";", ",")])
+    found = [addr.strip() for _, addr in parsed if addr.strip()]
+    if not found and not any(name for name, _ in parsed):
+        # The strict parser gives up on the whole header; fall back to the plain split.
+        found = [p.strip() for p in value.replace(",", ";").split(";") if p.strip()]
+    return tuple(dict.fromkeys(found))
+
+
+def address(raw: str | None) -> str | None:
+    """The first bare address of a single-address property (``hs_email_from_email``)."""
+    found = addresses(raw)
+    return found[0] if found else None
 
 
 def iso(moment: dt.datetime) -> str:
@@ -469,7 +487,7 @@ class RecordMapper:
                 direction="inbound" if direction == "INCOMING_EMAIL" else "outbound",
                 sent_at=instant(g("sent_at")) or created,
                 subject=text(g("subject")),
-                from_address=text(g("from_address")),
+                from_address=address(g("from_address")),
                 to_addresses=addresses(g("to_addresses")),
                 thread_id=text(g("thread_id")),
                 account_ids=tuple(linked("companies")),

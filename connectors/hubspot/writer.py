@@ -332,7 +332,7 @@ class HubSpotWriter:
         if exc.status == 400 and "PROPERTY_DOESNT_EXIST" in codes:
             raise MappingError(
                 "a hub-owned HubSpot company property does not exist; run the field "
-                "provisioning (ensure_fields, `crmhub provision`) or fix "
+                "provisioning (`crmhub fields ensure`) or fix "
                 f"writeback.hubspot_names ({exc})",
                 crm=HUBSPOT,
             ) from None

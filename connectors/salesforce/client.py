@@ -49,7 +49,11 @@ CRM: Crm = SALESFORCE
 T = TypeVar("T")
 
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
-_NO_SUCH_COLUMN_RE = re.compile(r"No such column '([\w.]+)' on (?:entity|sobject) '?(\w+)'?")
+#: Read side: "No such column 'X' on entity 'Account'"; write side: "No such column 'X' on sobject
+#: of type Account". The optional "of type" keeps the write form from naming the object "of".
+_NO_SUCH_COLUMN_RE = re.compile(
+    r"No such column '([\w.]+)' on (?:entity|sobject)(?: of type)? '?(\w+)'?"
+)
 _CODE_RE = re.compile(r"^[A-Z_]{2,64}$")
 
 #: Per-record / per-request error codes worth retrying.
