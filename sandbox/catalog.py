@@ -481,6 +481,250 @@ SF_OBJECTS: dict[str, dict[str, object]] = {
 }
 
 
+# ---- standard objects every org has, served and seeded but not read by the hub -------------
+
+
+def _ref(
+    name: str,
+    label: str,
+    to: tuple[str, ...],
+    relationship: str,
+    *,
+    nillable: bool = True,
+    writable: bool = True,
+) -> SfField:
+    """A lookup field (``…Id``) with the relationship name SOQL's dot notation uses."""
+    return SfField(
+        name,
+        "reference",
+        label,
+        18,
+        nillable=nillable,
+        reference_to=to,
+        relationship_name=relationship,
+        updateable=writable,
+        createable=writable,
+    )
+
+
+def _derived(name: str, type_: str, label: str, length: int = 0) -> SfField:
+    """A field the org computes (rolled up or copied from a parent): read-only over the API."""
+    return SfField(name, type_, label, length, updateable=False, createable=False)
+
+
+SF_EVENT_TYPES: tuple[str, ...] = ("Call", "Email", "Meeting", "Other")
+SF_CAMPAIGN_TYPES: tuple[str, ...] = (
+    "Conference",
+    "Webinar",
+    "Trade Show",
+    "Public Relations",
+    "Partners",
+    "Referral Program",
+    "Advertisement",
+    "Banner Ads",
+    "Direct Mail",
+    "Email",
+    "Telemarketing",
+    "Other",
+)
+SF_CAMPAIGN_STATUSES: tuple[str, ...] = ("Planned", "In Progress", "Completed", "Aborted")
+SF_CONTACT_ROLES: tuple[str, ...] = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+)
+
+SF_OBJECTS.update(
+    {
+        "UserRole": {
+            "prefix": "00E",
+            "label": "Role",
+            "fields": _sys(
+                SfField("Name", "string", "Name", 80, nillable=False),
+                SfField("DeveloperName", "string", "Developer Name", 80),
+                _ref("ParentRoleId", "Parent Role ID", ("UserRole",), "ParentRole"),
+                SfField("RollupDescription", "string", "Description", 80),
+                SfField(
+                    "OpportunityAccessForAccountOwner",
+                    "picklist",
+                    "Opportunity Access for Account Owner",
+                    40,
+                    picklist=("None", "Read", "Edit"),
+                ),
+            ),
+        },
+        "Product2": {
+            "prefix": "01t",
+            "label": "Product",
+            "fields": _sys(
+                SfField("Name", "string", "Product Name", 255, nillable=False),
+                SfField("ProductCode", "string", "Product Code", 255),
+                SfField("Description", "textarea", "Product Description", 4000),
+                SfField("IsActive", "boolean", "Active"),
+                SfField("Family", "picklist", "Product Family", 40, picklist=MODULES),
+                SfField(
+                    "QuantityUnitOfMeasure",
+                    "picklist",
+                    "Quantity Unit Of Measure",
+                    255,
+                    picklist=("Each", "Seat", "Month"),
+                ),
+                _derived("IsArchived", "boolean", "Archived"),
+            ),
+        },
+        "Pricebook2": {
+            "prefix": "01s",
+            "label": "Price Book",
+            "fields": _sys(
+                SfField("Name", "string", "Price Book Name", 255, nillable=False),
+                SfField("IsActive", "boolean", "Active"),
+                _derived("IsStandard", "boolean", "Is Standard Price Book"),
+                SfField("Description", "string", "Description", 255),
+            ),
+        },
+        "PricebookEntry": {
+            "prefix": "01u",
+            "label": "Price Book Entry",
+            "fields": _sys(
+                _ref(
+                    "Pricebook2Id", "Price Book ID", ("Pricebook2",), "Pricebook2", nillable=False
+                ),
+                _ref("Product2Id", "Product ID", ("Product2",), "Product2", nillable=False),
+                SfField("UnitPrice", "currency", "List Price", nillable=False),
+                SfField("IsActive", "boolean", "Active"),
+                SfField("UseStandardPrice", "boolean", "Use Standard Price"),
+                _derived("Name", "string", "Product Name", 255),
+                _derived("ProductCode", "string", "Product Code", 255),
+            ),
+        },
+        "OpportunityLineItem": {
+            "prefix": "00k",
+            "label": "Opportunity Product",
+            "fields": _sys(
+                _ref(
+                    "OpportunityId",
+                    "Opportunity ID",
+                    ("Opportunity",),
+                    "Opportunity",
+                    nillable=False,
+                ),
+                _ref(
+                    "PricebookEntryId", "Price Book Entry ID", ("PricebookEntry",), "PricebookEntry"
+                ),
+                _ref("Product2Id", "Product ID", ("Product2",), "Product2"),
+                _derived("Name", "string", "Opportunity Product Name", 376),
+                _derived("ProductCode", "string", "Product Code", 255),
+                SfField("Quantity", "double", "Quantity", nillable=False),
+                SfField("UnitPrice", "currency", "Sales Price"),
+                _derived("ListPrice", "currency", "List Price"),
+                _derived("Subtotal", "currency", "Subtotal"),
+                SfField("TotalPrice", "currency", "Total Price"),
+                SfField("Discount", "percent", "Discount"),
+                SfField("ServiceDate", "date", "Date"),
+                SfField("Description", "string", "Line Description", 255),
+            ),
+        },
+        "OpportunityContactRole": {
+            "prefix": "00K",
+            "label": "Opportunity Contact Role",
+            "fields": _sys(
+                _ref(
+                    "OpportunityId",
+                    "Opportunity ID",
+                    ("Opportunity",),
+                    "Opportunity",
+                    nillable=False,
+                ),
+                _ref("ContactId", "Contact ID", ("Contact",), "Contact", nillable=False),
+                SfField("Role", "picklist", "Role", 40, picklist=SF_CONTACT_ROLES),
+                SfField("IsPrimary", "boolean", "Primary"),
+            ),
+        },
+        "Campaign": {
+            "prefix": "701",
+            "label": "Campaign",
+            "fields": _sys(
+                SfField("Name", "string", "Name", 80, nillable=False),
+                _ref("ParentId", "Parent Campaign ID", ("Campaign",), "Parent"),
+                SfField("Type", "picklist", "Type", 40, picklist=SF_CAMPAIGN_TYPES),
+                SfField("Status", "picklist", "Status", 40, picklist=SF_CAMPAIGN_STATUSES),
+                SfField("StartDate", "date", "Start Date"),
+                SfField("EndDate", "date", "End Date"),
+                SfField("IsActive", "boolean", "Active"),
+                SfField("BudgetedCost", "currency", "Budgeted Cost in Campaign"),
+                SfField("ActualCost", "currency", "Actual Cost in Campaign"),
+                SfField("ExpectedRevenue", "currency", "Expected Revenue in Campaign"),
+                SfField("ExpectedResponse", "percent", "Expected Response (%)"),
+                SfField("NumberSent", "double", "Num Sent in Campaign"),
+                _derived("NumberOfLeads", "int", "Leads in Campaign"),
+                _derived("NumberOfContacts", "int", "Total Contacts"),
+                _derived("NumberOfResponses", "int", "Responses in Campaign"),
+                SfField("Description", "textarea", "Description", 32000),
+                _owner(),
+            ),
+        },
+        "CampaignMember": {
+            "prefix": "00v",
+            "label": "Campaign Member",
+            "fields": _sys(
+                _ref("CampaignId", "Campaign ID", ("Campaign",), "Campaign", nillable=False),
+                _ref("ContactId", "Contact ID", ("Contact",), "Contact"),
+                _ref("LeadId", "Lead ID", ("Lead",), "Lead"),
+                SfField("Status", "picklist", "Status", 40, picklist=("Sent", "Responded")),
+                _derived("HasResponded", "boolean", "Responded"),
+                _derived("FirstRespondedDate", "date", "First Responded Date"),
+                _derived("Type", "string", "Type", 40),
+            ),
+        },
+        "Event": {
+            "prefix": "00U",
+            "label": "Event",
+            "fields": _sys(
+                _ref(
+                    "WhatId",
+                    "Related To ID",
+                    ("Account", "Opportunity", "Case", "Campaign"),
+                    "What",
+                ),
+                _ref("WhoId", "Name ID", ("Contact", "Lead"), "Who"),
+                _ref("AccountId", "Account ID", ("Account",), "Account", writable=False),
+                SfField("Subject", "string", "Subject", 255),
+                SfField("Type", "picklist", "Type", 40, picklist=SF_EVENT_TYPES),
+                SfField("Location", "string", "Location", 255),
+                SfField("StartDateTime", "datetime", "Start Date Time"),
+                SfField("EndDateTime", "datetime", "End Date Time"),
+                SfField("ActivityDateTime", "datetime", "Due Date Time"),
+                SfField("ActivityDate", "date", "Due Date Only"),
+                SfField("DurationInMinutes", "int", "Duration"),
+                SfField("IsAllDayEvent", "boolean", "All-Day Event"),
+                SfField("ShowAs", "picklist", "Show Time As", 40, picklist=("Busy", "Free")),
+                SfField("Description", "textarea", "Description", 32000),
+                _owner(),
+            ),
+        },
+    }
+)
+
+#: The Salesforce standard objects the sandbox serves that the hub itself does not read.
+SF_EXTRA_OBJECTS: tuple[str, ...] = (
+    "UserRole",
+    "Product2",
+    "Pricebook2",
+    "PricebookEntry",
+    "OpportunityLineItem",
+    "OpportunityContactRole",
+    "Campaign",
+    "CampaignMember",
+    "Event",
+)
+
+
 def sf_fields(obj: str) -> list[SfField]:
     """The fields of a Salesforce object, standard ones first, in describe order."""
     fields = SF_OBJECTS[obj]["fields"]
@@ -822,6 +1066,197 @@ HS_OBJECTS: dict[str, dict[str, object]] = {
     },
 }
 
+# ---- objects every portal has, served and seeded but not read by the hub ---------------------
+
+HS_CALL_STATUSES: tuple[str, ...] = (
+    "BUSY",
+    "CALLING_CRM_USER",
+    "CANCELED",
+    "COMPLETED",
+    "CONNECTING",
+    "FAILED",
+    "IN_PROGRESS",
+    "NO_ANSWER",
+    "QUEUED",
+    "RINGING",
+)
+HS_MEETING_OUTCOMES: tuple[str, ...] = (
+    "SCHEDULED",
+    "COMPLETED",
+    "RESCHEDULED",
+    "NO_SHOW",
+    "CANCELED",
+)
+HS_TASK_STATUSES: tuple[str, ...] = (
+    "NOT_STARTED",
+    "IN_PROGRESS",
+    "WAITING",
+    "COMPLETED",
+    "DEFERRED",
+)
+HS_QUOTE_STATUSES: tuple[str, ...] = (
+    "DRAFT",
+    "APPROVAL_NOT_NEEDED",
+    "PENDING_APPROVAL",
+    "APPROVED",
+    "REJECTED",
+)
+HS_BILLING_FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "per_six_months", "annually")
+
+
+def _text(name: str, label: str, group: str, field_type: str = "text") -> HsProperty:
+    return HsProperty(name, "string", field_type, label, group)
+
+
+def _num(name: str, label: str, group: str, *, read_only: bool = False) -> HsProperty:
+    return HsProperty(name, "number", "number", label, group, read_only=read_only)
+
+
+def _when(name: str, label: str, group: str) -> HsProperty:
+    return HsProperty(name, "datetime", "date", label, group)
+
+
+HS_OBJECTS.update(
+    {
+        "calls": {
+            "type_id": "0-48",
+            "singular": "CALL",
+            "properties": [
+                *_hs_sys("engagement"),
+                _when("hs_timestamp", "Activity date", "engagement"),
+                _text("hs_call_title", "Call title", "engagement"),
+                _text("hs_call_body", "Call notes", "engagement", "textarea"),
+                _enum("hs_call_direction", "Call direction", "engagement", ("INBOUND", "OUTBOUND")),
+                _num("hs_call_duration", "Call duration (ms)", "engagement"),
+                _enum("hs_call_status", "Call status", "engagement", HS_CALL_STATUSES),
+                _text("hs_call_disposition", "Call outcome", "engagement"),
+                _text("hs_call_from_number", "From number", "engagement"),
+                _text("hs_call_to_number", "To number", "engagement"),
+            ],
+        },
+        "meetings": {
+            "type_id": "0-47",
+            "singular": "MEETING",
+            "properties": [
+                *_hs_sys("engagement"),
+                _when("hs_timestamp", "Activity date", "engagement"),
+                _text("hs_meeting_title", "Meeting name", "engagement"),
+                _text("hs_meeting_body", "Meeting description", "engagement", "textarea"),
+                _when("hs_meeting_start_time", "Start time", "engagement"),
+                _when("hs_meeting_end_time", "End time", "engagement"),
+                _enum("hs_meeting_outcome", "Meeting outcome", "engagement", HS_MEETING_OUTCOMES),
+                _text("hs_meeting_location", "Location", "engagement"),
+                _text("hs_activity_type", "Call and meeting type", "engagement"),
+            ],
+        },
+        "notes": {
+            "type_id": "0-46",
+            "singular": "NOTE",
+            "properties": [
+                *_hs_sys("engagement"),
+                _when("hs_timestamp", "Activity date", "engagement"),
+                _text("hs_note_body", "Note body", "engagement", "textarea"),
+            ],
+        },
+        "tasks": {
+            "type_id": "0-27",
+            "singular": "TASK",
+            "properties": [
+                *_hs_sys("engagement"),
+                _when("hs_timestamp", "Due date", "engagement"),
+                _text("hs_task_subject", "Task title", "engagement"),
+                _text("hs_task_body", "Notes", "engagement", "textarea"),
+                _enum("hs_task_status", "Task status", "engagement", HS_TASK_STATUSES),
+                _enum(
+                    "hs_task_priority", "Priority", "engagement", ("NONE", "LOW", "MEDIUM", "HIGH")
+                ),
+                _enum("hs_task_type", "Task type", "engagement", ("CALL", "EMAIL", "TODO")),
+                HsProperty(
+                    "hs_task_completion_date",
+                    "datetime",
+                    "date",
+                    "Completed at",
+                    "engagement",
+                    read_only=True,
+                ),
+            ],
+        },
+        "products": {
+            "type_id": "0-7",
+            "singular": "PRODUCT",
+            "properties": [
+                *_hs_sys("productinformation"),
+                _text("name", "Name", "productinformation"),
+                _text("description", "Description", "productinformation", "textarea"),
+                _num("price", "Unit price", "productinformation"),
+                _text("hs_sku", "SKU", "productinformation"),
+                _num("hs_cost_of_goods_sold", "Unit cost", "productinformation"),
+                _text("hs_recurring_billing_period", "Term", "productinformation"),
+                _enum(
+                    "recurringbillingfrequency",
+                    "Billing frequency",
+                    "productinformation",
+                    HS_BILLING_FREQUENCIES,
+                ),
+                _enum(
+                    "hs_product_type",
+                    "Product type",
+                    "productinformation",
+                    ("service", "inventory", "non_inventory"),
+                ),
+            ],
+        },
+        "line_items": {
+            "type_id": "0-8",
+            "singular": "LINE_ITEM",
+            "properties": [
+                *_hs_sys("lineiteminformation"),
+                _text("name", "Name", "lineiteminformation"),
+                _text("hs_product_id", "Product ID", "lineiteminformation"),
+                _num("quantity", "Quantity", "lineiteminformation"),
+                _num("price", "Unit price", "lineiteminformation"),
+                _num("discount", "Unit discount", "lineiteminformation"),
+                _num("amount", "Net price", "lineiteminformation", read_only=True),
+                _text("hs_sku", "SKU", "lineiteminformation"),
+                _text("hs_recurring_billing_period", "Term", "lineiteminformation"),
+                _enum(
+                    "recurringbillingfrequency",
+                    "Billing frequency",
+                    "lineiteminformation",
+                    HS_BILLING_FREQUENCIES,
+                ),
+            ],
+        },
+        "quotes": {
+            "type_id": "0-14",
+            "singular": "QUOTE",
+            "properties": [
+                *_hs_sys("quoteinformation"),
+                _text("hs_title", "Quote name", "quoteinformation"),
+                HsProperty(
+                    "hs_expiration_date", "date", "date", "Expiration date", "quoteinformation"
+                ),
+                _enum("hs_status", "Quote approval status", "quoteinformation", HS_QUOTE_STATUSES),
+                _num("hs_quote_amount", "Quote amount", "quoteinformation", read_only=True),
+                _text("hs_currency", "Currency", "quoteinformation"),
+                _text("hs_sender_email", "Sender email", "quoteinformation"),
+                _text("hs_language", "Language", "quoteinformation"),
+            ],
+        },
+    }
+)
+
+#: The HubSpot object types the sandbox serves that the hub itself does not read.
+HS_EXTRA_OBJECTS: tuple[str, ...] = (
+    "calls",
+    "meetings",
+    "notes",
+    "tasks",
+    "products",
+    "line_items",
+    "quotes",
+)
+
 #: HubSpot v4 association type ids (HUBSPOT_DEFINED), keyed by (from, to).
 #: Values: (typeId of the unlabelled association, typeId of the "Primary" label or None).
 HS_ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
@@ -841,6 +1276,42 @@ HS_ASSOCIATION_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("companies", "emails"): (185, None),
     ("emails", "deals"): (210, None),
     ("deals", "emails"): (209, None),
+    # engagements (calls, meetings, notes, tasks) with contacts, companies and deals
+    ("calls", "contacts"): (194, None),
+    ("contacts", "calls"): (193, None),
+    ("calls", "companies"): (182, None),
+    ("companies", "calls"): (181, None),
+    ("calls", "deals"): (206, None),
+    ("deals", "calls"): (205, None),
+    ("meetings", "contacts"): (200, None),
+    ("contacts", "meetings"): (199, None),
+    ("meetings", "companies"): (188, None),
+    ("companies", "meetings"): (187, None),
+    ("meetings", "deals"): (212, None),
+    ("deals", "meetings"): (211, None),
+    ("notes", "contacts"): (202, None),
+    ("contacts", "notes"): (201, None),
+    ("notes", "companies"): (190, None),
+    ("companies", "notes"): (189, None),
+    ("notes", "deals"): (214, None),
+    ("deals", "notes"): (213, None),
+    ("tasks", "contacts"): (204, None),
+    ("contacts", "tasks"): (203, None),
+    ("tasks", "companies"): (192, None),
+    ("companies", "tasks"): (191, None),
+    ("tasks", "deals"): (216, None),
+    ("deals", "tasks"): (215, None),
+    # commerce: line items and quotes on deals
+    ("line_items", "deals"): (20, None),
+    ("deals", "line_items"): (19, None),
+    ("quotes", "deals"): (64, None),
+    ("deals", "quotes"): (63, None),
+    ("quotes", "line_items"): (67, None),
+    ("line_items", "quotes"): (68, None),
+    ("quotes", "contacts"): (69, None),
+    ("contacts", "quotes"): (70, None),
+    ("quotes", "companies"): (71, None),
+    ("companies", "quotes"): (72, None),
 }
 
 

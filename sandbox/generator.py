@@ -487,6 +487,11 @@ class Generator:
             self.sink.maybe_flush()
         self.sink.flush()
         self.ids.save()
+        # Standard objects the hub does not read, in a second pass with their own random
+        # stream and ids after every customer record: the records above stay as they were.
+        from sandbox.extra_objects import seed_extra_objects
+
+        seed_extra_objects(self)
         self.state.set_json(
             "generator",
             {"profile": self.profile.name, "seed": self.seed, "anchor": fmt_ts(self.anchor)},

@@ -46,6 +46,10 @@ HS_ALL_SCOPES: tuple[str, ...] = (
     "crm.schemas.contacts.read",
     "crm.schemas.contacts.write",
     "crm.schemas.deals.read",
+    "e-commerce",
+    "crm.objects.quotes.read",
+    "crm.objects.quotes.write",
+    "crm.schemas.custom.read",
 )
 
 DEFAULT_SF_PORT = 8443

@@ -26,10 +26,19 @@ from typing import Any
 
 from sandbox.control import get_config
 from sandbox.http import EmulatorApp, Request, Response
-from sandbox.hubspot import associations, oauth, objects, owners, properties, search
+from sandbox.hubspot import (
+    associations,
+    oauth,
+    objects,
+    owners,
+    pipelines,
+    properties,
+    search,
+)
 from sandbox.hubspot.common import HubSpotError, error_response, object_type
 from sandbox.hubspot.limits import (
     OWNERS_SCOPE,
+    SCHEMAS_SCOPE,
     RateLimiter,
     authenticate,
     expired_token_response,
@@ -66,6 +75,10 @@ def _pair(access: str, a: str, b: str) -> Scopes:
 
 def _owners(_: dict[str, str]) -> Sequence[Sequence[str]]:
     return [(OWNERS_SCOPE,)]
+
+
+def _custom_schemas(_: dict[str, str]) -> Sequence[Sequence[str]]:
+    return [(SCHEMAS_SCOPE,)]
 
 
 class HubSpotApp(EmulatorApp):
@@ -147,7 +160,7 @@ class HubSpotApp(EmulatorApp):
         add(
             "GET",
             f"{_V4}/{{to}}",
-            lambda r: associations.get_page(st, r),
+            lambda r: associations.get_page(st, r, self.base_url),
             _pair("read", "ot", "to"),
         )
         add(
@@ -227,6 +240,23 @@ class HubSpotApp(EmulatorApp):
         for path in ("/crm/v3/owners/", "/crm/v3/owners"):
             add("GET", path, lambda r: owners.list_owners(st, r, self.base_url), _owners)
         add("GET", "/crm/v3/owners/{id}", lambda r: owners.get_owner(st, r), _owners)
+        # pipelines (read-only: the portal's default deal and ticket pipelines)
+        _PL = "/crm/v3/pipelines/{ot}"
+        add("GET", _PL, lambda r: pipelines.list_pipelines(st, r), _objects("read"))
+        add("GET", f"{_PL}/{{pid}}", lambda r: pipelines.get_pipeline(st, r), _objects("read"))
+        add(
+            "GET", f"{_PL}/{{pid}}/stages", lambda r: pipelines.list_stages(st, r), _objects("read")
+        )
+        add(
+            "GET",
+            f"{_PL}/{{pid}}/stages/{{sid}}",
+            lambda r: pipelines.get_stage(st, r),
+            _objects("read"),
+        )
+        # custom object schemas: the documented path and the one hubspot-api-client 12 calls
+        for base in ("/crm/v3/schemas", "/crm-object-schemas/v3/schemas"):
+            add("GET", base, lambda r: pipelines.list_schemas(st, r), _custom_schemas)
+            add("GET", f"{base}/{{ot}}", lambda r: pipelines.get_schema(st, r), _custom_schemas)
 
     def _lag(self) -> float:
         return float(get_config(self.state, HS).get("search_lag_seconds") or 0.0)

@@ -27,6 +27,7 @@ from sandbox.hubspot.common import (
     encode_cursor,
     int_arg,
     json_body,
+    next_page,
     now_iso,
     object_type,
     standard_error,
@@ -280,7 +281,7 @@ def _batch(
 # ---- v4 single-record handlers ---------------------------------------------------------------
 
 
-def get_page(state: SandboxState, request: Request) -> Response:
+def get_page(state: SandboxState, request: Request, base_url: str) -> Response:
     """``GET /crm/v4/objects/{ot}/{id}/associations/{to}``: paged, ``paging`` only if more."""
     ot = object_type(request.params["ot"])
     to_ot = object_type(request.params["to"])
@@ -290,8 +291,7 @@ def get_page(state: SandboxState, request: Request) -> Response:
     targets = linked(state, ot, [rid], to_ot, after=after, limit=limit).get(rid, [])
     body: dict[str, Any] = {"results": [_multi(t, types) for t, types in targets[:limit]]}
     if len(targets) > limit:
-        last = targets[limit - 1][0]
-        body["paging"] = {"next": {"after": encode_cursor(last)}}
+        body["paging"] = next_page(base_url, request, encode_cursor(targets[limit - 1][0]))
     return Response(200, body)
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from sandbox.catalog import HS_OBJECTS, hs_lastmodified_property
 from sandbox.http import Request, Response
@@ -29,6 +30,13 @@ SINGULAR: dict[str, str] = {
     "deals": "deal",
     "tickets": "ticket",
     "emails": "email",
+    "calls": "call",
+    "meetings": "meeting",
+    "notes": "note",
+    "tasks": "task",
+    "products": "product",
+    "line_items": "line_item",
+    "quotes": "quote",
 }
 
 #: Every spelling of an object type a real portal accepts in a path: plural, singular, type id.
@@ -56,6 +64,13 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
         "hs_ticket_priority",
     ),
     "emails": ("hs_timestamp",),
+    "calls": ("hs_timestamp",),
+    "meetings": ("hs_timestamp",),
+    "notes": ("hs_timestamp",),
+    "tasks": ("hs_timestamp",),
+    "products": ("name", "description", "price"),
+    "line_items": ("name", "quantity", "price", "amount"),
+    "quotes": ("hs_title", "hs_expiration_date"),
 }
 
 #: The portal id shown in record URLs (cosmetic; the client ignores ``url``).
@@ -314,6 +329,19 @@ def encode_cursor(last_id: str) -> str:
     """
     raw = f"id:{int(last_id)}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def next_page(base_url: str, request: Request, cursor: str) -> dict[str, Any]:
+    """``paging.next`` of a list page: the new ``after`` and the full link to the next page.
+
+    The link carries the request's own query (every parameter but ``after``, repeated ones kept
+    in order) plus the new ``after``, as HubSpot's docs show it: a client that follows ``link``
+    must get the same page size, properties and associations as the first page.
+    """
+    path, _, query = request.raw_path.partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "after"]
+    kept.append(("after", cursor))
+    return {"next": {"after": cursor, "link": f"{base_url}{path}?{urlencode(kept)}"}}
 
 
 def decode_cursor(token: str | None) -> int | None:

@@ -51,7 +51,17 @@ _OBJECT_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
     "deals": {"read": ("crm.objects.deals.read",), "write": ("crm.objects.deals.write",)},
     "tickets": {"read": ("tickets",), "write": ("tickets",)},
     "emails": {"read": ("sales-email-read",), "write": ("crm.objects.contacts.write",)},
+    # engagements are filed under contacts' scopes; commerce objects under ``e-commerce``
+    **{
+        ot: {"read": ("crm.objects.contacts.read",), "write": ("crm.objects.contacts.write",)}
+        for ot in ("calls", "meetings", "notes", "tasks")
+    },
+    "products": {"read": ("e-commerce",), "write": ("e-commerce",)},
+    "line_items": {"read": ("e-commerce",), "write": ("e-commerce",)},
+    "quotes": {"read": ("crm.objects.quotes.read",), "write": ("crm.objects.quotes.write",)},
 }
+#: Reading custom object schemas (``/crm/v3/schemas``).
+SCHEMAS_SCOPE = "crm.schemas.custom.read"
 OWNERS_SCOPE = "crm.objects.owners.read"
 
 AUTH_MESSAGE = (

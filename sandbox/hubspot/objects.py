@@ -26,6 +26,7 @@ from sandbox.hubspot.common import (
     int_arg,
     json_body,
     load_row,
+    next_page,
     now_iso,
     object_type,
     parse_bool,
@@ -208,7 +209,21 @@ def _check_unique(
 
 
 def _derive(ot: str, current: dict[str, Any], changes: dict[str, str], now: str) -> None:
-    """Calculated properties HubSpot maintains itself (deal stage flags and stage-entry dates)."""
+    """Calculated properties HubSpot maintains itself (deal stage flags and stage-entry dates,
+    a line item's net amount, a task's completion time)."""
+    if ot == "line_items" and {"quantity", "price", "discount"} & set(changes):
+        merged = {**current, **changes}
+        try:
+            quantity = float(merged.get("quantity") or 0)
+            net = float(merged.get("price") or 0) - float(merged.get("discount") or 0)
+        except ValueError:
+            return
+        changes["amount"] = f"{quantity * net:.2f}"
+        return
+    if ot == "tasks" and changes.get("hs_task_status") == "COMPLETED":
+        if current.get("hs_task_status") != "COMPLETED":
+            changes["hs_task_completion_date"] = now
+        return
     if ot != "deals" or "dealstage" not in changes:
         return
     stage = changes["dealstage"]
@@ -309,10 +324,7 @@ def list_objects(state: SandboxState, request: Request, base_url: str) -> Respon
     _with_associations(state, ot, results, _assoc_types(request))
     body: dict[str, Any] = {"results": results}
     if len(rows) > limit:
-        cursor = encode_cursor(rows[limit - 1]["id"])
-        body["paging"] = {
-            "next": {"after": cursor, "link": f"{base_url}/crm/v3/objects/{ot}?after={cursor}"}
-        }
+        body["paging"] = next_page(base_url, request, encode_cursor(rows[limit - 1]["id"]))
     return Response(200, body)
 
 

@@ -16,6 +16,7 @@ from sandbox.hubspot.common import (
     decode_cursor,
     encode_cursor,
     int_arg,
+    next_page,
     parse_bool,
     row_dict,
 )
@@ -63,10 +64,7 @@ def list_owners(state: SandboxState, request: Request, base_url: str) -> Respons
     rows = [row_dict(r) for r in state.execute(sql, params)]
     body: dict[str, Any] = {"results": [render_owner(r) for r in rows[:limit]]}
     if len(rows) > limit:
-        cursor = encode_cursor(rows[limit - 1]["id"])
-        body["paging"] = {
-            "next": {"after": cursor, "link": f"{base_url}/crm/v3/owners/?after={cursor}"}
-        }
+        body["paging"] = next_page(base_url, request, encode_cursor(rows[limit - 1]["id"]))
     return Response(200, body)
 
 

@@ -288,8 +288,38 @@ class Store:
                     extra["ClosedDate"] = now_sf
                 elif not closed:
                     extra["ClosedDate"] = None
-        if obj == "Task" and (old is None or "WhatId" in values or "WhoId" in values):
+        if obj in ("Task", "Event") and (old is None or "WhatId" in values or "WhoId" in values):
             extra["AccountId"] = self._task_account(merged)
+        if obj == "PricebookEntry" and (old is None or "Product2Id" in values):
+            product = self.state.get(SF, "Product2", str(merged.get("Product2Id") or ""))
+            pdata = product["data"] if product else {}
+            extra["Name"] = pdata.get("Name")
+            extra["ProductCode"] = pdata.get("ProductCode")
+        if obj == "OpportunityLineItem":
+            extra.update(self._line_item(old, values, merged))
+        return extra
+
+    def _line_item(
+        self, old: dict[str, Any] | None, values: dict[str, Any], merged: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What an org fills on an opportunity product: product fields from the price book
+        entry, the sales price defaulting to the list price, and the total."""
+        extra: dict[str, Any] = {}
+        if old is None or "PricebookEntryId" in values:
+            entry = self.state.get(SF, "PricebookEntry", str(merged.get("PricebookEntryId") or ""))
+            edata = entry["data"] if entry else {}
+            extra["Product2Id"] = edata.get("Product2Id")
+            extra["Name"] = edata.get("Name")
+            extra["ProductCode"] = edata.get("ProductCode")
+            extra["ListPrice"] = edata.get("UnitPrice")
+            if merged.get("UnitPrice") is None:
+                extra["UnitPrice"] = merged["UnitPrice"] = edata.get("UnitPrice")
+        quantity, price = merged.get("Quantity"), merged.get("UnitPrice")
+        if quantity is not None and price is not None:
+            subtotal = round(float(quantity) * float(price), 2)
+            discount = float(merged.get("Discount") or 0)
+            extra["Subtotal"] = subtotal
+            extra["TotalPrice"] = round(subtotal * (1 - discount / 100), 2)
         return extra
 
     def _next_case_number(self) -> str:
@@ -473,6 +503,10 @@ REFERENCE_INDEXES: dict[str, tuple[str, ...]] = {
     "Opportunity": ("AccountId",),
     "Case": ("AccountId",),
     "Task": ("WhatId",),
+    "Event": ("WhatId",),
+    "OpportunityLineItem": ("OpportunityId",),
+    "OpportunityContactRole": ("OpportunityId",),
+    "CampaignMember": ("CampaignId",),
     "EmailMessage": ("ParentId",),
     "OpportunityHistory": ("OpportunityId",),
 }
