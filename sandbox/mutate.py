@@ -139,7 +139,7 @@ class _Mutator:
         self.today = self.now.date()
         self.counts: dict[str, int] = {}
         self._owners: dict[str, list[str]] = {}
-        self._pending: dict[str, list[str]] = {"Account": [], "Opportunity": []}
+        self._pending: dict[str, list[str]] = {p: [] for p in self._CHILDREN}
         #: the operations asked for (edits, creates, deletes), without cascades and history rows
         self.totals = {"updated": 0, "created": 0, "deleted": 0}
 
@@ -840,12 +840,20 @@ class _Mutator:
             ("Case", "AccountId"),
             ("Task", "AccountId"),
             ("EmailMessage", "RelatedToId"),
+            ("Event", "AccountId"),
         ),
         "Opportunity": (
             ("OpportunityHistory", "OpportunityId"),
             ("Task", "WhatId"),
             ("EmailMessage", "RelatedToId"),
+            ("OpportunityLineItem", "OpportunityId"),
+            ("OpportunityContactRole", "OpportunityId"),
         ),
+        "Contact": (
+            ("CampaignMember", "ContactId"),
+            ("OpportunityContactRole", "ContactId"),
+        ),
+        "Lead": (("CampaignMember", "LeadId"),),
     }
 
     def delete(self, obj: str) -> None:
@@ -859,11 +867,12 @@ class _Mutator:
             self._pending[obj].append(rec["id"])
 
     def cascade(self) -> None:
-        """Soft-delete the children of the deleted Accounts, then of all deleted Opportunities.
+        """Soft-delete the children of the deleted Accounts, then of all deleted Opportunities,
+        Contacts and Leads (their line items, contact roles and campaign memberships).
 
         Batched (one scan per child object) because the references live inside the JSON data.
         """
-        for parent in ("Account", "Opportunity"):
+        for parent in self._CHILDREN:
             parents = self._pending[parent]
             for child, ref in self._CHILDREN[parent]:
                 for start in range(0, len(parents), 500):
@@ -873,8 +882,8 @@ class _Mutator:
                     for cid in self._ids(SF, child, where, tuple(chunk)):
                         if self.state.soft_delete(SF, child, cid):
                             self._count(SF, child, "deleted")
-                            if child == "Opportunity":
-                                self._pending["Opportunity"].append(cid)
+                            if child in self._pending:
+                                self._pending[child].append(cid)
             parents.clear()
 
 

@@ -5,7 +5,8 @@ Why it is shaped like this: the unmodified simple-salesforce 1.12.10 client must
 slashes, every error is Salesforce's JSON array, every API response carries
 ``Sforce-Limit-Info`` and a ``Date`` on the sandbox clock. The pieces live in role modules:
 :mod:`.auth` (login flows), :mod:`.rest` (query, sObject rows, describe, replication),
-:mod:`.composite` (sObject Collections), :mod:`.bulk` (Bulk API 2.0), :mod:`.tooling`
+:mod:`.composite` (sObject Collections), :mod:`.bulk` (Bulk API 2.0), :mod:`.bulk1` (Bulk API
+1.0 query jobs under ``/services/async``), :mod:`.tooling`
 (custom fields), :mod:`.query`/:mod:`.soql` (SOQL to SQLite), :mod:`.store` (validated writes).
 
 Fault kinds rendered here (``FaultRule.kind``): ``rate_limit``/``quota_exhausted`` -> 403
@@ -27,8 +28,16 @@ from typing import Any
 
 from sandbox.http import EmulatorApp, Request, Response
 from sandbox.salesforce import limits
-from sandbox.salesforce.auth import Auth, check_bearer, invalid_session, session_user, user_id_for
+from sandbox.salesforce.auth import (
+    Auth,
+    check_bearer,
+    check_token,
+    invalid_session,
+    session_user,
+    user_id_for,
+)
 from sandbox.salesforce.bulk import Bulk2
+from sandbox.salesforce.bulk1 import Bulk1, BulkError, from_api_error, session_token, wants_json
 from sandbox.salesforce.composite import Collections
 from sandbox.salesforce.errors import ApiError
 from sandbox.salesforce.rest import RestApi
@@ -45,6 +54,7 @@ from sandbox.state import SF, SandboxState
 
 _VERSION = re.compile(r"^v\d{2}\.\d$")
 _V = "/services/data/{ver}"
+_A = "/services/async/{ver}"
 _WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
@@ -57,6 +67,7 @@ class SalesforceApp(EmulatorApp):
         self.rest = RestApi(state, self.store)
         self.collections = Collections(state, self.store)
         self.bulk = Bulk2(state, self.store)
+        self.bulk1 = Bulk1(state)
         self.tooling = Tooling(state)
         self._pending = threading.local()
         self._prepare_indexes()
@@ -147,6 +158,18 @@ class SalesforceApp(EmulatorApp):
         r.add("PUT", f"{_V}/jobs/ingest/{{job}}/batches", bulk.upload)
         r.add("GET", f"{_V}/jobs/ingest/{{job}}/{{kind}}", bulk.ingest_results)
 
+        # Bulk API 1.0 (query and queryAll jobs)
+        b1 = self.bulk1
+        r.add("POST", f"{_A}/job", b1.create_job)
+        r.add("GET", f"{_A}/job/{{job}}", b1.get_job)
+        r.add("POST", f"{_A}/job/{{job}}", b1.update_job)
+        r.add("POST", f"{_A}/job/{{job}}/batch", b1.add_batch)
+        r.add("GET", f"{_A}/job/{{job}}/batch", b1.list_batches)
+        r.add("GET", f"{_A}/job/{{job}}/batch/{{batch}}", b1.get_batch)
+        r.add("GET", f"{_A}/job/{{job}}/batch/{{batch}}/request", b1.batch_request)
+        r.add("GET", f"{_A}/job/{{job}}/batch/{{batch}}/result", b1.result_list)
+        r.add("GET", f"{_A}/job/{{job}}/batch/{{batch}}/result/{{result}}", b1.result)
+
     def _abort_query(self, request: Request) -> Response:
         job = self.bulk._load(request.params["job"], "query")
         job["state"] = "Aborted" if job["state"] != "JobComplete" else job["state"]
@@ -174,6 +197,8 @@ class SalesforceApp(EmulatorApp):
         m = re.fullmatch(r"/services/Soap/u/(\d{2}\.\d)/?(\w*)", path)
         if m and request.method == "POST":
             return auth.soap_login(request, m.group(1))
+        if path.startswith("/services/async/"):
+            return self._bulk1(request)
         if not path.startswith("/services/data"):
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         parts = path.split("/")
@@ -197,6 +222,28 @@ class SalesforceApp(EmulatorApp):
         if response.status == 405 and isinstance(response.body, dict):
             raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed")
         return response
+
+    def _bulk1(self, request: Request) -> Response:
+        """Bulk API 1.0: its own session header and error shape, the same limits and router."""
+        as_json = wants_json(request)
+        try:
+            token = check_token(self.state, session_token(request))
+            if token is None:
+                raise BulkError(400, "InvalidSessionId", "Invalid session id")
+            try:
+                limits.spend(self.state)
+            except ApiError as exc:
+                raise from_api_error(exc) from None
+            username = session_user(self.state, token)
+            set_context(
+                WriteContext(user_id=user_id_for(self.state, username) if username else None)
+            )
+            response = self.router.route(request)
+            if response is None:
+                raise BulkError(404, "InvalidUrl", f"No Bulk API 1.0 resource at {request.path}")
+            return response
+        except BulkError as exc:
+            return exc.response(as_json)
 
     def decorate(self, request: Request, response: Response) -> None:
         now = self.state.now()

@@ -82,7 +82,11 @@ def session_user(state: SandboxState, token: str) -> str | None:
 
 def check_bearer(state: SandboxState, request: Request) -> str | None:
     """The valid Salesforce access token of ``request``, or None."""
-    token = request.bearer()
+    return check_token(state, request.bearer())
+
+
+def check_token(state: SandboxState, token: str | None) -> str | None:
+    """``token`` if it is a live Salesforce access token (REST bearer or Bulk 1.0 session)."""
     if not token:
         return None
     info = state.token(token)

@@ -10,10 +10,12 @@ What a real org does on every write and the emulator reproduces:
   (``MALFORMED_ID`` / ``INVALID_CROSS_REFERENCE_KEY``), unique fields (``DUPLICATE_VALUE``);
 - derived values: ``Name`` of Contact/Lead/User, Opportunity ``IsClosed``/``IsWon``/``Probability``/
   ``LastStageChangeDate`` from the stage, an ``OpportunityHistory`` row whenever stage, amount,
-  close date or probability change, Case ``CaseNumber``/``IsClosed``/``ClosedDate``, Task
-  ``AccountId``; ``CreatedById``/``LastModifiedById``/``OwnerId`` from the API user;
+  close date or probability change, Case ``CaseNumber``/``IsClosed``/``ClosedDate``, Task and
+  Event ``AccountId``, an opportunity product's product fields and totals; ``CreatedById``/``LastModifiedById``/``OwnerId`` from the API user;
 - deletes go to the recycle bin (``IsDeleted``) and cascade from an Account to its Contacts,
-  Opportunities and Cases, as the master-detail-like standard relationships do.
+  Opportunities, Cases and Events, from an Opportunity to its line items and contact roles,
+  from a Contact, Lead or Campaign to its campaign memberships, as the master-detail-like
+  standard relationships do.
 """
 
 from __future__ import annotations
@@ -41,8 +43,22 @@ from sandbox.state import SF, SandboxState
 _STAGES = {s[0]: s for s in SF_OPPORTUNITY_STAGES}
 _HISTORY_FIELDS = ("StageName", "Amount", "CloseDate", "Probability")
 _NAME_OBJECTS = ("Contact", "Lead", "User")
-#: Account deletion cascades to these children (by ``AccountId``).
-_CASCADE = ("Contact", "Opportunity", "Case")
+#: What goes to the recycle bin with a record: parent object -> (child object, reference).
+_CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
+    "Account": (
+        ("Contact", "AccountId"),
+        ("Opportunity", "AccountId"),
+        ("Case", "AccountId"),
+        ("Event", "AccountId"),
+    ),
+    "Opportunity": (
+        ("OpportunityLineItem", "OpportunityId"),
+        ("OpportunityContactRole", "OpportunityId"),
+    ),
+    "Contact": (("CampaignMember", "ContactId"), ("OpportunityContactRole", "ContactId")),
+    "Lead": (("CampaignMember", "LeadId"),),
+    "Campaign": (("CampaignMember", "CampaignId"),),
+}
 
 
 @dataclass
@@ -468,7 +484,7 @@ class Store:
         missing_code: str = "NOT_FOUND",
         hard: bool = False,
     ) -> None:
-        """Move a record to the recycle bin (or purge it) and cascade from Accounts."""
+        """Move a record to the recycle bin (or purge it) with its children (``_CASCADE``)."""
         if not is_id(rid):
             raise RecordError("MALFORMED_ID", f"malformed id {rid}", [], status=400)
         if len(rid) == 15:
@@ -484,15 +500,19 @@ class Store:
             self.state.hard_delete(SF, target, rid)
             return
         self.state.soft_delete(SF, target, rid)
-        if target == "Account":
-            for child in _CASCADE:
-                rows = self.state.execute(
-                    f"SELECT id FROM records WHERE crm = '{SF}' AND object = '{child}' AND "
-                    "deleted = 0 AND json_extract(data, '$.AccountId') = ?",
-                    (rec["id"],),
-                )
-                for (cid,) in rows:
-                    self.state.soft_delete(SF, child, cid)
+        self._cascade(target, rec["id"])
+
+    def _cascade(self, obj: str, rid: str) -> None:
+        """Send the record's children to the recycle bin too (and theirs, recursively)."""
+        for child, ref in _CASCADE.get(obj, ()):
+            rows = self.state.execute(
+                f"SELECT id FROM records WHERE crm = '{SF}' AND object = '{child}' AND "
+                f"deleted = 0 AND json_extract(data, '$.{ref}') = ?",
+                (rid,),
+            )
+            for (cid,) in rows:
+                self.state.soft_delete(SF, child, cid)
+                self._cascade(child, cid)
 
 
 _EXT_SAFE = re.compile(r"^[A-Za-z0-9_]+$")

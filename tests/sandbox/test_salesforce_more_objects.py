@@ -157,3 +157,28 @@ def test_creates_derive_what_an_org_derives_and_validate_like_one(sb: Sandbox, s
     assert unknown.value.content[0]["message"] == (
         "No such column 'Nope__c' on sobject of type Event"
     )
+
+
+def test_deletes_cascade_to_line_items_contact_roles_and_memberships(sb: Sandbox, sf: Any) -> None:
+    """Deleting an Opportunity, Contact or Campaign takes its dependent rows to the bin."""
+    generate(sb.state, "tiny", 42)
+    item = sf.query("SELECT Id, OpportunityId FROM OpportunityLineItem LIMIT 1")["records"][0]
+    opp = item["OpportunityId"]
+    roles = sf.query(f"SELECT Id FROM OpportunityContactRole WHERE OpportunityId = '{opp}'")
+    sf.Opportunity.delete(opp)
+    gone = sf.query_all(
+        f"SELECT Id, IsDeleted FROM OpportunityLineItem WHERE OpportunityId = '{opp}'",
+        include_deleted=True,
+    )["records"]
+    assert gone and all(r["IsDeleted"] for r in gone)
+    assert (
+        sf.query(f"SELECT COUNT() FROM OpportunityContactRole WHERE OpportunityId = '{opp}'")[
+            "totalSize"
+        ]
+        == 0
+        < roles["totalSize"]
+    )
+    member = sf.query("SELECT Id, CampaignId FROM CampaignMember LIMIT 1")["records"][0]
+    sf.Campaign.delete(member["CampaignId"])
+    left = f"SELECT COUNT() FROM CampaignMember WHERE CampaignId = '{member['CampaignId']}'"
+    assert sf.query(left)["totalSize"] == 0
