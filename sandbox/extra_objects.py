@@ -28,17 +28,16 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.catalog import (
     MODULES,
     SF_CAMPAIGN_TYPES,
     SF_CONTACT_ROLES,
 )
+from sandbox.generator import Generator, hs_template, sf_template
+from sandbox.salesforce.store import ensure_index
 from sandbox.state import HS, SF, parse_ts
-
-if TYPE_CHECKING:  # the generator imports this module; avoid the cycle at run time
-    from sandbox.generator import Generator
 
 _CHUNK = 500
 
@@ -149,8 +148,6 @@ class ExtraObjects:
         return random.Random("/".join(["extra", str(self.seed), *map(str, key)]))
 
     def run(self) -> None:
-        from sandbox.salesforce.store import ensure_index
-
         for obj, name in (("Contact", "AccountId"), ("Opportunity", "AccountId")):
             ensure_index(self.state, obj, name, nocase=False)
         self._sf_catalog()
@@ -163,8 +160,6 @@ class ExtraObjects:
 
     # ---- helpers ---------------------------------------------------------------------------
     def _sf(self, obj: str, prefix: str, created: float, data: dict[str, Any]) -> str:
-        from sandbox.generator import sf_template
-
         rid = self.ids.sf(prefix)
         user = data.get("OwnerId") or self._admin
         row = sf_template(obj) | {"CreatedById": user, "LastModifiedById": user} | data
@@ -172,8 +167,6 @@ class ExtraObjects:
         return rid
 
     def _hs(self, ot: str, created: float, props: dict[str, Any]) -> str:
-        from sandbox.generator import hs_template
-
         rid = self.ids.hs()
         data = hs_template(ot) | {k: (None if v is None else str(v)) for k, v in props.items()}
         self.sink.record(HS, ot, rid, self.g.ts(created), self.g.ts(created), data)

@@ -3,7 +3,8 @@
 The unmodified ``hubspot-api-client`` 12.0.0 talks to this emulator (``Client.create(host=…)``),
 including with ``client_side_validation=True``, which turns the SDK's generated models into a
 strict checker of required response fields. The route handlers live in modules by role
-(``objects``, ``search``, ``associations``, ``properties``, ``owners``, ``oauth``); this module
+(``objects``, ``search``, ``associations``, ``properties``, ``owners``, ``pipelines`` (with the
+custom object schemas), ``oauth``); this module
 wires them up and runs every request through the same pipeline HubSpot applies:
 
 1. ``POST /oauth/v1/token`` is public; everything else needs ``Authorization: Bearer`` with a

@@ -17,6 +17,9 @@ Scope choices (HubSpot's real requirements, simplified to "any one of these scop
 - tickets: ``tickets`` for both;
 - emails: read ``sales-email-read``; write ``crm.objects.contacts.write`` (HubSpot files email
   engagements under contacts' write scope);
+- calls, meetings, notes, tasks: ``crm.objects.contacts.read`` / ``.write``; products and line
+  items: ``e-commerce``; quotes: ``crm.objects.quotes.read`` / ``.write``;
+- pipelines: the object's read scope; custom object schemas: ``crm.schemas.custom.read``;
 - properties: read ``crm.schemas.<ot>.read`` or the object's read scope; write
   ``crm.schemas.<ot>.write``;
 - associations: the read (or write) scope of *both* object types;
