@@ -139,7 +139,8 @@ class DealRecord(SourceRecord):
 class EmailRecord(SourceRecord):
     """A logged email: Salesforce EmailMessage, HubSpot email engagement."""
 
-    direction: Literal["inbound", "outbound"] = "outbound"
+    #: "forwarded"/"other": neither from nor to the customer (never a reply to an inquiry)
+    direction: Literal["inbound", "outbound", "forwarded", "other"] = "outbound"
     sent_at: dt.datetime | None = None
     subject: str | None = None
     from_address: str | None = None

@@ -87,7 +87,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     rules_path = settings.config_dir() / "rules.yaml"
     rules = load_rules(rules_path if rules_path.exists() else None)
     report = compute_company_kpis(store, rules, now=dt.datetime.now(dt.UTC))
-    rows = report.company_rows()
+    by_owner = getattr(args, "by", "period") == "owner"
+    rows = report.owner_rows if by_owner else report.company_rows()
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
     elif args.format == "csv":
@@ -98,7 +99,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             writer.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
-        print(report.company_text())
+        print(report.owner_text() if by_owner else report.company_text())
     return 0
 
 
@@ -159,8 +160,14 @@ def register(sub: Any) -> None:
     p.add_argument("--email", required=True)
     p.set_defaults(func=cmd_erase)
 
-    p = sub.add_parser("kpis", help="company-wide KPIs per period")
+    p = sub.add_parser("kpis", help="company-wide KPIs per period, or per owner")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--by",
+        choices=["period", "owner"],
+        default="period",
+        help="period: the company per month; owner: each seller/AM this month",
+    )
     p.set_defaults(func=cmd_kpis)
 
     p = sub.add_parser("fields", help="the hub's own fields in the CRMs")

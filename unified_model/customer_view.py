@@ -124,18 +124,28 @@ def render_customer(store: HubStore, customer_id: str, *, now: dt.datetime, emai
         state = " [deleted]" if a.deleted else ""
         out.append(f"  {a.source:<10} {a.source_id:<20} {a.name or '':<30} matched by {how}{state}")
     out.append("")
+    # dates as the business's days, as computed with the rules' time zone (never UTC dates)
+    mv = (metrics.values if metrics else {}) or {}
     status = handover.status if handover else "not evaluated yet"
-    out.append(f"Handover status: {status}")
+    label = mv.get("handover_status_label")
+    out.append(f"Handover status: {status} ({label})" if label else f"Handover status: {status}")
     if handover:
         if handover.summary:
             out.append(f"  {handover.summary}")
         for r in handover.reasons or []:
             mark = "✓" if r.get("passed") else "✗"
             out.append(f"  {mark} {r.get('detail', r.get('criterion'))}")
-        if handover.ready_since:
-            out.append(f"  ready since {handover.ready_since.date()}")
-        if handover.handed_over_on:
-            out.append(f"  handed over on {handover.handed_over_on.date()}")
+        since = mv.get("handover_status_since")
+        seen = mv.get("handover_first_seen_on")
+        out.append(
+            f"  status since {since}" if since else f"  status since before {seen} (first seen)"
+        )
+        if mv.get("handover_ready_since"):
+            out.append(f"  ready since {mv['handover_ready_since']}")
+        if mv.get("handover_handed_over_on"):
+            out.append(f"  handed over on {mv['handover_handed_over_on']}")
+        if mv.get("handover_next_step"):
+            out.append(f"  next step: {mv['handover_next_step']}")
     out.append("")
     out.append(f"Deals ({len(deals)}):")
     for d in sorted(deals, key=lambda d: d.close_date or dt.date.min, reverse=True)[:10]:

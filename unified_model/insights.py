@@ -17,10 +17,30 @@ from typing import Any
 from sqlmodel import col, select
 
 from unified_model import tables as t
-from unified_model.handover import CustomerFacts, evaluate_handover, transition
-from unified_model.kpis import customer_kpis, owner_key_by_email, period_kpis
+from unified_model.handover import (
+    STATUSES,
+    CustomerFacts,
+    HandoverDecision,
+    evaluate_handover,
+    local_day,
+    local_midnight,
+    transition,
+)
+from unified_model.kpis import (
+    UNASSIGNED,
+    customer_kpis,
+    owner_key_by_email,
+    period_kpis,
+    unanswered_inquiries,
+    whole_days,
+)
 from unified_model.rules import HubRules
-from unified_model.signals import negotiation_flag, stale_deals, unlogged_contact
+from unified_model.signals import (
+    marketing_alert,
+    negotiation_flag,
+    stale_deals,
+    unlogged_contact,
+)
 from unified_model.store import HubStore
 
 CHUNK = 2000
@@ -51,7 +71,10 @@ def _by_customer(rows: Iterable[Any]) -> dict[str, list[Any]]:
 
 
 def gather_facts(
-    session: Any, customers: list[t.Customer], owners_by_email: dict[str, t.Owner]
+    session: Any,
+    customers: list[t.Customer],
+    owners_by_email: dict[str, t.Owner],
+    owners_by_id: dict[tuple[str, str], t.Owner] | None = None,
 ) -> list[CustomerFacts]:
     """The facts of a chunk of customers, read with one query per table."""
     ids = [c.id for c in customers]
@@ -77,6 +100,11 @@ def gather_facts(
             activities=activities.get(c.id, []),
             owner=owners_by_email.get((c.owner_email or "").casefold()),
             previous=previous.get(c.id),
+            owners={
+                (d.source, d.owner_id): o
+                for d in deals.get(c.id, [])
+                if d.owner_id and (o := (owners_by_id or {}).get((d.source, d.owner_id)))
+            },
         )
         for c in customers
     ]
@@ -88,53 +116,84 @@ def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     negotiation = negotiation_flag(facts, rules, now)
     stale = stale_deals(facts, rules, now)
     unlogged = unlogged_contact(facts)
+    alert = marketing_alert(facts, rules, now)
     values["negotiation_flag"] = negotiation.flagged
-    values["negotiation_detail"] = negotiation.detail
+    values["negotiation_detail"] = negotiation.detail if negotiation.flagged else None
+    values["marketing_alert"] = alert.flagged
+    values["marketing_alert_detail"] = alert.detail if alert.flagged else None
     values["stale_deals"] = len(stale)
     values["unlogged_contact"] = unlogged.flagged
     return values
 
 
-def as_of_day(now: dt.datetime) -> dt.datetime:
-    """The instant insights are evaluated at: the start of the current UTC day.
+def as_of_day(now: dt.datetime, rules: HubRules | None = None) -> dt.datetime:
+    """The instant time-based rules are judged at: the start of the current business day.
 
     Why: time-based values (health decays with contact recency, calendar handover rules) must
-    not change between two syncs of the same day, or every sync would rewrite every record.
+    not change between two syncs of the same day, or every sync would rewrite every record. The
+    day is the business's (``kpis.business_hours.timezone``), not UTC's. It is *not* the date of
+    anything that happens: status changes are dated by their event (see ``handover``).
     """
-    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if rules is None:
+        return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    local = now.astimezone(rules.kpis.business_hours.zone).date()
+    return local_midnight(local, rules)
+
+
+def handover_values(decision: HandoverDecision, rules: HubRules) -> dict[str, Any]:
+    """The handover figures a seller reads, with every date as a business date (local day)."""
+
+    def day(value: dt.datetime | None) -> str | None:
+        d = local_day(value, rules)
+        return None if d is None else d.isoformat()
+
+    return {
+        "handover_status_label": decision.label,
+        "handover_status_since": day(decision.status_since),
+        "handover_ready_since": day(decision.ready_since),
+        "handover_handed_over_on": day(decision.handed_over_on),
+        "handover_first_seen_on": day(decision.first_seen_at),
+        "handover_next_step": decision.next_steps or None,
+        "handover_segment": decision.segment or None,
+    }
 
 
 def compute_customer_insights(
     store: HubStore, rules: HubRules, *, now: dt.datetime
 ) -> InsightStats:
-    """Evaluate handover and KPIs for every customer; store states, transitions and metrics."""
-    now = as_of_day(now)
+    """Evaluate handover and KPIs for every customer; store states, transitions and metrics.
+
+    Rules are judged as of the start of the business day; ``now`` itself (when the sync really
+    runs) dates the status changes no CRM record dates.
+    """
+    observed = now.astimezone(dt.UTC)
+    now = as_of_day(now, rules)
     stats = InsightStats()
     with store.session() as s:
         customers = list(s.exec(select(t.Customer).order_by(t.Customer.id)))
-        owners_by_email = {
-            o.email.casefold(): o for o in s.exec(select(t.Owner)) if o.email and not o.deleted
-        }
+        all_owners = list(s.exec(select(t.Owner)))
+        owners_by_email = {o.email.casefold(): o for o in all_owners if o.email and not o.deleted}
+        owners_by_id = {(o.source, o.source_id): o for o in all_owners}
     status_counts: Counter[str] = Counter()
     for start in range(0, len(customers), CHUNK):
         chunk = customers[start : start + CHUNK]
         with store.session() as s:
-            facts_list = gather_facts(s, chunk, owners_by_email)
+            facts_list = gather_facts(s, chunk, owners_by_email, owners_by_id)
         states: list[dict[str, Any]] = []
         metrics: list[dict[str, Any]] = []
         transitions: list[t.HandoverTransition] = []
         for facts in facts_list:
-            decision = evaluate_handover(facts, rules, now)
-            state = decision.as_state(now)
-            state.summary = decision.summary
+            decision = evaluate_handover(facts, rules, now, observed_at=observed)
+            state = decision.as_state(observed)
             states.append(state.model_dump())
-            change = transition(facts.previous, decision, now)
+            change = transition(facts.previous, decision, observed)
             if change is not None:
                 transitions.append(change)
             status_counts[decision.status] += 1
             for blocker in decision.blockers:
                 stats.blockers[blocker.key] += 1
             values = customer_values(facts, rules, now)
+            values.update(handover_values(decision, rules))
             stats.negotiation_flags += bool(values["negotiation_flag"])
             metrics.append(
                 {"customer_id": facts.customer.id, "values": _jsonable(values), "computed_at": now}
@@ -147,8 +206,7 @@ def compute_customer_insights(
                 s.commit()
         stats.transitions += len(transitions)
     stats.customers = len(customers)
-    order = ["new_sales", "onboarding", "ready_for_handover", "account_management", "at_risk"]
-    stats.by_status = {k: status_counts.get(k, 0) for k in order}
+    stats.by_status = {k: status_counts.get(k, 0) for k in STATUSES}
     return stats
 
 
@@ -172,6 +230,7 @@ COMPANY_COLUMNS: list[tuple[str, str]] = [
     ("new_leads", "new leads"),
     ("new_quotes", "new quotes"),
     ("quote_hit_rate", "hit rate"),
+    ("win_rate", "win rate"),
     ("contract_value", "won value"),
     ("contract_value_annualised", "won ARR"),
     ("cost_of_sale_ratio", "cost/value"),
@@ -180,7 +239,24 @@ COMPANY_COLUMNS: list[tuple[str, str]] = [
     ("case_handling_p90_hours", "case h (p90)"),
     ("resolution_rate", "resolved"),
     ("first_response_median_hours", "1st reply h"),
+    ("unanswered_inquiries", "unanswered"),
     ("logged_email_share", "customers w/ emails"),
+]
+#: the columns of the per-owner view (``crmhub kpis --by owner``): behaviour first
+OWNER_COLUMNS: list[tuple[str, str]] = [
+    ("customers", "customers"),
+    ("unanswered_inquiries", "unanswered"),
+    ("oldest_unanswered_inquiry_days", "oldest unanswered d"),
+    ("first_response_median_hours", "1st reply h"),
+    ("contacts_per_month", "contacts/month"),
+    ("coverage", "coverage"),
+    ("new_quotes", "new quotes"),
+    ("quote_hit_rate", "hit rate"),
+    ("win_rate", "win rate"),
+    ("contract_value", "won value"),
+    ("cost_of_sale", "cost of sale"),
+    ("resolution_rate", "resolved"),
+    ("csat_mean", "CSAT"),
 ]
 
 
@@ -192,6 +268,20 @@ def _fmt(value: Any) -> str:
             return f"{value:,.0f}"
         return f"{value:.2f}"
     return str(value)
+
+
+def _text(cols: list[tuple[str, str]], rows: list[dict[str, Any]]) -> str:
+    """A right-aligned plain-text table."""
+    widths = [
+        max(len(label), *(len(_fmt(r.get(k))) for r in rows)) if rows else len(label)
+        for k, label in cols
+    ]
+    lines = ["  ".join(label.rjust(w) for (_, label), w in zip(cols, widths, strict=True))]
+    for r in rows:
+        lines.append(
+            "  ".join(_fmt(r.get(k)).rjust(w) for (k, _), w in zip(cols, widths, strict=True))
+        )
+    return "\n".join(lines)
 
 
 @dataclass
@@ -222,17 +312,13 @@ class CompanyReport:
 
     def company_text(self) -> str:
         """A plain-text table for the terminal."""
-        cols = [("period", "period"), *COMPANY_COLUMNS]
-        widths = [
-            max(len(label), *(len(_fmt(r.get(k))) for r in self.rows)) if self.rows else len(label)
-            for k, label in cols
-        ]
-        lines = ["  ".join(label.rjust(w) for (_, label), w in zip(cols, widths, strict=True))]
-        for r in self.rows:
-            lines.append(
-                "  ".join(_fmt(r.get(k)).rjust(w) for (k, _), w in zip(cols, widths, strict=True))
-            )
-        return "\n".join(lines)
+        return _text([("period", "period"), *COMPANY_COLUMNS], self.rows)
+
+    def owner_text(self) -> str:
+        """The per-owner table of the current month for the terminal."""
+        if not self.owner_rows:
+            return "No owners."
+        return _text([("owner", "owner"), *OWNER_COLUMNS], self.owner_rows)
 
     def latest_numeric(self) -> dict[str, float]:
         """The latest complete-or-current period's numbers, for Dagster's plotted metadata."""
@@ -292,6 +378,44 @@ def compute_company_kpis(
                 agg[k] = agg.get(k, 0) + v
             elif v is not None:
                 agg[k] = v
+    _unanswered_per_owner(store, emails, owners, rules, now, owner_rows)
     return CompanyReport(
         rows=rows, owner_rows=sorted(owner_rows.values(), key=lambda r: r["owner"])
     )
+
+
+def _unanswered_per_owner(
+    store: HubStore,
+    emails: list[t.Email],
+    owners: list[t.Owner],
+    rules: HubRules,
+    now: dt.datetime,
+    owner_rows: dict[str, dict[str, Any]],
+) -> None:
+    """Every inquiry still unanswered now (not only this month's), per responsible owner.
+
+    The responsible owner is the customer's owner (who should answer), else the email's owner.
+    """
+    waiting = unanswered_inquiries(emails, rules, now.astimezone(dt.UTC))
+    with store.session() as s:
+        customer_owner = {
+            c.id: c.owner_email.strip().casefold()
+            for c in s.exec(select(t.Customer))
+            if c.owner_email
+        }
+    email_key = owner_key_by_email(owners)
+    counts: Counter[str] = Counter()
+    oldest: dict[str, dt.datetime] = {}
+    for m in waiting:
+        key = customer_owner.get(m.customer_id or "") or email_key(m) or UNASSIGNED
+        counts[key] += 1
+        sent = m.sent_at
+        if sent is not None and (key not in oldest or sent < oldest[key]):
+            oldest[key] = sent
+    for row in owner_rows.values():
+        row["unanswered_inquiries"] = 0
+        row["oldest_unanswered_inquiry_days"] = None
+    for key, n in counts.items():
+        row = owner_rows.setdefault(key, {"owner": key})
+        row["unanswered_inquiries"] = n
+        row["oldest_unanswered_inquiry_days"] = whole_days(oldest.get(key), now)

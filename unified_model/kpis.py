@@ -178,9 +178,20 @@ def quote_entered_at(deal: Deal, rules: HubRules) -> dt.datetime | None:
 
 
 def is_new_lead(contact: Contact, rules: HubRules) -> bool:
-    stages = {s.casefold() for s in rules.kpis.lead_lifecycle_stages}
+    """Whether the contact was a lead when it was created: a Salesforce Lead, or a HubSpot
+    contact at a lead stage or a stage after it (it has moved on, but it came in as a lead, so
+    last month's leads do not vanish from last month's count when they progress)."""
+    k = rules.kpis
+    stages = {s.strip().casefold() for s in (*k.lead_lifecycle_stages, *k.later_lifecycle_stages)}
     stage = (contact.lifecycle_stage or "").strip().casefold()
     return contact.is_lead or stage in stages
+
+
+def reached_quote(deal: Deal, rules: HubRules) -> bool:
+    """Whether the deal ever entered a quote stage (or is in one now)."""
+    return quote_entered_at(deal, rules) is not None or rules.kpis.quote_stages.matches(
+        deal.source, deal.stage
+    )
 
 
 def handling_hours(ticket: Ticket) -> float | None:
@@ -247,6 +258,40 @@ def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstRespo
     return sorted(out, key=lambda r: (r.inbound_at, r.reply.source, r.reply.source_id))
 
 
+def unanswered_inquiries(
+    emails: Iterable[Email], rules: HubRules, as_of: dt.datetime
+) -> list[Email]:
+    """Inbound customer emails that had no reply by ``as_of``, oldest first.
+
+    The reply is looked for as in ``first_responses`` (the same thread, or the same customer for
+    an email without a thread id), sent after the inbound email and not after ``as_of``. Emails
+    younger than ``kpis.unanswered_after_hours`` are not counted yet. Only ``outbound`` emails
+    are replies: a forwarded email is not an answer to the customer.
+    """
+    rows = [e for e in live(emails) if (t := as_utc(e.sent_at)) is not None and t <= as_of]
+    replies_thread: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
+    replies_customer: dict[str, list[dt.datetime]] = defaultdict(list)
+    for e in rows:
+        if e.direction != "outbound":
+            continue
+        if e.thread_id:
+            replies_thread[(e.source, e.thread_id)].append(_sent(e))
+        if e.customer_id:
+            replies_customer[e.customer_id].append(_sent(e))
+    grace = dt.timedelta(hours=rules.kpis.unanswered_after_hours)
+    out: list[Email] = []
+    for e in rows:
+        if e.direction != "inbound" or as_of - _sent(e) < grace:
+            continue
+        if e.thread_id:
+            later = replies_thread.get((e.source, e.thread_id), [])
+        else:
+            later = replies_customer.get(e.customer_id or "", [])
+        if not any(t > _sent(e) for t in later):
+            out.append(e)
+    return sorted(out, key=lambda e: (_sent(e), e.source, e.source_id))
+
+
 def last_two_way_contact(
     emails: Iterable[Email], window_days: int, as_of: dt.datetime
 ) -> dt.datetime | None:
@@ -257,7 +302,10 @@ def last_two_way_contact(
         t = as_utc(e.sent_at)
         if t is None or t > as_of:
             continue
-        (inbound if e.direction == "inbound" else outbound).append(t)
+        if e.direction == "inbound":
+            inbound.append(t)
+        elif e.direction == "outbound":  # a forwarded email is no contact with the customer
+            outbound.append(t)
     inbound.sort()
     outbound.sort()
     window = dt.timedelta(days=window_days)
@@ -324,7 +372,13 @@ def health_components(
 
 
 def health_score(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> float | None:
-    """Health 0..100 (one decimal) from the weighted available components."""
+    """Health 0..100 (one decimal) from the weighted available components.
+
+    None for a prospect (no closed-won deal): health is about a paying customer's use and
+    contact, and a never-contacted prospect without tickets must not outrank a customer.
+    """
+    if not any(d.is_won for d in live(facts.deals)):
+        return None
     comps = health_components(facts, rules, now)
     w = rules.kpis.health.weights
     weights = {
@@ -350,9 +404,14 @@ def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> di
     activities = live(facts.activities)
     won = [d for d in deals if d.is_won]
     lost = [d for d in deals if d.is_closed and not d.is_won]
+    quoted_won = [d for d in won if reached_quote(d, rules)]
+    quoted_lost = [d for d in lost if reached_quote(d, rules)]
     value = math.fsum(d.amount or 0.0 for d in won)
     cost = math.fsum(activity_cost(a, rules) for a in activities)
     crit = rules.handover.maturity.critical_priorities
+    serious = rules.handover.maturity.serious_priorities
+    waiting = unanswered_inquiries(emails, rules, now)
+    zone = rules.kpis.business_hours.zone
     handling = [h for t in tickets if (h := handling_hours(t)) is not None]
     responses = first_responses(emails, rules)
     last = last_two_way_contact(emails, k.two_way_contact.window_days, now)
@@ -376,13 +435,22 @@ def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> di
         "open_deals": sum(1 for d in deals if not d.is_closed and not d.is_won),
         "contract_value": value,
         "contract_value_annualised": math.fsum(annualised_value(d) for d in won),
-        "quote_hit_rate": ratio(len(won), len(won) + len(lost)),
+        "quote_hit_rate": ratio(len(quoted_won), len(quoted_won) + len(quoted_lost)),
+        "win_rate": ratio(len(won), len(won) + len(lost)),
         "cost_of_sale": cost,
         "cost_of_sale_ratio": ratio(cost, value),
         "open_tickets": sum(1 for t in tickets if not t.is_closed),
         "open_critical_tickets": sum(
             1 for t in tickets if not t.is_closed and crit.matches(t.source, t.priority)
         ),
+        "open_serious_tickets": sum(
+            1 for t in tickets if not t.is_closed and serious.matches(t.source, t.priority)
+        ),
+        "unanswered_inquiries": len(waiting),
+        "oldest_unanswered_inquiry_on": _sent(waiting[0]).astimezone(zone).date().isoformat()
+        if waiting
+        else None,
+        "oldest_unanswered_inquiry_days": whole_days(_sent(waiting[0]), now) if waiting else None,
         "csat_mean": mean(t.satisfaction for t in tickets if t.satisfaction is not None),
         "case_handling_median_hours": percentile(handling, 0.5),
         "case_handling_p90_hours": percentile(handling, 0.9),
@@ -575,6 +643,13 @@ class _Data:
         decided = [d for d in deals if _in(decided_at(d, rules), s, e)]
         won = [d for d in decided if d.is_won]
         lost = [d for d in decided if not d.is_won]
+        quoted = [d for d in decided if reached_quote(d, rules)]
+        as_of_end = e - dt.timedelta(microseconds=1)
+        waiting = [
+            m
+            for m in unanswered_inquiries(emails, rules, as_of_end)
+            if _in(as_utc(m.sent_at), s, e)
+        ]
         value = math.fsum(d.amount or 0.0 for d in won)
         acts = [a for a in activities if _in(as_utc(a.occurred_at), s, e)]
         cost = math.fsum(activity_cost(a, rules) for a in acts)
@@ -627,7 +702,8 @@ class _Data:
             "new_quotes": sum(1 for d in deals if _in(quote_entered_at(d, rules), s, e)),
             "won_deals": len(won),
             "lost_deals": len(lost),
-            "quote_hit_rate": ratio(len(won), len(decided)),
+            "quote_hit_rate": ratio(sum(1 for d in quoted if d.is_won), len(quoted)),
+            "win_rate": ratio(len(won), len(decided)),
             "contract_value": value,
             "contract_value_annualised": math.fsum(annualised_value(d) for d in won),
             "activities": len(acts),
@@ -640,6 +716,8 @@ class _Data:
             "case_handling_p90_hours": percentile(handling, 0.9),
             "resolution_rate": ratio(len(resolved), len(opened)),
             "first_response_median_hours": percentile(responses, 0.5),
+            "unanswered_inquiries": len(waiting),
+            "oldest_unanswered_inquiry_days": whole_days(_sent(waiting[0]), e) if waiting else None,
             "contacts": n_contacts,
             "contacts_per_month": n_contacts / months if months else None,
             "customers": n_customers,

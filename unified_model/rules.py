@@ -115,12 +115,77 @@ class AccountManagers:
     emails: tuple[str, ...] = ()
 
 
+ZoneAnchor = Literal["go_live", "contract"]
+
+
+@dataclass(frozen=True)
+class RelayZone:
+    """The relay zone: the baton changes hands inside it, neither before nor after.
+
+    Days count from the ``anchor`` (the customer's go-live date, or the first signed contract) in
+    the business time zone. ``earliest_days``: not ready before this day, whatever the criterion
+    says. ``latest_days``: handed over by this day at the latest; a customer past it without an
+    account manager is ``overdue``. ``stable_days``: the criterion must have held this many days
+    in a row (the minimum stable period). ``null`` / 0 switches a bound off.
+    """
+
+    anchor: ZoneAnchor = "go_live"
+    earliest_days: int | None = field(default=None, metadata=_num(0, 3650))
+    latest_days: int | None = field(default=None, metadata=_num(1, 3650))
+    stable_days: int = field(default=0, metadata=_num(0, 3650))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.earliest_days is not None or self.latest_days or self.stable_days)
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    """Which customers a segment covers: every condition given must hold (AND).
+
+    All values come from fields the CRMs hold: the customer's employees (size), industry, the
+    owner's department/team, and the contracted modules (product line: any one listed matches).
+    """
+
+    employees_min: int | None = field(default=None, metadata=_num(0, None))
+    employees_max: int | None = field(default=None, metadata=_num(0, None))
+    industries: tuple[str, ...] = ()
+    owner_teams: tuple[str, ...] = ()
+    product_lines: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.employees_min is None
+            and self.employees_max is None
+            and not (self.industries or self.owner_teams or self.product_lines)
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Handover rules for one segment; keys left out take the top-level handover values.
+
+    ``zone`` given here replaces the top-level zone as a whole (keys absent in it are off).
+    """
+
+    name: str = ""
+    when: SegmentMatch = SegmentMatch()
+    rule: RuleKind | None = None
+    #: the days of the segment's calendar rule (contract or go-live, whichever ``rule`` is)
+    days: int | None = field(default=None, metadata=_num(0, 3650))
+    zone: RelayZone | None = None
+
+
 @dataclass(frozen=True)
 class HandoverRules:
     rule: RuleKind = "maturity"
     calendar_after_contract: CalendarRule = CalendarRule(days=90)
     calendar_after_go_live: CalendarRule = CalendarRule(days=60)
     maturity: MaturityRule = MaturityRule()
+    zone: RelayZone = RelayZone()
+    #: first matching segment wins; customers matching none use the rules above
+    segments: tuple[Segment, ...] = ()
     at_risk: AtRiskTriggers = AtRiskTriggers()
     account_managers: AccountManagers = AccountManagers()
 
@@ -193,6 +258,8 @@ class HealthRules:
 class KpiRules:
     period: Period = "month"
     lead_lifecycle_stages: tuple[str, ...] = ("lead", "marketingqualifiedlead")
+    #: HubSpot lifecycle stages after lead: a contact there now was a lead when it was created
+    later_lifecycle_stages: tuple[str, ...] = ("salesqualifiedlead", "opportunity", "customer")
     quote_stages: PerCrm = PerCrm(salesforce=("Proposal/Price Quote",), hubspot=("contractsent",))
     late_stages: PerCrm = PerCrm(
         salesforce=("Proposal/Price Quote", "Negotiation/Review"),
@@ -206,6 +273,8 @@ class KpiRules:
     contact_rate_window_days: int = field(default=90, metadata=_num(1, 3650))
     #: activity kinds that count as a customer contact (logged emails always count)
     contact_activity_kinds: tuple[str, ...] = ("call",)
+    #: an inbound customer email without any later reply counts as unanswered after this long
+    unanswered_after_hours: int = field(default=24, metadata=_num(0, 8760))
     cost: CostRules = CostRules()
     business_hours: BusinessHours = BusinessHours()
     two_way_contact: TwoWayContact = TwoWayContact()
@@ -387,10 +456,47 @@ def _cross_checks(rules: HubRules) -> list[str]:
             "kpis.business_hours.weekdays: must list at least one day, each once. "
             "Fix: e.g. [mon, tue, wed, thu, fri]."
         )
+    errors.extend(_segment_checks(rules))
     w = rules.kpis.health.weights
     if w.tickets + w.usage + w.contact_recency + w.satisfaction <= 0:
         errors.append(
             "kpis.health.weights: all weights are 0. Fix: give at least one component a "
             "positive weight."
         )
+    return errors
+
+
+def _segment_checks(rules: HubRules) -> list[str]:
+    """Zones whose earliest day is after their latest, and nameless, duplicate or catch-nothing
+    segments (a segment without conditions would silently take every customer)."""
+    errors: list[str] = []
+    zones = [("handover.zone", rules.handover.zone)]
+    seen: set[str] = set()
+    for i, seg in enumerate(rules.handover.segments):
+        where = f"handover.segments[{i}]"
+        if not seg.name.strip():
+            errors.append(f"{where}.name: missing. Fix: give the segment a name, e.g. name: SMB.")
+        elif seg.name.strip().casefold() in seen:
+            errors.append(
+                f"{where}.name: {seg.name!r} is used twice. Fix: give each segment its own name."
+            )
+        seen.add(seg.name.strip().casefold())
+        if seg.when.empty:
+            errors.append(
+                f"{where}.when: no condition. Fix: set employees_min/employees_max, industries, "
+                "owner_teams or product_lines."
+            )
+        lo, hi = seg.when.employees_min, seg.when.employees_max
+        if lo is not None and hi is not None and lo > hi:
+            errors.append(
+                f"{where}.when.employees_max: {hi} is below employees_min {lo}. Fix: swap them."
+            )
+        if seg.zone is not None:
+            zones.append((f"{where}.zone", seg.zone))
+    for where, z in zones:
+        if z.earliest_days is not None and z.latest_days and z.earliest_days > z.latest_days:
+            errors.append(
+                f"{where}.latest_days: {z.latest_days} is before earliest_days "
+                f"{z.earliest_days}. Fix: the zone must end after it starts (e.g. 30 to 120)."
+            )
     return errors

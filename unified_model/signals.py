@@ -1,8 +1,10 @@
 """Signals neither CRM can compute alone, as pure functions over one customer's facts.
 
-- ``negotiation_flag``: marketing (HubSpot) emailed a contact of a customer that sales is
-  negotiating with right now (an open deal in a late stage, usually a Salesforce opportunity).
-  The writeback pushes it to HubSpot as a suppression flag, so nurturing pauses during the deal.
+- ``negotiation_flag``: sales is negotiating with the customer right now (an open deal in a late
+  stage, usually a Salesforce opportunity), from the moment the deal entered that stage. The
+  writeback pushes it to HubSpot as a suppression flag, so nurturing pauses during the deal.
+- ``marketing_alert``: marketing (HubSpot) emailed a contact of that customer after the deal
+  entered the late stage: the email that should not have gone out, with contact and day.
 - ``stale_deals``: open deals nobody has touched for ``kpis.stale_deal_days``.
 - ``unlogged_contact``: a customer with deals but not a single logged email, i.e. customer
   conversations happen in private inboxes and response times are invisible.
@@ -16,10 +18,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from unified_model.handover import CustomerFacts, as_utc, live, plural, require_aware
+from unified_model.handover import (
+    CustomerFacts,
+    as_utc,
+    live,
+    plural,
+    require_aware,
+    stage_time,
+)
 from unified_model.kpis import whole_days
 from unified_model.rules import HubRules
-from unified_model.tables import Deal
+from unified_model.tables import Contact, Deal
 
 
 @dataclass(frozen=True)
@@ -52,36 +61,100 @@ def _is_open(deal: Deal) -> bool:
     return not deal.is_closed and not deal.is_won
 
 
+def late_stage_since(deal: Deal, rules: HubRules) -> dt.datetime | None:
+    """When the deal entered its late negotiation (its first late stage), where a record says."""
+    times = [
+        t
+        for stage in deal.stage_entered_at
+        if rules.kpis.late_stages.matches(deal.source, stage)
+        and (t := stage_time(deal, stage)) is not None
+    ]
+    if not times and (t := stage_time(deal, deal.stage)) is not None:
+        times.append(t)
+    return min(times) if times else None
+
+
+def _seller(deal: Deal, facts: CustomerFacts) -> str:
+    owner = facts.owners.get((deal.source, deal.owner_id or ""))
+    if owner is not None and not owner.deleted:
+        name = " ".join(p for p in (owner.first_name, owner.last_name) if p)
+        return name or owner.email or f"owner {deal.owner_id}"
+    return f"owner {deal.owner_id}" if deal.owner_id else "no seller"
+
+
+def _late_deals(
+    facts: CustomerFacts, rules: HubRules, now: dt.datetime
+) -> list[tuple[dt.datetime | None, Deal]]:
+    """Open deals in a late stage now, with when they entered it (earliest first)."""
+    out = []
+    for d in live(facts.deals):
+        if not (_is_open(d) and rules.kpis.late_stages.matches(d.source, d.stage)):
+            continue
+        since = late_stage_since(d, rules)
+        out.append((since if since is None or since <= now else None, d))
+    return sorted(out, key=lambda x: (x[0] or now, x[1].source, x[1].source_id))
+
+
 def negotiation_flag(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> Signal:
-    """Flag marketing email sent within the window while a deal is open in a late stage."""
+    """Suppress marketing: a deal is open in a late stage, from the moment it entered it.
+
+    Whether marketing has emailed yet does not matter (that is ``marketing_alert``): marketers
+    must stop nurturing before the first email lands in a negotiation, not after. The detail
+    names the deal, its stage, its seller and since when, so a marketer knows whom to ask.
+    """
     now = require_aware(now)
-    since = now - dt.timedelta(days=rules.kpis.marketing_touch_window_days)
-    touched = [
-        (t, c)
-        for c in live(facts.contacts)
-        if (t := as_utc(c.last_marketing_email_at)) is not None and since <= t <= now
-    ]
-    late = [
-        d
-        for d in live(facts.deals)
-        if _is_open(d) and rules.kpis.late_stages.matches(d.source, d.stage)
-    ]
+    late = _late_deals(facts, rules, now)
     if not late:
         return Signal("negotiation", False, "no open deal in a late stage")
-    if not touched:
-        days = rules.kpis.marketing_touch_window_days
-        return Signal("negotiation", False, f"no marketing email in the last {days} days")
-    last = max(t for t, _ in touched).date().isoformat()
-    deals = ", ".join(f"{_deal_label(d)} ({d.stage})" for d in late)
-    detail = (
-        f"marketing emailed {plural(len(touched), 'contact')} (last {last}) during late "
-        f"negotiation: {deals}"
+    zone = rules.kpis.business_hours.zone
+    parts = []
+    for since, d in late:
+        day = since.astimezone(zone).date().isoformat() if since else "an unknown date"
+        parts.append(f"{_deal_label(d)} in {d.stage} since {day}, seller {_seller(d, facts)}")
+    detail = "suppress marketing: " + "; ".join(parts)
+    return Signal(
+        "negotiation", True, detail, tuple(sorted(f"{d.source}:{d.source_id}" for _, d in late))
     )
+
+
+def marketing_alert(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> Signal:
+    """Marketing emailed a contact after a deal entered a late stage (and within the window).
+
+    The alert names the contact, the day of the email, and the deal with its stage and seller.
+    A deal whose late-stage entry is undated counts from the start of the window.
+    """
+    now = require_aware(now)
+    window = rules.kpis.marketing_touch_window_days
+    since = now - dt.timedelta(days=window)
+    late = _late_deals(facts, rules, now)
+    if not late:
+        return Signal("marketing_alert", False, "no open deal in a late stage")
+    zone = rules.kpis.business_hours.zone
+    hits: list[tuple[dt.datetime, Contact, Deal]] = []
+    for c in live(facts.contacts):
+        t = as_utc(c.last_marketing_email_at)
+        if t is None or not since <= t <= now:
+            continue
+        during = [d for entered, d in late if entered is None or entered <= t]
+        if during:
+            hits.append((t, c, during[0]))
+    if not hits:
+        return Signal(
+            "marketing_alert", False, f"no marketing email during negotiation in {window} days"
+        )
+    hits.sort(key=lambda h: (h[0], h[1].source, h[1].source_id))
+    parts = [
+        f"{c.email or c.source + ' contact ' + c.source_id} on "
+        f"{t.astimezone(zone).date().isoformat()} during {_deal_label(d)} ({d.stage}, seller "
+        f"{_seller(d, facts)})"
+        for t, c, d in hits
+    ]
+    detail = "marketing emailed " + "; ".join(parts)
     evidence = sorted(
-        [f"{c.source}:{c.source_id}" for _, c in touched]
-        + [f"{d.source}:{d.source_id}" for d in late]
+        {f"{c.source}:{c.source_id}" for _, c, _ in hits}
+        | {f"{d.source}:{d.source_id}" for _, _, d in hits}
     )
-    return Signal("negotiation", True, detail, tuple(evidence))
+    return Signal("marketing_alert", True, detail, tuple(evidence))
 
 
 def stale_deals(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> list[StaleDeal]:

@@ -173,7 +173,7 @@ class Email(SQLModel, table=True):
     source: str = Field(primary_key=True)
     source_id: str = Field(primary_key=True)
     customer_id: str | None = Field(default=None, index=True)
-    direction: str = "outbound"  # "inbound" | "outbound"
+    direction: str = "outbound"  # "inbound" | "outbound" | "forwarded" | "other"
     sent_at: dt.datetime | None = _ts()
     subject: str | None = None
     from_address: str | None = None
@@ -318,6 +318,15 @@ class HandoverState(SQLModel, table=True):
     ready_since: dt.datetime | None = _ts()
     handed_over_on: dt.datetime | None = _ts()
     evaluated_at: dt.datetime | None = _ts()
+    #: when the current status began (None: before the hub first saw the customer, date unknown)
+    status_since: dt.datetime | None = _ts()
+    #: since when the readiness criterion has held without a break (the minimum stable period)
+    mature_since: dt.datetime | None = _ts()
+    #: when the hub first evaluated this customer ("first seen on" where a date is unknown)
+    first_seen_at: dt.datetime | None = _ts()
+    #: how each date is known: {"status_since": "event" | "first_seen", ...}, plus the internal
+    #: ``trigger_baseline`` (ISO) of a customer first seen handed over on an unknown date
+    date_basis: dict[str, Any] = _json({})
 
 
 class HandoverTransition(SQLModel, table=True):

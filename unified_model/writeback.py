@@ -37,6 +37,7 @@ HANDOVER_STATUSES = (
     "ready_for_handover",
     "account_management",
     "at_risk",
+    "overdue",
 )
 
 #: Every field the hub can own. ``source`` says where the value comes from: ``customer``
@@ -68,27 +69,56 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "handover_reasons",
                 "Handover reasons",
                 "text",
-                "Which handover criteria pass and which block, in plain words.",
+                "Which handover criteria pass and which block, with the evidence (ticket ids, "
+                "modules, days left in the handover zone) and the next step.",
             ),
             "handover:summary",
+        ),
+        (
+            HubFieldSpec(
+                "handover_status_label",
+                "Handover status (label)",
+                "string",
+                "The handover status in words, e.g. 'Ready for handover'.",
+            ),
+            "metric:handover_status_label",
+        ),
+        (
+            HubFieldSpec(
+                "handover_status_since",
+                "Handover status since",
+                "date",
+                "Business day the current handover status began (empty: before crmhub first "
+                "saw the customer; the reasons say 'first seen on').",
+            ),
+            "metric:handover_status_since",
+        ),
+        (
+            HubFieldSpec(
+                "handover_next_step",
+                "Handover next step",
+                "text",
+                "What to do next about the handover, e.g. 'close ticket 500A'.",
+            ),
+            "metric:handover_next_step",
         ),
         (
             HubFieldSpec(
                 "ready_since",
                 "Ready for handover since",
                 "date",
-                "First day the customer met every handover criterion.",
+                "Business day the customer met every handover criterion (empty when unknown).",
             ),
-            "handover:ready_since",
+            "metric:handover_ready_since",
         ),
         (
             HubFieldSpec(
                 "handed_over_on",
                 "Handed over on",
                 "date",
-                "Day account management took the customer over.",
+                "Business day account management took the customer over (empty when unknown).",
             ),
-            "handover:handed_over_on",
+            "metric:handover_handed_over_on",
         ),
         (
             HubFieldSpec(
@@ -101,9 +131,18 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
         ),
         (
             HubFieldSpec(
-                "quote_hit_rate", "Quote hit rate", "number", "Won / (won + lost) of decided deals."
+                "quote_hit_rate",
+                "Quote hit rate",
+                "number",
+                "Won / (won + lost) of decided deals that reached the quote stage.",
             ),
             "metric:quote_hit_rate",
+        ),
+        (
+            HubFieldSpec(
+                "win_rate", "Win rate", "number", "Won / (won + lost) of all decided deals."
+            ),
+            "metric:win_rate",
         ),
         (
             HubFieldSpec(
@@ -125,9 +164,18 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "open_critical_tickets",
                 "Open critical tickets",
                 "number",
-                "Open tickets/cases of critical or serious severity.",
+                "Open tickets/cases of critical severity (the top priority only).",
             ),
             "metric:open_critical_tickets",
+        ),
+        (
+            HubFieldSpec(
+                "open_serious_tickets",
+                "Open serious tickets",
+                "number",
+                "Open tickets/cases of serious severity (the priority below critical).",
+            ),
+            "metric:open_serious_tickets",
         ),
         (
             HubFieldSpec(
@@ -170,9 +218,72 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "negotiation_flag",
                 "In active negotiation (suppress marketing)",
                 "bool",
-                "Marketing emailed this customer while a late-stage deal is open.",
+                "A deal is open in a late stage: suppress marketing from the day it entered it.",
             ),
             "metric:negotiation_flag",
+        ),
+        (
+            HubFieldSpec(
+                "negotiation_detail",
+                "Negotiation (deal, stage, seller, since)",
+                "text",
+                "The late-stage deal behind the suppression: its name, stage, seller and since.",
+            ),
+            "metric:negotiation_detail",
+        ),
+        (
+            HubFieldSpec(
+                "marketing_alert",
+                "Marketing emailed during negotiation",
+                "bool",
+                "Marketing emailed a contact after a deal entered a late stage (an alert).",
+            ),
+            "metric:marketing_alert",
+        ),
+        (
+            HubFieldSpec(
+                "marketing_alert_detail",
+                "Marketing during negotiation (what, when)",
+                "text",
+                "Which contact marketing emailed when, during which deal's negotiation.",
+            ),
+            "metric:marketing_alert_detail",
+        ),
+        (
+            HubFieldSpec(
+                "unanswered_inquiries",
+                "Unanswered customer emails",
+                "number",
+                "Inbound customer emails with no reply yet (older than the configured hours).",
+            ),
+            "metric:unanswered_inquiries",
+        ),
+        (
+            HubFieldSpec(
+                "oldest_unanswered_inquiry",
+                "Oldest unanswered customer email",
+                "date",
+                "Business day the oldest still unanswered customer email arrived.",
+            ),
+            "metric:oldest_unanswered_inquiry_on",
+        ),
+        (
+            HubFieldSpec(
+                "contacts_per_month",
+                "Contacts per month",
+                "number",
+                "Logged emails and calls per month over the configured trailing window.",
+            ),
+            "metric:contacts_per_month",
+        ),
+        (
+            HubFieldSpec(
+                "cost_of_sale",
+                "Cost of sale",
+                "number",
+                "Configured cost of the logged sales activities (per activity and per hour).",
+            ),
+            "metric:cost_of_sale",
         ),
         (
             HubFieldSpec(

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import getaddresses
-from typing import Any
+from typing import Any, Literal
 
 from connectors.errors import MappingError
 from connectors.hubspot.config import HubSpotConfig
@@ -153,6 +153,16 @@ _LEAD_STAGES = {"lead", "marketingqualifiedlead"}
 
 
 # ---- value parsing -----------------------------------------------------------------------------
+
+
+#: ``hs_email_direction`` -> the hub's direction. Only ``EMAIL`` (sent by a rep to the customer)
+#: is a reply; a forwarded email (``FORWARDED_EMAIL``) went to a colleague, not to the customer,
+#: and must not count as the answer to an inquiry. Unknown values are "other" for the same reason.
+EMAIL_DIRECTIONS: dict[str, Literal["inbound", "outbound", "forwarded", "other"]] = {
+    "INCOMING_EMAIL": "inbound",
+    "EMAIL": "outbound",
+    "FORWARDED_EMAIL": "forwarded",
+}
 
 
 def text(raw: str | None) -> str | None:
@@ -484,7 +494,7 @@ class RecordMapper:
             direction = text(g("direction"))
             return EmailRecord(
                 **base,
-                direction="inbound" if direction == "INCOMING_EMAIL" else "outbound",
+                direction=EMAIL_DIRECTIONS.get(direction or "", "other"),
                 sent_at=instant(g("sent_at")) or created,
                 subject=text(g("subject")),
                 from_address=address(g("from_address")),

@@ -208,16 +208,18 @@ class Hub:
 
     def take_pair(self) -> tuple[str, str]:
         """(Salesforce Account id, HubSpot company id) of a customer in both CRMs that no other
-        test of this module has changed."""
+        test of this module has changed. Only paying customers (a closed-won deal): a usage
+        change shows in their health score, while prospects have none."""
         if not self._pairs:
             by_customer: dict[str, dict[str, str]] = {}
             for a in self.store.live(t.SourceAccount):
                 if a.customer_id:
                     by_customer.setdefault(a.customer_id, {})[a.source] = a.source_id
+            paying = {d.customer_id for d in self.store.live(t.Deal) if d.is_won}
             self._pairs = [
                 (ids[SF], ids[HS])
-                for _, ids in sorted(by_customer.items())
-                if SF in ids and HS in ids
+                for cid, ids in sorted(by_customer.items())
+                if SF in ids and HS in ids and cid in paying
             ]
             self._pairs.reverse()
         return self._pairs.pop()

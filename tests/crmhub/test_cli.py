@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -246,6 +247,26 @@ def test_kpis_as_csv_and_json_parse_to_the_same_rows(home: Home, first_sync: Out
     for r, d in zip(rows, data, strict=True):
         assert int(r["won_deals"]) == d["won_deals"]
         assert set(r) == set(d)
+
+
+def test_kpis_by_owner_lists_each_owner_with_the_unanswered_inquiries(
+    home: Home, first_sync: Output
+) -> None:
+    from unified_model.kpis import unanswered_inquiries
+    from unified_model.rules import HubRules
+
+    as_json = cli("kpis", "--by", "owner", "--format", "json")
+    table = cli("kpis", "--by", "owner")
+    assert as_json.code == 0 and table.code == 0
+    rows = json.loads(as_json.out)
+    assert rows and all(r["owner"] for r in rows)
+    assert [r["owner"] for r in rows] == sorted(r["owner"] for r in rows)
+    store = home.store()
+    waiting = unanswered_inquiries(store.live(t.Email), HubRules(), dt.datetime.now(dt.UTC))
+    store.dispose()
+    # every inquiry still unanswered is on exactly one owner's row
+    assert sum(r["unanswered_inquiries"] for r in rows) == len(waiting)
+    assert table.out.splitlines()[0].split()[:2] == ["owner", "customers"]
 
 
 def test_matches_review_lists_the_pending_pairs_and_records_a_decision(

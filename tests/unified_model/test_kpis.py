@@ -73,6 +73,11 @@ def june(**rows: Any) -> dict[str, Any]:
     return row.values
 
 
+WON = Deal(
+    source="salesforce", source_id="006WON", customer_id="HUB-1", is_closed=True, is_won=True
+)
+
+
 def cust(**kw: Any) -> dict[str, Any]:
     c = kw.pop("customer", Customer(id="HUB-1"))
     return customer_kpis(CustomerFacts(customer=c, **kw), RULES, NOW)
@@ -85,12 +90,14 @@ def test_new_leads() -> None:
     contacts = [
         contact("00Q1", source="salesforce", is_lead=True, created_at=IN_JUNE),  # SF lead
         contact("h1", lifecycle_stage="marketingqualifiedlead", created_at=IN_JUNE),  # MQL
-        contact("h2", lifecycle_stage="customer", created_at=IN_JUNE),  # not a lead
+        # came in as a lead in June and is a customer now: still one of June's new leads
+        contact("h2", lifecycle_stage="customer", created_at=IN_JUNE),
+        contact("h6", lifecycle_stage="subscriber", created_at=IN_JUNE),  # never a lead
         contact("h3", lifecycle_stage="lead", created_at=IN_MAY),  # other period
         contact("h4", lifecycle_stage="lead", created_at=IN_JUNE, deleted=True),  # tombstone
         contact("h5", lifecycle_stage="lead", created_at=JUNE_END),  # end is exclusive
     ]
-    assert june(contacts=contacts)["new_leads"] == 2
+    assert june(contacts=contacts)["new_leads"] == 3
 
 
 def test_new_quotes() -> None:
@@ -120,13 +127,33 @@ def test_quote_hit_rate_and_contract_value() -> None:
         deal("006X", **won, amount=99.0, close_date=dt.date(2026, 6, 3), deleted=True),
     ]
     v = june(deals=deals)
-    # decided in June: 3 won, 1 lost -> 3 / 4
-    assert (v["won_deals"], v["lost_deals"], v["quote_hit_rate"]) == (3, 1, 0.75)
+    # decided in June: 3 won, 1 lost -> win rate 3 / 4; none of them reached the quote stage
+    assert (v["won_deals"], v["lost_deals"], v["win_rate"]) == (3, 1, 0.75)
+    assert v["quote_hit_rate"] is None
     # 12000 + 5000 + 1000
     assert v["contract_value"] == 18000.0
     # 12000 * 12 / 24 = 6000 (recurring) + 5000 + 1000 (one-off: at face value)
     assert v["contract_value_annualised"] == 12000.0
-    assert june(deals=[d for d in deals if not d.is_closed])["quote_hit_rate"] is None
+    assert june(deals=[d for d in deals if not d.is_closed])["win_rate"] is None
+
+
+def test_quote_hit_rate_counts_only_deals_that_reached_the_quote_stage() -> None:
+    quote = {"Proposal/Price Quote": IN_MAY.isoformat()}
+    won = {"is_closed": True, "is_won": True, "stage": "Closed Won"}
+    lost = {"is_closed": True, "is_won": False, "stage": "Closed Lost"}
+    deals = [
+        deal("006Q1", **won, close_date=dt.date(2026, 6, 3), stage_entered_at=quote),
+        deal("006Q2", **lost, close_date=dt.date(2026, 6, 4), stage_entered_at=quote),
+        deal("006Q3", **lost, close_date=dt.date(2026, 6, 5), stage_entered_at=quote),
+        # lost before any quote: counts in the win rate only
+        deal("006N1", **lost, close_date=dt.date(2026, 6, 6)),
+        deal("006N2", **lost, close_date=dt.date(2026, 6, 7)),
+    ]
+    v = june(deals=deals)
+    assert v["quote_hit_rate"] == pytest.approx(1 / 3)  # 1 won of 3 quoted
+    assert v["win_rate"] == pytest.approx(1 / 5)  # 1 won of 5 decided
+    c = cust(deals=deals)
+    assert (c["quote_hit_rate"], c["win_rate"]) == (pytest.approx(1 / 3), pytest.approx(1 / 5))
 
 
 def test_cost_of_sale() -> None:
@@ -347,7 +374,8 @@ def test_customer_deal_and_ticket_figures_ignore_tombstones_and_follow_reopened_
     assert (v["won_deals"], v["open_deals"]) == (1, 1)
     assert v["contract_value"] == 6000.0
     assert v["contract_value_annualised"] == 12000.0  # 6000 * 12 / 6
-    assert v["quote_hit_rate"] == 0.5  # 1 won / (1 won + 1 lost)
+    assert v["win_rate"] == 0.5  # 1 won / (1 won + 1 lost)
+    assert v["quote_hit_rate"] is None  # no deal reached the quote stage
     assert v["cost_of_sale_ratio"] == pytest.approx(95 / 6000)
     assert (v["open_tickets"], v["open_critical_tickets"]) == (1, 1)
     assert v["resolution_rate"] == 0.5
@@ -365,7 +393,7 @@ def test_health_score_weights() -> None:
         email("i", "inbound", NOW - 10 * DAY),
         email("o", "outbound", NOW - 9 * DAY),  # two-way 9 days ago -> 1 - 9 / 90 = 0.9
     ]
-    v = cust(customer=c, tickets=tickets, emails=emails)
+    v = cust(customer=c, tickets=tickets, emails=emails, deals=[WON])
     # 100 * (0.35 * 0.5 + 0.30 * 0.8 + 0.20 * 0.9 + 0.15 * 1.0) = 100 * 0.745
     assert v["health_score"] == pytest.approx(74.5)
 
@@ -373,7 +401,16 @@ def test_health_score_weights() -> None:
 def test_health_score_leaves_out_components_without_data() -> None:
     # no tickets (1.0), no usage, no CSAT, never a two-way contact (0.0):
     # 100 * (0.35 * 1.0 + 0.20 * 0.0) / (0.35 + 0.20) = 63.636... -> 63.6
-    assert cust()["health_score"] == pytest.approx(63.6)
+    assert cust(deals=[WON])["health_score"] == pytest.approx(63.6)
+
+
+def test_prospects_have_no_health_score() -> None:
+    # the same never-contacted, ticket-free company scores 63.6 as a customer (above); as a
+    # prospect it gets none, so it cannot outrank a paying customer with a critical ticket
+    assert cust()["health_score"] is None
+    assert cust(deals=[deal("006O", stage="Prospecting")])["health_score"] is None
+    paying = cust(deals=[WON], tickets=[ticket("1", priority="Critical")])
+    assert paying["health_score"] == pytest.approx(100 * 0.35 * 0.5 / 0.55, abs=0.05)
 
 
 # ---- periods and owners -------------------------------------------------------------------

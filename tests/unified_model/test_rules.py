@@ -37,6 +37,39 @@ def test_documented_file_equals_builtin_defaults() -> None:
     assert from_file.kpis.quote_stages == PerCrm(("Proposal/Price Quote",), ("contractsent",))
     assert from_file.kpis.stale_deal_days == 30
     assert from_file.kpis.marketing_touch_window_days == 14
+    # the relay zone is off by default (no earliest / latest day, no stable period), no segments
+    assert not from_file.handover.zone.active and from_file.handover.segments == ()
+    assert from_file.kpis.unanswered_after_hours == 24
+
+
+def test_relay_zone_and_segments_load(tmp_path: Path) -> None:
+    rules = load_rules(
+        write(
+            tmp_path,
+            "handover:\n"
+            "  zone: {anchor: go_live, earliest_days: 30, latest_days: 120, stable_days: 60}\n"
+            "  segments:\n"
+            "    - name: SMB\n"
+            "      when: {employees_max: 50}\n"
+            "      rule: calendar_after_go_live\n"
+            "      days: 30\n"
+            "    - name: Payroll\n"
+            "      when: {product_lines: [Payroll], owner_teams: [Enterprise]}\n"
+            "      zone: {latest_days: 90}\n",
+        )
+    )
+    z = rules.handover.zone
+    assert (z.anchor, z.earliest_days, z.latest_days, z.stable_days) == ("go_live", 30, 120, 60)
+    smb, payroll = rules.handover.segments
+    assert (smb.name, smb.when.employees_max, smb.rule, smb.days) == (
+        "SMB",
+        50,
+        "calendar_after_go_live",
+        30,
+    )
+    assert payroll.rule is None and payroll.zone is not None
+    assert (payroll.zone.earliest_days, payroll.zone.latest_days) == (None, 90)
+    assert payroll.when.product_lines == ("Payroll",)
 
 
 def test_partial_file_overrides_only_its_keys(tmp_path: Path) -> None:
@@ -133,6 +166,57 @@ def test_per_crm_values_match_case_insensitively_and_per_crm_only() -> None:
             "kpis:\n  health:\n    weights: {tickets: 0, usage: 0, contact_recency: 0, satisfaction: 0}\n",
             ["kpis.health.weights", "all weights are 0"],
             id="all-weights-zero",
+        ),
+        pytest.param(
+            "handover:\n  zone: {earliest_days: 130, latest_days: 120}\n",
+            ["handover.zone.latest_days", "before earliest_days 130", "Fix:"],
+            id="zone-ends-before-it-starts",
+        ),
+        pytest.param(
+            "handover:\n  zone: {anchor: signature}\n",
+            ["handover.zone.anchor", "'signature'", "go_live, contract"],
+            id="unknown-zone-anchor",
+        ),
+        pytest.param(
+            "handover:\n  zone: {latest_days: 0}\n",
+            ["handover.zone.latest_days", "out of range", "1 to 3650"],
+            id="zone-latest-zero",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {name: SMB, when: {}}\n",
+            ["handover.segments[0].when", "no condition", "employees_min"],
+            id="segment-without-condition",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {when: {employees_max: 50}}\n",
+            ["handover.segments[0].name", "missing", "name: SMB"],
+            id="segment-without-name",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {name: A, when: {industries: [X]}}\n"
+            "    - {name: a, when: {industries: [Y]}}\n",
+            ["handover.segments[1].name", "used twice"],
+            id="segment-name-twice",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {name: A, when: {employees_min: 9, employees_max: 5}}\n",
+            ["handover.segments[0].when.employees_max", "below employees_min 9", "swap"],
+            id="segment-size-range-inverted",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {name: A, when: {owner_team: [X]}, rule: maturty}\n",
+            [
+                "handover.segments[0].when.owner_team: unknown key",
+                "owner_teams",
+                "handover.segments[0].rule: unknown value 'maturty'",
+            ],
+            id="segment-typos",
+        ),
+        pytest.param(
+            "handover:\n  segments:\n    - {name: A, when: {industries: [X]}, "
+            "zone: {earliest_days: 90, latest_days: 60}}\n",
+            ["handover.segments[0].zone.latest_days", "before earliest_days 90"],
+            id="segment-zone-inverted",
         ),
         pytest.param(
             "handover:\n  - maturity\n",

@@ -1,5 +1,6 @@
-"""The cross-CRM signals fire exactly when their definitions say: marketing email during a
-late-stage deal (window inclusive), open deals idle for N days (inclusive), deals without any
+"""The cross-CRM signals fire exactly when their definitions say: suppression from the moment a
+deal enters a late stage (naming deal, stage, seller, since), a separate alert for a marketing
+email sent during that negotiation (window inclusive), open deals idle for N days (inclusive), deals without any
 logged email; tombstones never raise or suppress a signal."""
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ import pytest
 
 from unified_model.handover import CustomerFacts
 from unified_model.rules import HubRules, parse_rules
-from unified_model.signals import negotiation_flag, stale_deals, unlogged_contact
-from unified_model.tables import Activity, Contact, Customer, Deal, Email
+from unified_model.signals import (
+    marketing_alert,
+    negotiation_flag,
+    stale_deals,
+    unlogged_contact,
+)
+from unified_model.tables import Activity, Contact, Customer, Deal, Email, Owner
 
 NOW = dt.datetime(2026, 6, 15, 10, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -44,14 +50,40 @@ def facts(**kw: Any) -> CustomerFacts:
 # ---- negotiation --------------------------------------------------------------------------
 
 
-def test_marketing_email_during_salesforce_negotiation_is_flagged() -> None:
-    s = negotiation_flag(facts(deals=[deal()], contacts=[marketed()]), RULES, NOW)
+SELLER = Owner(
+    source="salesforce", source_id="005S", first_name="Sam", last_name="Seller", email="s@v.example"
+)
+ENTERED = {"Negotiation/Review": (NOW - 5 * DAY).isoformat()}  # 2026-06-10 10:00Z
+
+
+def test_suppression_starts_when_the_deal_enters_a_late_stage_before_any_email() -> None:
+    d = deal(owner_id="005S", stage_entered_at=ENTERED)
+    f = facts(deals=[d], owners={("salesforce", "005S"): SELLER})  # marketing never emailed
+    s = negotiation_flag(f, RULES, NOW)
     assert s.flagged
     assert s.detail == (
-        "marketing emailed 1 contact (last 2026-06-12) during late negotiation: "
-        "'Acme expansion' (Negotiation/Review)"
+        "suppress marketing: 'Acme expansion' in Negotiation/Review since 2026-06-10, "
+        "seller Sam Seller"
     )
-    assert s.evidence == ("hubspot:h1", "salesforce:006N")
+    assert s.evidence == ("salesforce:006N",)
+    assert not marketing_alert(f, RULES, NOW).flagged
+
+
+def test_marketing_email_after_the_late_stage_began_is_a_separate_alert() -> None:
+    d = deal(owner_id="005S", stage_entered_at=ENTERED)
+    owners = {("salesforce", "005S"): SELLER}
+    during = marketed(at=NOW - 3 * DAY, email="jane@acme.example")  # 2026-06-12, after entry
+    before = marketed("h2", at=NOW - 7 * DAY, email="joe@acme.example")  # before the stage
+    a = marketing_alert(facts(deals=[d], contacts=[during, before], owners=owners), RULES, NOW)
+    assert a.flagged
+    assert a.detail == (
+        "marketing emailed jane@acme.example on 2026-06-12 during 'Acme expansion' "
+        "(Negotiation/Review, seller Sam Seller)"
+    )
+    assert a.evidence == ("hubspot:h1", "salesforce:006N")
+    only_before = facts(deals=[d], contacts=[before], owners=owners)
+    assert not marketing_alert(only_before, RULES, NOW).flagged
+    assert negotiation_flag(only_before, RULES, NOW).flagged  # suppressed all the same
 
 
 @pytest.mark.parametrize(
@@ -63,7 +95,8 @@ def test_marketing_email_during_salesforce_negotiation_is_flagged() -> None:
     ],
 )
 def test_marketing_window_boundary(sent: dt.datetime | None, flagged: bool) -> None:
-    s = negotiation_flag(facts(deals=[deal()], contacts=[marketed(at=sent)]), RULES, NOW)
+    # an undated late stage counts from the start of the window
+    s = marketing_alert(facts(deals=[deal()], contacts=[marketed(at=sent)]), RULES, NOW)
     assert s.flagged is flagged
 
 
@@ -80,17 +113,17 @@ def test_marketing_window_boundary(sent: dt.datetime | None, flagged: bool) -> N
     ],
 )
 def test_only_open_late_stage_deals_count(d: Deal, flagged: bool) -> None:
-    s = negotiation_flag(facts(deals=[d], contacts=[marketed()]), RULES, NOW)
-    assert s.flagged is flagged
+    assert negotiation_flag(facts(deals=[d]), RULES, NOW).flagged is flagged
+    assert marketing_alert(facts(deals=[d], contacts=[marketed()]), RULES, NOW).flagged is flagged
 
 
 def test_deleted_contact_and_window_from_rules() -> None:
     gone = marketed(deleted=True)
-    assert not negotiation_flag(facts(deals=[deal()], contacts=[gone]), RULES, NOW).flagged
+    assert not marketing_alert(facts(deals=[deal()], contacts=[gone]), RULES, NOW).flagged
     wide = parse_rules({"kpis": {"marketing_touch_window_days": 40}})
     old = marketed(at=NOW - 30 * DAY)
-    assert negotiation_flag(facts(deals=[deal()], contacts=[old]), wide, NOW).flagged
-    assert not negotiation_flag(facts(deals=[deal()], contacts=[old]), RULES, NOW).flagged
+    assert marketing_alert(facts(deals=[deal()], contacts=[old]), wide, NOW).flagged
+    assert not marketing_alert(facts(deals=[deal()], contacts=[old]), RULES, NOW).flagged
 
 
 # ---- stale deals --------------------------------------------------------------------------
