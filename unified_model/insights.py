@@ -293,7 +293,8 @@ class CompanyReport:
         return self.rows
 
     def _table(self, rows: list[dict[str, Any]], first: str) -> str:
-        cols = [c for c in COMPANY_COLUMNS if any(c[0] in r for r in rows)]
+        columns = COMPANY_COLUMNS if first == "period" else OWNER_COLUMNS
+        cols = [c for c in columns if any(c[0] in r for r in rows)]
         head = f"| {first} | " + " | ".join(label for _, label in cols) + " |"
         sep = "| --- |" + " --- |" * len(cols)
         body = [

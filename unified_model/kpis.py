@@ -458,6 +458,10 @@ def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> di
         "first_response_median_hours": percentile((r.business_hours for r in responses), 0.5),
         "days_since_two_way_contact": whole_days(last, now),
         "last_two_way_contact_at": None if last is None else last.isoformat(),
+        # the business's day of it (written back as a date; a UTC date can be a day off)
+        "last_two_way_contact_on": None
+        if last is None
+        else last.astimezone(zone).date().isoformat(),
         "contacts_per_month": n_contacts * DAYS_PER_MONTH / k.contact_rate_window_days,
         "logged_emails": len(emails),
         "coverage": int(bool(owner_label) and has_activity and has_email),

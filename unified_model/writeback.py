@@ -211,7 +211,7 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "date",
                 "Last day with emails both ways (a date, so it does not change every day).",
             ),
-            "metric:last_two_way_contact_at",
+            "metric:last_two_way_contact_on",
         ),
         (
             HubFieldSpec(

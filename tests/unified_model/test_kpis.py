@@ -463,3 +463,56 @@ def test_owner_rows_merge_one_person_across_both_crms() -> None:
         "hubspot:88",
         "unassigned",
     ]
+
+
+def test_last_two_way_contact_day_is_the_business_day() -> None:
+    # a reply at 23:30 UTC on 10 June is 01:30 on 11 June in Berlin: the written day is 11 June
+    emails = [
+        email("i", "inbound", utc(2026, 6, 10, 20, 0)),
+        email("o", "outbound", utc(2026, 6, 10, 23, 30)),
+    ]
+    v = cust(emails=emails)
+    assert v["last_two_way_contact_at"] == "2026-06-10T23:30:00+00:00"
+    assert v["last_two_way_contact_on"] == "2026-06-11"
+
+
+def test_unanswered_inquiries_count_and_age() -> None:
+    emails = [
+        # answered in its thread
+        email("i1", "inbound", NOW - 5 * DAY, thread_id="a"),
+        email("o1", "outbound", NOW - 4 * DAY, thread_id="a"),
+        # a forward to a colleague is no answer: waiting since 3 days (Friday 12 June)
+        email("i2", "inbound", NOW - 3 * DAY, thread_id="b"),
+        email("f2", "forwarded", NOW - 3 * DAY + HOUR, thread_id="b"),
+        # an outbound email in another thread does not answer thread "c"
+        email("i3", "inbound", NOW - 2 * DAY, thread_id="c"),
+        # 23 hours old: within the 24-hour grace, not counted yet
+        email("i4", "inbound", NOW - 23 * HOUR, thread_id="d"),
+        email("i5", "inbound", NOW - 9 * DAY, thread_id="e", deleted=True),  # tombstone
+    ]
+    v = cust(emails=emails)
+    assert v["unanswered_inquiries"] == 2
+    assert v["oldest_unanswered_inquiry_on"] == "2026-06-12"
+    assert v["oldest_unanswered_inquiry_days"] == 3
+    # without a thread id, any later reply to the same customer answers it
+    loose = [email("i", "inbound", NOW - 3 * DAY), email("o", "outbound", NOW - 2 * DAY)]
+    assert cust(emails=loose)["unanswered_inquiries"] == 0
+
+
+def test_unanswered_inquiries_per_owner_in_the_period() -> None:
+    emails = [
+        email("i1", "inbound", IN_JUNE, thread_id="a", owner_id="o1"),
+        email("i2", "inbound", IN_JUNE + HOUR, thread_id="b", owner_id="o2"),
+        email("r2", "outbound", IN_JUNE + 2 * HOUR, thread_id="b", owner_id="o2"),
+    ]
+    table = period_kpis(
+        [], [], emails, [], [], RULES, JUNE_START, JUNE_END, owner_key=lambda r: r.owner_id
+    )
+    by_owner = {r.owner: r.values for r in table.rows}
+    assert by_owner[None]["unanswered_inquiries"] == 1
+    assert (by_owner["o1"]["unanswered_inquiries"], by_owner["o2"]["unanswered_inquiries"]) == (
+        1,
+        0,
+    )
+    # at the period's end (30 June 24:00 Berlin) the inquiry of 10 June 12:00Z has waited 20 days
+    assert by_owner["o1"]["oldest_unanswered_inquiry_days"] == 20
