@@ -79,7 +79,7 @@ def _seller(deal: Deal, facts: CustomerFacts) -> str:
     if owner is not None and not owner.deleted:
         name = " ".join(p for p in (owner.first_name, owner.last_name) if p)
         return name or owner.email or f"owner {deal.owner_id}"
-    return f"owner {deal.owner_id}" if deal.owner_id else "no seller"
+    return f"owner {deal.owner_id}" if deal.owner_id else "unknown"
 
 
 def _late_deals(
@@ -90,9 +90,12 @@ def _late_deals(
     for d in live(facts.deals):
         if not (_is_open(d) and rules.kpis.late_stages.matches(d.source, d.stage)):
             continue
-        since = late_stage_since(d, rules)
-        out.append((since if since is None or since <= now else None, d))
-    return sorted(out, key=lambda x: (x[0] or now, x[1].source, x[1].source_id))
+        # an entry later than ``now`` (the start of the business day) happened today: keep it
+        out.append((late_stage_since(d, rules), d))
+    return sorted(
+        out,
+        key=lambda x: (x[0] or dt.datetime.min.replace(tzinfo=dt.UTC), x[1].source, x[1].source_id),
+    )
 
 
 def negotiation_flag(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> Signal:
@@ -133,7 +136,9 @@ def marketing_alert(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     hits: list[tuple[dt.datetime, Contact, Deal]] = []
     for c in live(facts.contacts):
         t = as_utc(c.last_marketing_email_at)
-        if t is None or not since <= t <= now:
+        # no upper bound: ``now`` is the start of the business day, and an email sent since then
+        # has been sent all the same (the alert must not wait for tomorrow)
+        if t is None or t < since:
             continue
         during = [d for entered, d in late if entered is None or entered <= t]
         if during:

@@ -2,7 +2,8 @@
 real Dagster sync job: the relay zone's earliest and latest day, overdue, a segment by customer
 size, suppression from a late-stage deal naming deal, stage and seller, unanswered customer
 emails, "first seen on" for a customer already with an account manager, and an at-risk change
-dated by the case that caused it; read back from the Account fields as a seller sees them."""
+dated by the case that caused it, a marketing email during the negotiation (HubSpot) as an alert,
+cost of sale and contacts per month; read back from the records as a seller sees them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from simple_salesforce import Salesforce
 
 from connectors.salesforce.fields import derived_name
 from crmhub import settings
+from sandbox.hubspot.client import sandbox_client as hubspot_client
+from sandbox.hubspot.testing import link, seed
 from sandbox.runner import Sandbox
 from sandbox.salesforce.testing import sandbox_client, user
 from unified_model import tables as t
@@ -47,6 +50,10 @@ FIELDS = (
     "handed_over_on",
     "negotiation_flag",
     "negotiation_detail",
+    "marketing_alert",
+    "marketing_alert_detail",
+    "cost_of_sale",
+    "contacts_per_month",
     "unanswered_inquiries",
     "oldest_unanswered_inquiry",
     "open_critical_tickets",
@@ -150,6 +157,37 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "OwnerId": p.seller,
             }
         )
+        # marketing (HubSpot, the same company by domain): jane got a marketing email after the
+        # deal entered Negotiation/Review (an alert), joe before it (no alert); the sandbox keeps
+        # the read-only send date as HubSpot does, so it is seeded, an hour old for the search lag
+        hour_ago = p.sb.state.now() - dt.timedelta(hours=1)
+        after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+        seed(
+            p.sb.state,
+            "companies",
+            {"name": "Zone", "domain": "zone.example"},
+            rid="701",
+            created=hour_ago,
+        )
+        for rid, mail, sent in (("801", "jane", after), ("802", "joe", before)):
+            props = {
+                "email": f"{mail}@zone.example",
+                "hs_email_last_send_date": sent.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            }
+            seed(p.sb.state, "contacts", props, rid=rid, created=hour_ago)
+            link(p.sb.state, "contacts", rid, "companies", "701")
+        # a logged call of 30 minutes: cost 15 + 0.5 h x 80 = 55
+        p.sf.Task.create(
+            {
+                "WhatId": zone,
+                "Subject": "Call",
+                "TaskSubtype": "Call",
+                "ActivityDate": p.day(-3),
+                "CallDurationInSeconds": 1800,
+                "OwnerId": p.seller,
+            }
+        )
         two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
         p.sf.EmailMessage.create(
             {
@@ -195,10 +233,25 @@ def test_inside_the_zone_ready_with_days_left_suppressed_and_unanswered(
     assert f["handover_next_step"] == "assign an account manager"
     # the open Negotiation/Review deal: suppression, whether or not marketing has emailed yet
     assert f["negotiation_flag"] is True
-    assert f["negotiation_detail"].startswith(
-        "suppress marketing: 'Zone expansion' in Negotiation/Review since "
+    assert f["negotiation_detail"] == (
+        f"suppress marketing: 'Zone expansion' in Negotiation/Review since {p.day(0)}, "
+        "seller Sam Seller"
     )
-    assert f["negotiation_detail"].endswith(", seller Sam Seller")
+    # marketing emailed jane after the deal entered the stage: a separate alert naming her
+    assert f["marketing_alert"] is True
+    assert f["marketing_alert_detail"] == (
+        f"marketing emailed jane@zone.example on {p.day(0)} during 'Zone expansion' "
+        "(Negotiation/Review, seller Sam Seller)"
+    )
+    # the suppression reaches the HubSpot company as well
+    company = hubspot_client(p.sb.info).crm.companies.basic_api.get_by_id(
+        "701", properties=["crmhub_negotiation_flag", "crmhub_marketing_alert"]
+    )
+    assert company.properties["crmhub_negotiation_flag"] == "true"
+    assert company.properties["crmhub_marketing_alert"] == "true"
+    # one call (55) and, in the 90-day window, the call and the email: 2 x 30.4375 / 90
+    assert f["cost_of_sale"] == 55
+    assert f["contacts_per_month"] == 0.68
     # the inbound email of two days ago has no reply: one unanswered inquiry since that day
     assert f["unanswered_inquiries"] == 1
     assert (

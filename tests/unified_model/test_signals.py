@@ -181,3 +181,19 @@ def test_unlogged_contact() -> None:
     assert unlogged_contact(facts(deals=[deal()], emails=[deleted])).flagged
     assert not unlogged_contact(facts()).flagged  # no deals: nothing to log yet
     assert not unlogged_contact(facts(deals=[deal(deleted=True)])).flagged
+
+
+def test_today_after_the_evaluation_instant_still_counts() -> None:
+    # insights judge as of the start of the business day; a deal that entered the stage and a
+    # marketing email sent later that same day are not "in the future": both count at once
+    start_of_day = dt.datetime(2026, 6, 14, 22, 0, tzinfo=dt.UTC)  # 15 June, Berlin
+    entered = {"Negotiation/Review": "2026-06-15T09:00:00+00:00"}
+    d = deal(stage_entered_at=entered)
+    jane = marketed(at=dt.datetime(2026, 6, 15, 9, 30, tzinfo=dt.UTC), email="jane@acme.example")
+    f = facts(deals=[d], contacts=[jane])
+    s = negotiation_flag(f, RULES, start_of_day)
+    assert s.detail == (
+        "suppress marketing: 'Acme expansion' in Negotiation/Review since 2026-06-15, seller "
+        "unknown"
+    )
+    assert marketing_alert(f, RULES, start_of_day).flagged
