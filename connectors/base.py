@@ -31,6 +31,10 @@ class Page:
     full_pass_complete: bool = False
     #: For a completed full id pass: every live source id seen during the pass.
     seen_ids: frozenset[str] | None = None
+    #: About how many records this pass reads in all, when the CRM said so without an extra
+    #: call (HubSpot's search ``total``, Salesforce's record count of a first sync): progress
+    #: displays show an ETA from it. None: unknown.
+    total: int | None = None
 
 
 @dataclass

@@ -6,7 +6,9 @@ repeat, so reads and field writes whose values are absolute (setting a field twi
 is harmless) go through :func:`retrying`; nothing else does.
 
 The policy honours the server: ``Retry-After`` when sent, otherwise exponential backoff with jitter;
-a bounded number of attempts; quota exhaustion, auth and scope errors are never retried.
+a bounded number of attempts; quota exhaustion, auth and scope errors are never retried, nor are
+an unresolvable host or an untrusted certificate (``connectors.diagnostics.UnreachableError``:
+they fail identically on every attempt). The error that ends the retries says it gave up.
 """
 
 from __future__ import annotations
@@ -60,4 +62,16 @@ def retrying(
         reraise=True,
         before_sleep=before_sleep,
     )
-    return retryer(fn)
+    try:
+        return retryer(fn)
+    except TransientError as exc:
+        if attempts <= 1:
+            raise
+        # The reader must know the run gave up (the message alone cannot say: it was written
+        # before the retries); same type and retry_after, so callers' handling is unchanged.
+        final = TransientError(
+            f"{str(exc).rstrip('.')}; gave up after {attempts} attempts",
+            crm=exc.crm,
+            retry_after=exc.retry_after,
+        )
+        raise final from None

@@ -28,7 +28,7 @@ def _print(*args: Any) -> None:
 
 
 @contextlib.contextmanager
-def _crm_environment(profile: str, seed: int) -> Iterator[str]:
+def _crm_environment(profile: str, seed: int, *, seed_empty: bool = True) -> Iterator[str]:
     """Point the hub at real CRMs (credentials set) or at a sandbox (started or reused).
 
     The sandbox's variables are set only for the duration of the command and removed again:
@@ -52,7 +52,7 @@ def _crm_environment(profile: str, seed: int) -> Iterator[str]:
     sandbox = Sandbox(settings.sandbox_home())
     sandbox.start()
     try:
-        if not sandbox.is_seeded():
+        if seed_empty and not sandbox.is_seeded():
             _print(f"Seeding the sandbox CRMs with the '{profile}' data profile (first run)…")
             sandbox.seed(profile=profile, seed=seed)
         with _environ(_sandbox_env_for(mode, sandbox.info)):
@@ -106,7 +106,7 @@ def _dagster_instance() -> Any:
     return instance
 
 
-def _definitions() -> Any:
+def _definitions(loggers: dict[str, Any] | None = None) -> Any:
     """The code location with resources built from the environment as it is *now*.
 
     Why not ``assets.definitions.defs``: that object is built once, at first import, and its
@@ -123,6 +123,7 @@ def _definitions() -> Any:
         asset_checks=unify_checks,
         jobs=[sync_job, reconcile_job],
         resources=build_resources(),
+        loggers=loggers,
     )
 
 
@@ -183,22 +184,30 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
-    from crmhub.report import print_sync_summary
+    from crmhub import doctor, progress
+    from crmhub.report import print_dry_run_diff, print_sync_summary
 
+    quiet, verbose = args.quiet, args.verbose
     with _crm_environment(args.profile, args.seed) as where:
-        _print(f"crmhub sync — {where}")
-        _print(f"Hub database: {_redact_url(settings.database_url())}")
+        if not quiet:  # stdout carries only the diff with --format json|csv
+            head = sys.stderr if args.dry_run and args.format != "table" else sys.stdout
+            print(f"crmhub sync — {where}", file=head, flush=True)
+            print(f"Hub database: {_redact_url(settings.database_url())}", file=head, flush=True)
         from assets.extract import extract_assets
 
-        defs = _definitions()
+        shown = progress.SyncProgress(enabled=not quiet)
+        defs = _definitions(progress.run_loggers(shown, verbose=verbose))
         _check_connectors(defs.resources)
+        checked: dict[str, int] = {}
+        problems = doctor.preflight(defs.resources, checked)
+        if problems:  # one line each, nothing extracted
+            for check in problems:
+                print(f"crmhub: {doctor.problem_line(check)}", file=sys.stderr, flush=True)
+            return EXIT_CONFIG
 
         # Dagster's own step-by-step log goes to the run's event log (the UI); the terminal
-        # shows warnings and the summary below.
-        run_config: dict[str, Any] = {
-            "ops": {},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        }
+        # shows progress and the summary below (and Dagster's console log with -v).
+        run_config: dict[str, Any] = {"ops": {}, "loggers": progress.loggers_config(verbose)}
         if args.dry_run or args.full_refresh or args.reconcile:
             for asset in extract_assets:
                 run_config["ops"][asset.node_def.name] = {
@@ -208,7 +217,7 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
             for name in ("salesforce__writeback", "hubspot__writeback"):
                 run_config["ops"][name] = {"config": {"dry_run": True}}
         job = defs.resolve_job_def("sync_job")
-        with _dagster_instance() as instance:
+        with _dagster_instance() as instance, shown:
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,
@@ -216,7 +225,14 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
                 run_id=run_id,
                 tags={"crmhub/dry_run": "true"} if args.dry_run else None,
             )
-        return print_sync_summary(result, dry_run=args.dry_run)
+        if args.dry_run and args.format != "table":
+            code = print_sync_summary(result, dry_run=True, file=sys.stderr, preflight=checked)
+            print_dry_run_diff(args.format)
+            return code
+        code = print_sync_summary(result, dry_run=args.dry_run, quiet=quiet, preflight=checked)
+        if args.dry_run:
+            print_dry_run_diff("table")
+        return code
 
 
 def _redact_url(url: str) -> str:
@@ -250,28 +266,34 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from crmhub.errors import UsageError
     from sandbox.runner import DEFAULT_HS_PORT, DEFAULT_SF_PORT, Sandbox
 
-    sandbox = Sandbox(
-        settings.sandbox_home(),
-        sf_port=args.sf_port or DEFAULT_SF_PORT,
-        hs_port=args.hs_port or DEFAULT_HS_PORT,
-    )
-    info = sandbox.start()
+    sf_port, hs_port = args.sf_port or DEFAULT_SF_PORT, args.hs_port or DEFAULT_HS_PORT
+    sandbox = Sandbox(settings.sandbox_home(), sf_port=sf_port, hs_port=hs_port)
+    try:
+        info = sandbox.start()
+    except OSError as exc:
+        sandbox.stop()
+        raise UsageError(
+            f"port {sf_port} or {hs_port} is already in use ({exc.strerror or exc}); pick free "
+            "ones with --sf-port and --hs-port, or stop the other sandbox (crmhub sync and ui "
+            "reuse a running one)"
+        ) from None
     if args.reset or not sandbox.is_seeded():
         _print(f"Seeding '{args.profile}' (seed {args.seed})…")
         stats = sandbox.seed(profile=args.profile, seed=args.seed)
-        _print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+        _print(_counts_table(stats))
     sandbox.write_discovery()
     _print(f"Salesforce emulator: {info.salesforce_url}")
     _print(f"HubSpot emulator:    {info.hubspot_url}")
     _print(f"CA certificate:      {info.ca_bundle}")
     _print(f"State:               {info.state_path}")
     _print("Point the hub at it with these variables (crmhub sync/ui find it by themselves):")
+    # The sandbox's credentials are generated for this local emulator, not real secrets: shown
+    # so that a user can export them (e.g. to run `dagster dev` by hand against the sandbox).
     for key, value in settings.sandbox_environment(info).items():
-        secret = key.endswith(("_SECRET", "_ACCESS_TOKEN"))
-        shown = "<sandbox credential>" if secret else value
-        _print(f"  {key}={shown}")
+        _print(f"  export {key}={value}")
     _print(
         "Control API: POST /__sandbox/seed|mutate|reset|faults|clock on either port. Ctrl-C stops."
     )
@@ -290,34 +312,133 @@ def cmd_sandbox_seed(args: argparse.Namespace) -> int:
     from sandbox.generator import generate
     from sandbox.state import SandboxState
 
+    settings.sandbox_home().mkdir(parents=True, exist_ok=True)
     state = SandboxState(settings.sandbox_home() / "sandbox.db")
     stats = generate(state, profile=args.profile, seed=args.seed)
-    _print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+    _print(_counts_table(stats))
     return 0
+
+
+def _counts_table(counts: dict[str, Any]) -> str:
+    """``{"salesforce/Account/updated": 3, "truth": 40}`` as a short table, one CRM object a row."""
+    rows: dict[str, dict[str, Any]] = {}
+    other: list[str] = []
+    for key, value in counts.items():
+        parts = key.split("/")
+        if len(parts) == 3:
+            rows.setdefault(f"{parts[0]} {parts[1]}", {})[parts[2]] = value
+        elif len(parts) == 2:
+            rows.setdefault(f"{parts[0]} {parts[1]}", {})["records"] = value
+        else:
+            other.append(f"{key}: {value}")
+    width = max((len(k) for k in rows), default=0)
+    lines = [
+        f"  {name:<{width}}  " + ", ".join(f"{k}: {v}" for k, v in sorted(values.items()))
+        for name, values in sorted(rows.items())
+    ]
+    if other:
+        lines.append("  " + ", ".join(other))
+    return "\n".join(lines)
 
 
 def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
+    from crmhub.errors import UsageError
     from sandbox.mutate import mutate
     from sandbox.state import SandboxState
 
-    state = SandboxState(settings.sandbox_home() / "sandbox.db")
-    changes = mutate(state, seed=args.seed, share=args.share)
-    _print(", ".join(f"{k}: {v}" for k, v in changes.items()))
+    path = settings.sandbox_home() / "sandbox.db"
+    if not path.exists():
+        raise UsageError(
+            f"no sandbox data in {settings.sandbox_home()}; run `crmhub sandbox seed` (or a first "
+            "`crmhub sync`) before mutating"
+        )
+    state = SandboxState(path)
+    try:
+        if state.count("salesforce", "Account") + state.count("hubspot", "companies") == 0:
+            raise UsageError(
+                "the sandbox holds no data; run `crmhub sandbox seed` (or a first `crmhub sync`) "
+                "before mutating"
+            )
+        changes = mutate(state, seed=args.seed, share=args.share)
+    finally:
+        state.close()
+    _print(_counts_table(changes))
     return 0
+
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_CONFIG, EXIT_SYNC_RUNNING = 0, 1, 2, 75
+
+EPILOG = """exit codes: 0 ok; 1 the run or command failed (see the lines above); 2 configuration or
+usage error (nothing was changed); 75 another sync holds the hub database (try again later).
+-v shows details and tracebacks. Settings: environment variables or a .env file
+(crmhub init writes a commented starter)."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crmhub")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """-v/-q on the top level and on every subcommand (``crmhub sync -v`` and ``crmhub -v sync``)."""
+    default: Any = False if top else argparse.SUPPRESS
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show details: Dagster's step log, tracebacks of failures",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="print only problems (no progress, no summary)",
+    )
+
+
+def _profile(p: argparse.ArgumentParser, what: str = "first run") -> None:
+    p.add_argument(
+        "--profile",
+        default="demo",
+        choices=["tiny", "demo", "large"],
+        help=f"sandbox data profile for the {what} (default: demo; tiny is fastest)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="sandbox data seed (default: 42)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crmhub",
         description="Salesforce + HubSpot integration hub: sync, unify, hand over, write back.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"crmhub {_version()}")
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("sync", help="run the whole sync once (sandbox when no credentials)")
+    def add(name: str, help_text: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        _common(p)
+        return p
+
+    p = add("sync", "run the whole sync once (sandbox when no credentials)", epilog=EPILOG)
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="compute and show the writeback diff without writing to the CRMs",
+        help="read and compute, then print the exact changes instead of writing them",
+    )
+    p.add_argument(
+        "--format",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="format of the --dry-run diff (json/csv go to stdout, the summary to stderr)",
     )
     p.add_argument(
         "--full-refresh", action="store_true", help="forget the cursors and re-read every object"
@@ -325,48 +446,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reconcile", action="store_true", help="also run the full id pass that finds hard deletes"
     )
-    p.add_argument(
-        "--profile",
-        default="demo",
-        choices=["tiny", "demo", "large"],
-        help="sandbox data profile for the first run (default: demo)",
-    )
-    p.add_argument("--seed", type=int, default=42, help="sandbox data seed")
+    _profile(p)
     p.set_defaults(func=cmd_sync)
 
-    p = sub.add_parser("ui", help="open the Dagster UI on the hub's asset graph")
-    p.add_argument("--port", type=int, default=3000)
-    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
-    p.add_argument("--seed", type=int, default=42)
+    from crmhub.doctor import cmd_doctor
+
+    p = add("doctor", "check CRM connections, permissions, mapped fields, database and Dagster")
+    p.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="table for people, json for CI (exit code 1 when a check fails)",
+    )
+    p.set_defaults(func=cmd_doctor)
+
+    from crmhub.starter import cmd_init
+
+    p = add("init", "write a commented starter .env and config/ files (never overwrites)")
+    p.add_argument(
+        "--dir", default=".", help="folder to write .env into (default: the current folder)"
+    )
+    p.set_defaults(func=cmd_init)
+
+    p = add("ui", "open the Dagster UI on the hub's asset graph")
+    p.add_argument("--port", type=int, default=3000, help="web UI port (default: 3000)")
+    _profile(p)
     p.set_defaults(func=cmd_ui)
 
-    sb = sub.add_parser("sandbox", help="the built-in Salesforce and HubSpot emulators")
-    sbs = sb.add_subparsers(dest="sandbox_command", required=True)
-    p = sbs.add_parser("serve", help="serve both emulators on fixed ports until Ctrl-C")
-    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
-    p.add_argument("--seed", type=int, default=42)
+    sb = add("sandbox", "the built-in Salesforce and HubSpot emulators")
+    sbs = sb.add_subparsers(dest="sandbox_command", required=True, metavar="SUBCOMMAND")
+
+    def add_sb(name: str, help_text: str) -> argparse.ArgumentParser:
+        q = sbs.add_parser(name, help=help_text, description=help_text)
+        _common(q)
+        return q
+
+    p = add_sb("serve", "serve both emulators on fixed ports until Ctrl-C")
+    _profile(p, "seeding")
     p.add_argument("--reset", action="store_true", help="re-seed even if data exists")
-    p.add_argument("--sf-port", type=int, default=0)
-    p.add_argument("--hs-port", type=int, default=0)
+    p.add_argument("--sf-port", type=int, default=0, help="Salesforce emulator port (default 8443)")
+    p.add_argument("--hs-port", type=int, default=0, help="HubSpot emulator port (default 8444)")
     p.set_defaults(func=cmd_sandbox_serve)
-    p = sbs.add_parser("seed", help="replace the sandbox data with a generated profile")
-    p.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
-    p.add_argument("--seed", type=int, default=42)
+    p = add_sb("seed", "replace the sandbox data with a generated profile")
+    _profile(p, "data")
     p.set_defaults(func=cmd_sandbox_seed)
-    p = sbs.add_parser("mutate", help="simulate users editing records in both CRMs")
-    p.add_argument("--share", type=float, default=0.01)
-    p.add_argument("--seed", type=int, default=1)
+    p = add_sb("mutate", "simulate users editing records in both CRMs")
+    p.add_argument(
+        "--share",
+        type=float,
+        default=0.01,
+        help="share of records to change, 0-1 (default: 0.01)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="random seed of the edits (default: 1)")
     p.set_defaults(func=cmd_sandbox_mutate)
 
     from crmhub.commands import register
 
-    register(sub)
+    register(sub, _common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose = bool(getattr(args, "verbose", False))
+    args.quiet = bool(getattr(args, "quiet", False)) and not args.verbose
+    from crmhub.env import load_dotenv_file
+
+    load_dotenv_file()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -376,14 +523,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # a clean message for known configuration problems
+    except Exception as exc:  # one line: the hub's own message, or the kind of failure
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
         from crmhub.errors import explain
 
-        message = explain(exc)
-        if message is None:
-            raise
+        message, code = explain(exc)
         print(f"crmhub: {one_line(message)}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 2))
+        return code
 
 
 def one_line(message: str) -> str:
@@ -400,4 +549,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Path", "build_parser", "main"]
+__all__ = ["EXIT_SYNC_RUNNING", "Path", "build_parser", "main"]

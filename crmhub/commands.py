@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from crmhub import settings
@@ -43,6 +44,67 @@ def cmd_customer_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_customer_list(args: argparse.Namespace) -> int:
+    """Customers with name, domain, handover status and owner: the way into ``customer show``."""
+    import sqlalchemy as sa
+    from sqlmodel import select
+
+    from unified_model import tables as t
+
+    store = _store()
+    with store.session() as s:
+        query = select(t.Customer, t.HandoverState.status).join(
+            t.HandoverState, t.HandoverState.customer_id == t.Customer.id, isouter=True
+        )
+        text = getattr(args, "query", None)
+        if text:
+            like = f"%{text.strip().casefold()}%"
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(t.Customer.name).like(like),
+                    sa.func.lower(t.Customer.domain).like(like),
+                    sa.func.lower(t.Customer.owner_name).like(like),
+                    sa.func.lower(t.Customer.id).like(like),
+                )
+            )
+        if args.status:
+            query = query.where(t.HandoverState.status == args.status)
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "domain": c.domain,
+                "status": status,
+                "owner": c.owner_name or c.owner_email,
+            }
+            for c, status in s.exec(query.order_by(t.Customer.name).limit(args.limit))
+        ]
+    store.dispose()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=["id", "name", "domain", "status", "owner"])
+        writer.writeheader()
+        writer.writerows(rows)
+    elif not rows:
+        hint = f" matching '{text}'" if text else " (run `crmhub sync` first)"
+        print(f"No customers{hint}.")
+        return 1
+    else:
+        width = max(len(r["name"] or "-") for r in rows)
+        dwidth = max(len(r["domain"] or "-") for r in rows)
+        for r in rows:
+            print(
+                f"{r['id']:<12} {(r['name'] or '-'):<{width}}  {(r['domain'] or '-'):<{dwidth}}  "
+                f"{(r['status'] or '-'):<20} {r['owner'] or '-'}"
+            )
+        print(
+            f"{len(rows)} customer{'s' if len(rows) != 1 else ''}"
+            + (f" (first {args.limit}; --limit N for more)" if len(rows) == args.limit else "")
+        )
+    return 0
+
+
 def cmd_matches_review(args: argparse.Namespace) -> int:
     from unified_model.reviews import decide, pending_reviews
 
@@ -69,9 +131,27 @@ def cmd_matches_review(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    import re
+
+    from crmhub.errors import UsageError
     from unified_model.erasure import erase_email
 
-    result = erase_email(_store(), args.email)
+    address = (args.email or "").strip()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        raise UsageError(
+            f"'{args.email}' is not an email address; give the person's address, e.g. "
+            "crmhub erase --email jane.doe@example.com"
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"erasing {address} cannot be undone; add --yes to confirm (no terminal to ask)"
+            )
+        answer = input(f"Erase every trace of {address} from the hub? This cannot be undone [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing erased.")
+            return 1
+    result = erase_email(_store(), address)
     print(
         f"Erased: {result['contacts']} contacts, {result['emails']} emails. Audit entry "
         f"{result['pseudonym']}; future syncs will not bring this address back."
@@ -140,28 +220,52 @@ def cmd_writeback_log(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("customer", help="the 360 view of one customer")
-    cs = p.add_subparsers(dest="customer_command", required=True)
-    q = cs.add_parser("show", help="show a customer by hub id, domain or name")
-    q.add_argument("query")
+def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The look-up commands; ``common`` adds -v/-q to each."""
+
+    def add(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text, description=help_text)
+        common(p)
+        return p
+
+    statuses = ["new_sales", "onboarding", "ready_for_handover", "account_management", "at_risk"]
+    p = add(sub, "customer", "find customers and show one's 360 view")
+    cs = p.add_subparsers(dest="customer_command", required=True, metavar="SUBCOMMAND")
+    for name, text in (
+        ("list", "list customers: id, name, domain, handover status, owner"),
+        ("search", "customers whose name, domain, owner or id contains TEXT"),
+    ):
+        q = add(cs, name, text)
+        if name == "search":
+            q.add_argument("query", metavar="TEXT", help="part of a name, domain, owner or id")
+        q.add_argument("--status", choices=statuses, help="only customers with this status")
+        q.add_argument("--limit", type=int, default=50, help="at most this many (default: 50)")
+        q.add_argument(
+            "--format", choices=["table", "csv", "json"], default="table", help="output format"
+        )
+        q.set_defaults(func=cmd_customer_list)
+    q = add(cs, "show", "show a customer by hub id, domain or name")
+    q.add_argument("query", help="hub id (HUB-…), a domain or URL, or part of the name")
     q.add_argument("--first", action="store_true", help="show the first of several matches")
     q.set_defaults(func=cmd_customer_show)
 
-    p = sub.add_parser("matches", help="possible matches waiting for a person's decision")
-    ms = p.add_subparsers(dest="matches_command", required=True)
-    q = ms.add_parser("review", help="list pending pairs, or confirm/reject one")
+    p = add(sub, "matches", "possible matches waiting for a person's decision")
+    ms = p.add_subparsers(dest="matches_command", required=True, metavar="SUBCOMMAND")
+    q = add(ms, "review", "list pending pairs, or confirm/reject one")
     g = q.add_mutually_exclusive_group()
-    g.add_argument("--confirm", type=int, metavar="ID")
-    g.add_argument("--reject", type=int, metavar="ID")
+    g.add_argument("--confirm", type=int, metavar="ID", help="these two records are one customer")
+    g.add_argument("--reject", type=int, metavar="ID", help="these two records are different")
     q.set_defaults(func=cmd_matches_review)
 
-    p = sub.add_parser("erase", help="right to be forgotten: remove a person from the hub")
-    p.add_argument("--email", required=True)
+    p = add(sub, "erase", "right to be forgotten: remove a person from the hub")
+    p.add_argument("--email", required=True, help="the person's email address")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_erase)
 
-    p = sub.add_parser("kpis", help="company-wide KPIs per period, or per owner")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p = add(sub, "kpis", "company-wide KPIs per period, or per owner")
+    p.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="output format"
+    )
     p.add_argument(
         "--by",
         choices=["period", "owner"],
@@ -170,17 +274,17 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_kpis)
 
-    p = sub.add_parser("fields", help="the hub's own fields in the CRMs")
-    fs = p.add_subparsers(dest="fields_command", required=True)
-    q = fs.add_parser("ensure", help="create the hub's fields where missing")
+    p = add(sub, "fields", "the hub's own fields in the CRMs")
+    fs = p.add_subparsers(dest="fields_command", required=True, metavar="SUBCOMMAND")
+    q = add(fs, "ensure", "create the hub's fields where missing")
     q.add_argument("--dry-run", action="store_true", help="show what would be created")
     q.set_defaults(func=cmd_fields_ensure)
 
-    p = sub.add_parser("writeback", help="what the hub wrote to the CRMs")
-    ws = p.add_subparsers(dest="writeback_command", required=True)
-    q = ws.add_parser("log", help="recent writes for one customer")
-    q.add_argument("customer")
-    q.add_argument("--limit", type=int, default=50)
+    p = add(sub, "writeback", "what the hub wrote to the CRMs")
+    ws = p.add_subparsers(dest="writeback_command", required=True, metavar="SUBCOMMAND")
+    q = add(ws, "log", "recent writes for one customer")
+    q.add_argument("customer", help="hub id, domain or part of the name")
+    q.add_argument("--limit", type=int, default=50, help="at most this many lines (default: 50)")
     q.set_defaults(func=cmd_writeback_log)
 
 

@@ -5,7 +5,8 @@ Read from the run's own materialization metadata, so the terminal and the Dagste
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 
 def _value(md: dict[str, Any], key: str, default: Any = 0) -> Any:
@@ -24,9 +25,21 @@ def collect(result: Any) -> dict[tuple[str, ...], dict[str, Any]]:
     return out
 
 
-def print_sync_summary(result: Any, *, dry_run: bool = False) -> int:
+def print_sync_summary(
+    result: Any,
+    *,
+    dry_run: bool = False,
+    quiet: bool = False,
+    file: TextIO | None = None,
+    preflight: dict[str, int] | None = None,
+) -> int:
+    """The run's summary; with ``quiet`` only its failures. Exit code 1 when a step failed."""
     mats = collect(result)
-    p = print
+
+    def p(*args: Any) -> None:
+        if not quiet:
+            print(*args, file=file or sys.stdout, flush=True)
+
     p("")
     p("Extracted (records incl. deletions, API calls)")
     calls: dict[str, int] = {}
@@ -44,10 +57,13 @@ def print_sync_summary(result: Any, *, dry_run: bool = False) -> int:
                 if _value(md, "stopped_early", "no") != "no"
                 else ""
             )
-            p(
-                f"  {crm:<10} {name:<12} {int(_value(md, 'records')):>8} records  "
-                f"{n_calls:>5} calls{note}"
-            )
+            # ``records`` holds upserts and tombstones read from the CRM; hard deletes found by
+            # the --reconcile id pass are only in ``tombstones``: count them too
+            records, upserted = int(_value(md, "records")), int(_value(md, "upserted"))
+            deletions = int(_value(md, "tombstones"))
+            total = records + max(deletions - (records - upserted), 0)
+            gone = f", {deletions} deletions" if deletions else ""
+            p(f"  {crm:<10} {name:<12} {total:>8} records  {n_calls:>5} calls{gone}{note}")
     unified = mats.get(("unified_customers",))
     if unified:
         p("")
@@ -82,15 +98,42 @@ def print_sync_summary(result: Any, *, dry_run: bool = False) -> int:
             f"{int(_value(wb, 'write_calls'))} write calls"
         )
     p("")
-    p("API calls this run: " + ", ".join(f"{crm} {n}" for crm, n in calls.items()))
+    checked = preflight or {}
+    for crm, n in checked.items():
+        calls[crm] = calls.get(crm, 0) + n
+    note = ""
+    if any(checked.values()):
+        note = (
+            " (incl. preflight checks: " + ", ".join(f"{c} {n}" for c, n in checked.items()) + ")"
+        )
+    p("API calls this run: " + ", ".join(f"{crm} {n}" for crm, n in calls.items()) + note)
     if not result.success:
-        p("")
-        p("Some steps failed:")
+        # one line per distinct cause: six steps failing on the same bad token are one problem
+        causes: dict[str, list[str]] = {}
         for event in result.all_events:
             if event.is_step_failure:
-                p(f"  {event.step_key}: {failure_line(event.event_specific_data.error)}")
+                text = failure_line(event.event_specific_data.error)
+                causes.setdefault(text, []).append(event.step_key.replace("__", " "))
+        err = sys.stderr
+        print("", file=err)
+        print("Some steps failed (details: crmhub ui, or -v):", file=err)
+        for text, steps in causes.items():
+            where = steps[0] if len(steps) == 1 else f"{steps[0]} and {len(steps) - 1} more steps"
+            print(f"  {where}: {text}", file=err, flush=True)
+        skipped = _skipped_steps(result)
+        if skipped:
+            print(f"  not run because of that: {skipped}", file=err, flush=True)
         return 1
     return 0
+
+
+def _skipped_steps(result: Any) -> str:
+    names = [
+        e.step_key.replace("__", " ")
+        for e in result.all_events
+        if e.event_type_value == "STEP_SKIPPED" and e.step_key
+    ]
+    return ", ".join(names)
 
 
 def failure_line(error: Any) -> str:
@@ -108,3 +151,130 @@ def failure_line(error: Any) -> str:
     if sep and " " not in kind:  # "package.module.SomeError: message" -> "SomeError: message"
         text = f"{kind.rsplit('.', 1)[-1]}: {rest}"
     return text
+
+
+def dry_run_rows() -> list[dict[str, Any]]:
+    """Every change the dry run found, one row per record and field, from the hub database.
+
+    Why recomputed here instead of read from the run's metadata: the metadata keeps a short
+    preview (Dagster's event log is no place for thousands of values). A dry run writes no
+    ledger, so the same diff over the same store is exactly what the run previewed; only
+    ``last_sync`` shows the current time instead of the time of a real write.
+    """
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from crmhub import settings
+    from unified_model import tables as t
+    from unified_model.store import HubStore
+    from unified_model.writeback import load_writeback_config, plan_writeback
+
+    config = load_writeback_config(settings.config_dir() / "mapping.yaml")
+    store = HubStore(settings.database_url())
+    rows: list[dict[str, Any]] = []
+    try:
+        with store.session() as session:
+            names = {c.id: c.name for c in session.exec(select(t.Customer)).all()}
+            for crm in ("salesforce", "hubspot"):
+                for plan in plan_writeback(session, crm, config, dt.datetime.now(dt.UTC)):
+                    for key, (old, new) in plan.changes.items():
+                        rows.append(
+                            {
+                                "crm": crm,
+                                "record": plan.source_id,
+                                "customer": names.get(plan.customer_id) or plan.customer_id,
+                                "field": key,
+                                "old": old,
+                                "new": new,
+                            }
+                        )
+    finally:
+        store.dispose()
+    return rows
+
+
+def hubspot_read_until() -> str | None:
+    """The HubSpot clock time up to which the last run read every object (oldest window end).
+
+    Why the dry run prints it: HubSpot's search index lags, so each run reads only up to the
+    portal's time minus a margin (30 s). Edits made in HubSpot after that instant are not in a
+    diff computed now; the next run reads them and may write more than this preview. Measured:
+    a dry run right after ``sandbox mutate --share 0.1`` previewed 10/4 records, the same dry run
+    35 s later 14/13, and the real sync after it wrote exactly 14/13.
+    """
+    from crmhub import settings
+    from unified_model.store import HubStore
+
+    store = HubStore(settings.database_url())
+    try:
+        uppers = [
+            str((store.get_cursor("hubspot", kind) or {}).get("upper") or "")
+            for kind in ("account", "contact", "deal", "ticket", "email")
+        ]
+    finally:
+        store.dispose()
+    known = sorted(u for u in uppers if u)
+    return known[0].replace("T", " ")[:19] + " UTC" if known else None
+
+
+def print_dry_run_diff(fmt: str) -> None:
+    """The dry run's diff on stdout: a table per CRM, or JSON / CSV for a review tool."""
+    import csv
+    import json
+
+    rows = dry_run_rows()
+    until = hubspot_read_until()
+    if until:
+        print(
+            f"HubSpot was read up to {until} (its search index lags, so the hub reads 30 s "
+            "behind): edits made after that are not in this diff; the next run reads them.",
+            file=sys.stderr if fmt != "table" else sys.stdout,
+            flush=True,
+        )
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=["crm", "record", "customer", "field", "old", "new"]
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    tty = sys.stdout.isatty()
+    console = Console(width=None if tty else 200, force_terminal=tty, highlight=False)
+    for crm in ("salesforce", "hubspot"):
+        mine = [r for r in rows if r["crm"] == crm]
+        records = len({r["record"] for r in mine})
+        print(f"\nWould change in {crm}: {records} records, {len(mine)} fields")
+        if not mine:
+            continue
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("record", "customer", "field", "old", "", "new"):
+            table.add_column(column, overflow="fold")
+        last = None
+        for r in mine:
+            same = r["record"] == last
+            table.add_row(
+                "" if same else r["record"],
+                "" if same else str(r["customer"] or ""),
+                r["field"],
+                _cell(r["old"]),
+                "→",
+                _cell(r["new"]),
+            )
+            last = r["record"]
+        with console.capture() as captured:
+            console.print(table)
+        print("\n".join(line.rstrip() for line in captured.get().rstrip().splitlines()))
+
+
+def _cell(value: str | None, width: int = 60) -> str:
+    if value is None:
+        return "(empty)"
+    text = " ".join(value.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

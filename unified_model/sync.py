@@ -18,6 +18,10 @@ from unified_model.failpoints import crash_point
 from unified_model.store import HubStore
 
 log = logging.getLogger(__name__)
+#: One DEBUG record per stored page, with ``extra={"progress": {...}}`` (crm, kind, records,
+#: pages): whoever runs the graph may attach a handler to show progress (the CLI does; it stays
+#: silent otherwise). Plain logging, so the graph never imports the CLI.
+progress_log = logging.getLogger("crmhub.progress")
 
 
 class _Reader(Protocol):
@@ -71,6 +75,7 @@ def extract(
             crash_point("extract.after_store")
             store.save_cursor(connector.crm, cursor_key(kind), page.cursor)
             stats.pages += 1
+            _report(stats, getattr(page, "total", None))
         if reconcile and hasattr(connector, "reconcile_ids"):
             for page in connector.reconcile_ids(kind):
                 if page.full_pass_complete and page.seen_ids is not None:
@@ -82,3 +87,23 @@ def extract(
         stats.notes.append(str(exc))
         log.warning("%s %s: stopped early, API budget spent; resumes next run", connector.crm, kind)
     return stats
+
+
+def _report(stats: ExtractStats, total: int | None) -> None:
+    if progress_log.isEnabledFor(logging.DEBUG):
+        progress_log.debug(
+            "%s %s: %d records, %d pages",
+            stats.crm,
+            stats.kind,
+            stats.records,
+            stats.pages,
+            extra={
+                "progress": {
+                    "crm": stats.crm,
+                    "kind": stats.kind,
+                    "records": stats.records,
+                    "pages": stats.pages,
+                    "total": total,
+                }
+            },
+        )

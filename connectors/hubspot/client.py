@@ -34,6 +34,7 @@ import hubspot
 import urllib3
 
 from connectors.base import ApiUsage
+from connectors.diagnostics import permanent_network_failure
 from connectors.errors import (
     AuthenticationError,
     ConnectorError,
@@ -320,10 +321,20 @@ class HubSpotClient:
                     continue
                 raise self._classify(exc, status, obj, is_token) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                permanent = permanent_network_failure(
+                    exc,
+                    crm=HUBSPOT,
+                    label="HubSpot",
+                    url=url,
+                    variable="CRMHUB_HS_BASE_URL",
+                    ca_variable="CRMHUB_HS_CA_BUNDLE",
+                )
+                if permanent is not None:
+                    raise permanent from None
                 raise TransientError(
                     f"the connection to HubSpot failed ({type(exc).__name__}) while calling the "
-                    f"{obj} API; it is retried, and if it persists check the network and "
-                    "CRMHUB_HS_BASE_URL",
+                    f"{obj} API; if it persists check the network and CRMHUB_HS_BASE_URL "
+                    f"({urllib.parse.urlsplit(url).hostname})",
                     crm=HUBSPOT,
                     maybe_applied=_maybe_sent(exc),
                 ) from None
@@ -337,7 +348,7 @@ class HubSpotClient:
         if is_token:
             if status == 429 or status >= 500:
                 return TransientError(
-                    f"HubSpot's OAuth token endpoint is unavailable (HTTP {status}); retrying",
+                    f"HubSpot's OAuth token endpoint is unavailable (HTTP {status})",
                     crm=HUBSPOT,
                     retry_after=retry_after,
                 )
@@ -378,13 +389,13 @@ class HubSpotClient:
             )
         if status == 423:
             return TransientError(
-                f"HubSpot locked the {obj} records for a concurrent write (423); retrying",
+                f"HubSpot locked the {obj} records for a concurrent write (423)",
                 crm=HUBSPOT,
                 retry_after=retry_after if retry_after is not None else 2.0,
             )
         if status >= 500:
             return TransientError(
-                f"HubSpot answered HTTP {status} on the {obj} API; retrying",
+                f"HubSpot answered HTTP {status} on the {obj} API",
                 crm=HUBSPOT,
                 retry_after=retry_after,
                 # 503: HubSpot did not take the request; other 5xx (gateways) may follow one

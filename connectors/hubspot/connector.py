@@ -14,9 +14,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
+from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput
+from hubspot.crm.properties import PropertyCreate
+
 from connectors.base import ApiUsage, Page, ProvisionResult
+from connectors.diagnostics import Check, budget_check, check_host, error_check, summarise
+from connectors.errors import (
+    AuthenticationError,
+    ConnectorError,
+    CrmRequestError,
+    MappingError,
+    MissingScopeError,
+)
 from connectors.hubspot import fields
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -91,6 +103,136 @@ class HubSpotConnector:
     def read_hub_fields(self, source_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
         return self.writer.read_hub_fields(source_ids)
 
+    # ---- diagnosis ------------------------------------------------------------------------
+    def diagnose(self, specs: Sequence[HubFieldSpec], *, deep: bool = True) -> list[Check]:
+        """What ``crmhub doctor`` reports for this portal; nothing is written.
+
+        Host (DNS, TLS), the token, read access to owners and every synced object (one
+        one-record page each), every mapped property, and with ``deep`` the hub's properties,
+        the write and property-creation scopes (probed with requests HubSpot refuses before they
+        change anything: an empty batch update, a property with an invalid name) and the daily
+        quota left. Stops at the first layer that fails. Without ``deep`` (the sync's preflight)
+        only the host, the token and the mapped properties: five calls.
+        """
+        checks = [
+            check_host(
+                HUBSPOT,
+                "HubSpot",
+                self.config.base_url,
+                variable="CRMHUB_HS_BASE_URL",
+                ca_variable="CRMHUB_HS_CA_BUNDLE",
+                ca_bundle=self.config.ca_bundle,
+            )
+        ]
+        if checks[0].status == "fail":
+            return checks
+        client = self.client
+        probes: list[tuple[str, Callable[[], Any]]] = [
+            ("owners", lambda: client.api("owners").get_page(limit=1))
+        ]
+        for spec in SPECS.values():
+            probes.append(
+                (
+                    spec.object_type,
+                    partial(client.api("objects").get_page, spec.object_type, limit=1),
+                )
+            )
+        readable: list[str] = []
+        if not deep:  # preflight: the properties reads below prove the token (5 calls in all)
+            probes = []
+        for name, probe in probes:
+            try:
+                client.call(f"read {name}", probe, retry=False)
+                readable.append(name)
+            except AuthenticationError as exc:
+                return [*checks, error_check(HUBSPOT, "credentials", exc)]
+            except ConnectorError as exc:
+                checks.append(_scope_check(f"read {name}", exc))
+        kind = "OAuth app" if self.config.uses_oauth else "private app token"
+        if deep:
+            checks.append(Check(HUBSPOT, "credentials", "pass", f"accepted ({kind})"))
+        if readable:
+            checks.append(summarise(HUBSPOT, "read objects", readable, "objects readable"))
+        mapped = 0
+        for kind_name in SPECS:
+            try:
+                self.reader.validate(kind_name)
+                mapped += 1
+            except AuthenticationError as exc:
+                return [*checks, error_check(HUBSPOT, "credentials", exc)]
+            except MappingError as exc:
+                checks.append(
+                    Check(HUBSPOT, f"mapped fields ({kind_name})", "fail", "MappingError", str(exc))
+                )
+            except ConnectorError as exc:
+                checks.append(_scope_check(f"read {SPECS[kind_name].object_type} properties", exc))
+        if mapped:
+            checks.append(
+                Check(
+                    HUBSPOT, "mapped fields", "pass", f"mapped properties exist on {mapped} objects"
+                )
+            )
+        if deep:
+            checks.extend(self._diagnose_hub_fields(specs))
+            usage = client.usage
+            checks.append(
+                budget_check(HUBSPOT, usage.quota_used, usage.quota_max, self.config.budget_share)
+            )
+        return checks
+
+    def _diagnose_hub_fields(self, specs: Sequence[HubFieldSpec]) -> list[Check]:
+        client = self.client
+        checks: list[Check] = []
+        try:
+            results = self.ensure_fields(specs, dry_run=True)
+        except ConnectorError as exc:
+            return [_scope_check("hub properties", exc)]
+        ok = [r.crm_name for r in results if r.action == "exists"]
+        missing = [r.crm_name for r in results if r.action == "would_create"]
+        if ok:
+            checks.append(summarise(HUBSPOT, "hub fields", ok, "hub properties exist"))
+        for r in results:
+            if r.action == "not_writable":
+                checks.append(
+                    Check(HUBSPOT, f"hub field {r.crm_name}", "fail", "not writable", r.detail)
+                )
+        empty = BatchInputSimplePublicObjectBatchInput(inputs=[])
+        checks.append(
+            _probe(
+                "write companies",
+                lambda: client.api("batch").update("companies", empty),
+                "crm.objects.companies.write",
+            )
+        )
+        invalid = PropertyCreate(
+            name="Crmhub Doctor Probe",  # invalid (upper case, space): HubSpot answers 400
+            label="crmhub doctor probe",
+            type="string",
+            field_type="text",
+            group_name=self.config.property_group,
+        )
+        create = _probe(
+            "create properties",
+            lambda: client.api("properties").create("companies", invalid),
+            "crm.schemas.companies.write",
+        )
+        if create.status == "fail" and not missing:
+            # all properties exist: creating more is not needed today
+            create = Check(HUBSPOT, create.name, "warn", create.detail, create.fix)
+        checks.append(create)
+        if missing:
+            checks.append(
+                Check(
+                    HUBSPOT,
+                    "hub fields missing",
+                    "warn",
+                    f"{len(missing)} hub properties missing: {', '.join(missing[:4])}"
+                    + (" …" if len(missing) > 4 else ""),
+                    "the first sync creates them, or run `crmhub fields ensure`",
+                )
+            )
+        return checks
+
     # ---- accounting -----------------------------------------------------------------------
     def usage(self) -> ApiUsage:
         return self.client.usage
@@ -103,3 +245,33 @@ class HubSpotConnector:
 
     def __exit__(self, *_: Any) -> None:
         self.close()
+
+
+def _scope_check(name: str, exc: ConnectorError) -> Check:
+    if isinstance(exc, MissingScopeError):
+        scopes = ", ".join(exc.scopes) or "a scope HubSpot did not name"
+        return Check(
+            HUBSPOT,
+            name,
+            "fail",
+            f"missing scope {scopes}",
+            f"add {scopes} to the private app's scopes (or re-authorise the OAuth app), then "
+            "update CRMHUB_HS_ACCESS_TOKEN / CRMHUB_HS_REFRESH_TOKEN",
+        )
+    return error_check(HUBSPOT, name, exc)
+
+
+def _probe(name: str, call: Callable[[], Any], scope: str) -> Check:
+    """A request HubSpot refuses for a missing scope (403) before it validates the body (400)."""
+    try:
+        call()
+    except MissingScopeError as exc:
+        return _scope_check(name, exc)
+    except CrmRequestError:
+        pass  # the body was refused, so the scope was granted
+    except ConnectorError as exc:
+        return error_check(HUBSPOT, name, exc)
+    except Exception as exc:  # the SDK's 4xx: scope granted, body refused
+        if getattr(exc, "status", None) == 403:
+            return Check(HUBSPOT, name, "fail", "HTTP 403", f"grant {scope} to the app")
+    return Check(HUBSPOT, name, "pass", f"scope {scope} granted")

@@ -293,7 +293,7 @@ class FieldMapping:
             if attr.startswith("extra."):
                 if kind != "account":
                     raise MappingError(
-                        f"field_map.{key}: only accounts (HubSpot companies) carry extra fields; "
+                        f"hubspot.read.{key}: only accounts (HubSpot companies) carry extra fields; "
                         f"use extra.<name> or account.extra.<name> in the mapping file",
                         crm=HUBSPOT,
                     )
@@ -304,7 +304,7 @@ class FieldMapping:
                 continue
             if attr not in self.props[kind]:
                 raise MappingError(
-                    f"field_map.{key}: {kind} has no attribute {attr} read from HubSpot; "
+                    f"hubspot.read.{key}: {kind} has no attribute {attr} read from HubSpot; "
                     f"mappable: {', '.join(sorted(self.props[kind]))}; fix the key in the "
                     "mapping file",
                     crm=HUBSPOT,
@@ -345,8 +345,8 @@ class FieldMapping:
             key = self.sources.get((kind, attr), attr if kind == "account" else f"{kind}.{attr}")
             raise MappingError(
                 f"the HubSpot {SPECS[kind].object_type} property {prop} (mapped to "
-                f"field_map.{key}) does not exist in the portal; add the property in HubSpot or "
-                f"change field_map.{key} in the mapping file (an empty value switches it off)",
+                f"hubspot.read.{key}) does not exist in the portal; add the property in HubSpot or "
+                f"change hubspot.read.{key} in mapping.yaml (an empty value switches it off)",
                 crm=HUBSPOT,
             )
 

@@ -179,6 +179,7 @@ class HubSpotReader:
             properties[cfg.max_properties_per_request :],
         )
         per_unit = max(1, cfg.association_batch_size // cfg.search_page_size)
+        total: int | None = None
         done = False
         while not done:
             self.client.check_budget()
@@ -186,6 +187,8 @@ class HubSpotReader:
             for _ in range(per_unit):
                 answer = self._search(spec, first, lower=lower, upper=upper, last_id=last_id)
                 results = list(answer.results or [])
+                if total is None and not window:
+                    total = getattr(answer, "total", None)  # the whole window, on its first page
                 if upper is None:
                     upper = self._freeze_upper(previous_upper)
                     if first_sync and not state.get("archived_checked_at"):
@@ -225,7 +228,7 @@ class HubSpotReader:
                         "recent": dict(recent),
                     },
                 )
-            yield Page(records=records, cursor=dict(state))
+            yield Page(records=records, cursor=dict(state), total=total)
 
     def _freeze_upper(self, previous_upper: dt.datetime | None) -> dt.datetime:
         now = self.client.usage.server_time

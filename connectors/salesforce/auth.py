@@ -19,6 +19,7 @@ from pathlib import Path
 import jwt
 import requests
 
+from connectors.diagnostics import permanent_network_failure
 from connectors.errors import AuthenticationError, TransientError
 from connectors.salesforce.config import (
     ClientCredentialsAuth,
@@ -115,6 +116,16 @@ class Authenticator:
                 timeout=self._config.timeout_seconds,
             )
         except requests.RequestException as exc:
+            permanent = permanent_network_failure(
+                exc,
+                crm=CRM,
+                label="Salesforce login",
+                url=self._config.token_url,
+                variable="CRMHUB_SF_TOKEN_URL",
+                ca_variable="CRMHUB_SF_CA_BUNDLE",
+            )
+            if permanent is not None:
+                raise permanent from None
             raise TransientError(
                 f"Could not reach the Salesforce token endpoint ({type(exc).__name__}); check "
                 "CRMHUB_SF_TOKEN_URL and the network/proxy settings.",
@@ -179,7 +190,7 @@ class Authenticator:
             return Token(str(payload["access_token"]), str(instance) if instance else None)
         if status >= 500 or status == 429:
             raise TransientError(
-                f"The Salesforce token endpoint answered HTTP {status}; retrying later.",
+                f"The Salesforce token endpoint answered HTTP {status}.",
                 crm=CRM,
             )
         code = str(payload.get("error") or f"HTTP {status}")

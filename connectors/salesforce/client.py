@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.util import exception_handler
 
 from connectors.base import ApiUsage
+from connectors.diagnostics import host_of, permanent_network_failure
 from connectors.errors import (
     AuthenticationError,
     CrmRequestError,
@@ -46,6 +48,7 @@ from connectors.salesforce.auth import Authenticator
 from connectors.salesforce.config import SalesforceConfig
 
 CRM: Crm = SALESFORCE
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -224,7 +227,12 @@ class SalesforceClient:
 
         if not retry:
             return attempt()
-        return retrying(attempt, attempts=self.config.retry_attempts, sleep=self.sleep)
+        return retrying(
+            attempt,
+            attempts=self.config.retry_attempts,
+            sleep=self.sleep,
+            on_retry=lambda exc, wait: log.warning("%s Retrying in %.1f s.", exc, wait),
+        )
 
     def _attempt(self, obj: str, fn: Callable[[Salesforce], T]) -> T:
         relogged = False
@@ -252,9 +260,20 @@ class SalesforceClient:
             except requests.RequestException as exc:
                 if self.usage.calls == before:  # no response: the hook did not count it
                     self.usage.count(obj)
+                permanent = permanent_network_failure(
+                    exc,
+                    crm=CRM,
+                    label="Salesforce",
+                    url=self.config.instance_url,
+                    variable="CRMHUB_SF_INSTANCE_URL",
+                    ca_variable="CRMHUB_SF_CA_BUNDLE",
+                )
+                if permanent is not None:
+                    raise permanent from None
                 raise TransientError(
                     f"Salesforce request for {obj} failed in transit ({type(exc).__name__}); "
-                    "retrying.",
+                    f"check CRMHUB_SF_INSTANCE_URL ({host_of(self.config.instance_url)[0]}) and the "
+                    "network.",
                     crm=CRM,
                     maybe_applied=_maybe_sent(exc),
                 ) from None
@@ -308,7 +327,7 @@ class SalesforceClient:
                 if "concurrent" in message.lower():
                     return TransientError(
                         "Salesforce refused the request: too many concurrent long-running "
-                        "requests in the org (REQUEST_LIMIT_EXCEEDED); retrying.",
+                        "requests in the org (REQUEST_LIMIT_EXCEEDED).",
                         crm=CRM,
                         retry_after=self.retry_after() or 5.0,
                     )
@@ -328,7 +347,7 @@ class SalesforceClient:
             )
         if status == 429 or status >= 500 or code in TRANSIENT_CODES:
             return TransientError(
-                f"Salesforce answered HTTP {status} ({shown}) for {where}; retrying.",
+                f"Salesforce answered HTTP {status} ({shown}) for {where}.",
                 crm=CRM,
                 retry_after=self.retry_after(),
                 # a 5xx other than 503 may follow a request the org executed

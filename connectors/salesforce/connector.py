@@ -22,11 +22,19 @@ from functools import partial
 from typing import Any
 
 from connectors.base import ApiUsage, Page, ProvisionResult
-from connectors.errors import CrmRequestError
+from connectors.diagnostics import (
+    Check,
+    budget_check,
+    check_host,
+    error_check,
+    host_of,
+    summarise,
+)
+from connectors.errors import ConnectorError, CrmRequestError
 from connectors.records import SALESFORCE, Crm, FieldUpdate, HubFieldSpec, WriteResult
 from connectors.salesforce import soql
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.config import SalesforceConfig
+from connectors.salesforce.config import SalesforceConfig, SessionIdAuth
 from connectors.salesforce.fields import (
     HubField,
     HubFieldNames,
@@ -79,9 +87,14 @@ class SalesforceConnector:
             return
         state = _split(objects, cursor)
         for sf_object in objects:
+            first_sync = not state.get(sf_object)
             for records, object_cursor in self._reader.read(sf_object, state.get(sf_object)):
                 state[sf_object] = object_cursor
-                yield Page(records=records, cursor=_join(objects, state))
+                total = None
+                if first_sync:  # the org's record count, when the reader already asked for it
+                    counts = [self._counts.known(o) for o in objects]
+                    total = sum(counts) if all(c is not None for c in counts) else None  # type: ignore[misc]
+                yield Page(records=records, cursor=_join(objects, state), total=total)
 
     def reconcile_ids(self, kind: str) -> Iterator[Page]:
         """A full pass over the live ids of a kind; the last page lists them all.
@@ -117,6 +130,119 @@ class SalesforceConnector:
         for sf_object in sorted({m.sf_object for m in MAPPABLE.values()}):
             if self._field_map.fields_for(sf_object):
                 self._reader.validate(sf_object)
+
+    def diagnose(self, specs: Sequence[HubFieldSpec], *, deep: bool = True) -> list[Check]:
+        """What ``crmhub doctor`` reports for this org; nothing is written.
+
+        Host (DNS, TLS), login, read access to every synced object (describe), every mapped
+        field, and with ``deep`` the hub's fields (exist, writable) and the API budget left.
+        Without ``deep`` (the sync's preflight): login and the objects with mapped fields only. Stops
+        at the first layer that fails: a later check would only repeat the cause.
+        """
+        config = self.config
+        checks = [
+            check_host(
+                SALESFORCE,
+                "Salesforce",
+                config.instance_url,
+                variable="CRMHUB_SF_INSTANCE_URL",
+                ca_variable="CRMHUB_SF_CA_BUNDLE",
+                ca_bundle=config.ca_bundle,
+            )
+        ]
+        if host_of(config.token_url)[0] != host_of(config.instance_url)[0] and not isinstance(
+            config.auth, SessionIdAuth
+        ):
+            checks.append(
+                check_host(
+                    SALESFORCE,
+                    "Salesforce login",
+                    config.token_url,
+                    variable="CRMHUB_SF_TOKEN_URL",
+                    ca_variable="CRMHUB_SF_CA_BUNDLE",
+                    ca_bundle=config.ca_bundle,
+                )
+            )
+        if any(c.status == "fail" for c in checks):
+            return checks
+        try:
+            _ = self._client.sf
+        except ConnectorError as exc:
+            return [*checks, error_check(SALESFORCE, "credentials", exc)]
+        checks.append(
+            Check(SALESFORCE, "credentials", "pass", f"logged in ({type(config.auth).__name__})")
+        )
+        readable: list[str] = []
+        described: dict[str, dict[str, dict[str, Any]]] = {}
+        objects = list(dict.fromkeys(o for objs in KIND_OBJECTS.values() for o in objs))
+        if not deep:  # preflight: only the objects whose mapped fields must be checked
+            objects = [o for o in objects if self._field_map.fields_for(o)]
+        for sf_object in objects:
+            try:
+                described[sf_object] = _lower(self._schema.fields(sf_object))
+                readable.append(sf_object)
+            except ConnectorError as exc:
+                checks.append(error_check(SALESFORCE, f"read {sf_object}", exc))
+        if readable:
+            checks.append(summarise(SALESFORCE, "read objects", readable, "objects readable"))
+        mapped: list[str] = []
+        for key, name in self._field_map.entries.items():
+            sf_object = self._field_map.object_of(key)
+            if not name or sf_object not in described:
+                continue
+            if name.lower() in described[sf_object]:
+                mapped.append(f"{sf_object}.{name}")
+            else:
+                checks.append(
+                    Check(
+                        SALESFORCE,
+                        f"mapped field {key}",
+                        "fail",
+                        f"{sf_object}.{name} does not exist or is hidden by field-level security",
+                        f"fix salesforce.read.{key} in mapping.yaml, or create the field / grant "
+                        "the integration user read access to it",
+                    )
+                )
+        if mapped:
+            checks.append(summarise(SALESFORCE, "mapped fields", mapped, "mapped fields exist"))
+        if deep and ACCOUNT in described:
+            checks.extend(self._diagnose_hub_fields(specs))
+            usage = self._client.usage
+            checks.append(
+                budget_check(SALESFORCE, usage.quota_used, usage.quota_max, config.budget_share)
+            )
+        return checks
+
+    def _diagnose_hub_fields(self, specs: Sequence[HubFieldSpec]) -> list[Check]:
+        try:
+            results = self.ensure_fields(specs, dry_run=True)
+        except ConnectorError as exc:
+            return [error_check(SALESFORCE, "hub fields", exc)]
+        checks: list[Check] = []
+        ok = [r.crm_name for r in results if r.action == "exists"]
+        missing = [r.crm_name for r in results if r.action == "would_create"]
+        if ok:
+            checks.append(
+                summarise(SALESFORCE, "hub fields", ok, "hub fields exist and are writable")
+            )
+        for r in results:
+            if r.action == "not_writable":
+                checks.append(
+                    Check(SALESFORCE, f"hub field {r.crm_name}", "fail", "not writable", r.detail)
+                )
+        if missing:
+            checks.append(
+                Check(
+                    SALESFORCE,
+                    "create hub fields",
+                    "warn",
+                    f"{len(missing)} hub fields missing on Account: {', '.join(missing[:4])}"
+                    + (" …" if len(missing) > 4 else ""),
+                    "the first sync creates them (the integration user needs 'Customize "
+                    "Application'), or run `crmhub fields ensure`",
+                )
+            )
+        return checks
 
     # ---- writing ---------------------------------------------------------------------------
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:

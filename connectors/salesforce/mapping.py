@@ -206,7 +206,7 @@ class FieldMap:
         return MappingError(
             f"field mapping '{key}' names {sf_object}.{field_name}, which does not exist in this "
             f"Salesforce org (or is hidden from the integration user by field-level security); "
-            f"add the field in Salesforce or change `field_map.{key}` in the mapping file",
+            f"add the field in Salesforce or change salesforce.read.{key} in mapping.yaml",
             crm=SALESFORCE,
         )
 

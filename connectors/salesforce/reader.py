@@ -150,6 +150,10 @@ class RecordCounts:
         self._objects = tuple(dict.fromkeys(objects))
         self._counts: dict[str, int] | None = None
 
+    def known(self, sf_object: str) -> int | None:
+        """The count if it was already fetched (never spends a call: for progress displays)."""
+        return (self._counts or {}).get(sf_object)
+
     def count(self, sf_object: str) -> int | None:
         """The approximate number of live rows of ``sf_object``; None when unknown."""
         if self._counts is None:

@@ -619,12 +619,12 @@ def test_reconcile_ids_finds_hard_deletes(sb: Sandbox) -> None:
 
 def test_field_map_is_checked_against_the_portal_once(sb: Sandbox) -> None:
     seed(sb.state, "companies", {"name": "A", "industry": "Retail"}, rid="1", created=ago(sb, 3600))
-    with pytest.raises(MappingError, match=r"field_map.nonsense"):
+    with pytest.raises(MappingError, match=r"hubspot.read.nonsense"):
         connector(sb, field_map={"nonsense": "name"})
     bad = connector(sb, field_map={"go_live_date": "implementation_date"})
     with pytest.raises(MappingError) as err:
         drain(bad.read("account", None))
-    assert "implementation_date" in str(err.value) and "field_map.go_live_date" in str(err.value)
+    assert "implementation_date" in str(err.value) and "hubspot.read.go_live_date" in str(err.value)
     remapped = connector(
         sb, field_map={"extra.sector": "industry", "go_live_date": "", "deal.name": "dealname"}
     )

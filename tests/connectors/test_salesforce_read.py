@@ -503,7 +503,9 @@ def test_unknown_mapped_field_fails_with_a_message_naming_it(sb: Sandbox, org: O
     with pytest.raises(MappingError) as err:
         drain(connector, "account", None)
     text = str(err.value)
-    assert "go_live_date" in text and "Go_Live__c" in text and "field_map.go_live_date" in text
+    assert (
+        "go_live_date" in text and "Go_Live__c" in text and "salesforce.read.go_live_date" in text
+    )
     # validate() reports the same without reading anything.
     with pytest.raises(MappingError, match="Go_Live__c"):
         make_connector(sb.info, field_map={"go_live_date": "Go_Live__c"}).validate()
