@@ -402,8 +402,9 @@ def test_what_a_dry_run_previews_is_what_the_next_real_run_writes(env: Env, sync
     with store.session() as s:
         run_id = s.exec(select(t.WriteAudit.run_id).order_by(t.WriteAudit.id.desc())).first()
         written = {
-            (a.source, a.source_id, a.field_key, a.new_value)
+            (a.source, a.source_id, key, new)
             for a in s.exec(select(t.WriteAudit).where(t.WriteAudit.run_id == run_id))
+            for key, (_, new) in a.field_changes().items()
         }
     store.dispose()
     assert env.requests_since(head)
@@ -443,7 +444,10 @@ def test_database_problems_are_one_line_naming_the_variable(
     assert done.code == 2
     line = one_line(done, f"postgresql://crmhub:***@127.0.0.1:{port}/hub", "CRMHUB_DATABASE_URL")
     assert "s3cret" not in done.text
-    assert line.startswith("crmhub: the hub database")
+    assert line == (
+        f"crmhub: cannot reach the hub database postgresql://crmhub:***@127.0.0.1:{port}/hub; "
+        "start the database server or fix the host and port in CRMHUB_DATABASE_URL"
+    )
 
 
 def test_verbose_adds_the_traceback(env: Env, synced: Output) -> None:
