@@ -697,11 +697,14 @@ def test_max_changed_records_aborts_the_writeback_with_a_clear_error(
     # what `crmhub sync` prints for this run: one line per failed step, the hub's own message
     capsys.readouterr()
     assert print_sync_summary(run.result) == 1
-    failed = capsys.readouterr().out.split("Some steps failed:\n")[1].splitlines()
-    assert sorted(line.split(":")[0].strip() for line in failed) == sorted(failures)
+    err = capsys.readouterr().err
+    failed = err.split("Some steps failed (details: crmhub ui, or -v):\n")[1].splitlines()
+    assert sorted(line.split(":")[0].strip() for line in failed) == sorted(
+        step.replace("__", " ") for step in failures
+    )
     for line in failed:
         step, _, message = line.strip().partition(": ")
-        crm = step.removesuffix("__writeback")
+        crm = step.removesuffix(" writeback")
         assert message.startswith(
             f"WritebackAborted: {crm}: 2 records would change, above "
             "writeback.max_changed_records=1; "
