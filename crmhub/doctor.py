@@ -153,12 +153,12 @@ def database_checks(url: str) -> list[Check]:
 
 def dagster_checks() -> list[Check]:
     """The Dagster instance the CLI records runs in (``DAGSTER_HOME``) opens and answers."""
-    import dagster as dg
+    from crmhub.cli import _dagster_instance
 
     os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
     home = os.environ["DAGSTER_HOME"]
     try:
-        with dg.DagsterInstance.get() as instance:
+        with _dagster_instance() as instance:  # as sync opens it (under its init lock)
             instance.get_runs(limit=1)
             storage = type(instance.run_storage).__name__
     except Exception as exc:

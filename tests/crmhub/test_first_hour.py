@@ -459,3 +459,22 @@ def test_verbose_adds_the_traceback(env: Env, synced: Output) -> None:
     assert loud.err.rstrip().splitlines()[-1] == (
         "crmhub: no match review #999; list them with 'crmhub matches review'"
     )
+
+
+def test_quiet_sync_prints_nothing_when_all_is_well(env: Env, synced: Output) -> None:
+    done = cli("sync", "-q")
+    assert done.code == 0, done.text
+    assert (done.out, done.err) == ("", "")
+
+
+def test_plain_progress_line_has_rate_and_eta_when_the_total_is_known() -> None:
+    from crmhub.progress import _Task, line
+
+    task = _Task(label="salesforce contacts", started=0.0, records=2_000, pages=2, total=10_000)
+    assert line(task, elapsed=4.0) == (
+        "salesforce contacts: running, 2,000 records, 2 pages, 500/s, 4 s, ETA 16 s (2,000/10,000)"
+    )
+    task.done = True
+    assert line(task, elapsed=20.0) == (
+        "salesforce contacts: done, 2,000 records, 2 pages, 100/s, 20 s"
+    )
