@@ -53,8 +53,11 @@ def _crm_environment(profile: str, seed: int, *, seed_empty: bool = True) -> Ite
     sandbox.start()
     try:
         if seed_empty and not sandbox.is_seeded():
+            from crmhub.progress import working
+
             _print(f"Seeding the sandbox CRMs with the '{profile}' data profile (first run)…")
-            sandbox.seed(profile=profile, seed=seed)
+            with working(f"seeding '{profile}'"):
+                sandbox.seed(profile=profile, seed=seed)
         with _environ(_sandbox_env_for(mode, sandbox.info)):
             yield f"{mode.describe()} (sandbox started for this run)"
     finally:
@@ -314,7 +317,10 @@ def cmd_sandbox_seed(args: argparse.Namespace) -> int:
 
     settings.sandbox_home().mkdir(parents=True, exist_ok=True)
     state = SandboxState(settings.sandbox_home() / "sandbox.db")
-    stats = generate(state, profile=args.profile, seed=args.seed)
+    from crmhub.progress import working
+
+    with working(f"generating the '{args.profile}' profile"):
+        stats = generate(state, profile=args.profile, seed=args.seed)
     _print(_counts_table(stats))
     return 0
 
@@ -359,7 +365,10 @@ def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
                 "the sandbox holds no data; run `crmhub sandbox seed` (or a first `crmhub sync`) "
                 "before mutating"
             )
-        changes = mutate(state, seed=args.seed, share=args.share)
+        from crmhub.progress import working
+
+        with working(f"editing {args.share:.0%} of the records"):
+            changes = mutate(state, seed=args.seed, share=args.share)
     finally:
         state.close()
     _print(_counts_table(changes))

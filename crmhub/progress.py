@@ -12,9 +12,11 @@ display; elsewhere (CI, a log file) a plain line per object at most every ``inte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -249,3 +251,20 @@ def loggers_config(verbose: bool = False) -> dict[str, Any]:
     if verbose:
         config["console"] = {"config": {"log_level": "INFO"}}
     return config
+
+
+@contextlib.contextmanager
+def working(text: str, *, stream: TextIO | None = None) -> Iterator[None]:
+    """A spinner with elapsed time on a terminal for work without page figures (seeding the
+    sandbox, mutating it); elsewhere nothing (the caller prints its own result line)."""
+    out = stream or sys.stderr
+    if not getattr(out, "isatty", lambda: False)():
+        yield
+        return
+    from rich.console import Console
+
+    started = time.monotonic()
+    console = Console(file=out)
+    with console.status(text) as status:
+        yield
+        status.update(f"{text} ({time.monotonic() - started:.0f} s)")
