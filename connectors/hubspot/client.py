@@ -270,6 +270,8 @@ class HubSpotClient:
         original = api_client.rest_client.request
 
         def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            # the SDK's headers carry the configured token: this frame must not keep it
+            kwargs["headers"] = _without_auth(kwargs.get("headers"))
             return self._send(original, exc_type, method, url, *args, **kwargs)
 
         api_client.rest_client.request = request
@@ -292,21 +294,23 @@ class HubSpotClient:
         path = urllib.parse.urlsplit(url).path
         obj = object_of(path)
         is_token = path == _TOKEN_PATH
-        headers = dict(headers or {})
+        # Without the SDK's own Authorization (set from the configured token): the transport
+        # adds the current one per attempt, and this frame's locals stay free of secrets.
+        headers = _without_auth(headers)
         if not is_token:
             self.check_budget()
             self.limiter.acquire(search=method.upper() == "POST" and path.endswith("/search"))
         refreshed = False
         while True:
-            if not is_token:
-                headers["Authorization"] = f"Bearer {self.tokens.current()}"
             self.usage.count(obj)
             try:
                 response = original(
                     method,
                     url,
                     query_params=query_params,
-                    headers=headers,
+                    # the token goes straight into the call, never into a local of this frame:
+                    # test runners and crash reporters print a failing frame's variables
+                    headers={**headers, **self._authorization(is_token)},
                     body=body,
                     post_params=post_params,
                     _preload_content=_preload_content,
@@ -340,6 +344,9 @@ class HubSpotClient:
                 ) from None
             self._observe(getattr(response, "getheaders", lambda: None)())
             return response
+
+    def _authorization(self, is_token: bool) -> dict[str, str]:
+        return {} if is_token else {"Authorization": f"Bearer {self.tokens.current()}"}
 
     def _classify(self, exc: Exception, status: int, obj: str, is_token: bool) -> Exception:
         """A HubSpot error as the hub's error, or the SDK exception for the caller to judge."""
@@ -538,3 +545,8 @@ def _retry_after(raw_headers: Any) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _without_auth(headers: dict[str, str] | None) -> dict[str, str]:
+    """Request headers without ``Authorization`` (the transport adds the current token)."""
+    return {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}

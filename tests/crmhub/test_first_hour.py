@@ -478,3 +478,36 @@ def test_plain_progress_line_has_rate_and_eta_when_the_total_is_known() -> None:
     assert line(task, elapsed=20.0) == (
         "salesforce contacts: done, 2,000 records, 2 pages, 100/s, 20 s"
     )
+
+
+def test_a_rejected_hubspot_token_is_in_no_frame_of_the_traceback(env: Env) -> None:
+    """pytest prints the arguments of the frame that raised (the issue: the live contract test
+    printed the token seven times): none of the hub's own frames holds it. (The SDK's internal
+    frames do, but they are not the raising frame: the connector raises its own error.)"""
+    from connectors.errors import AuthenticationError
+    from connectors.hubspot.config import HubSpotConfig
+    from connectors.hubspot.connector import HubSpotConnector
+
+    info = env.sandbox.info
+    token = "pat-wrong-token"
+    connector = HubSpotConnector(
+        HubSpotConfig(base_url=info.hubspot_url, access_token=token, ca_bundle=info.ca_bundle)
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        connector.validate(["account"])
+    connector.close()
+    tb = caught.value.__traceback__
+    ours = str(Path(__file__).resolve().parents[2] / "connectors")
+    frames = 0
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(ours):
+            tb = tb.tb_next
+            continue
+        frames += 1
+        for name, value in tb.tb_frame.f_locals.items():
+            if name in ("self", "config", "token"):
+                continue  # objects whose repr hides the secret / this test's own variable
+            assert token not in repr(value), (tb.tb_frame.f_code.co_name, name)
+        last = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    assert frames and last == "_send"  # the transport raised it, after its checks above
