@@ -60,6 +60,7 @@ def build_hubspot(
         budget_share=resource.budget_share,
         burst_limit=resource.burst_limit,
         search_per_second=resource.search_per_second,
+        rate_limit_store=resource.limiter_store(),
         archived_check_interval_seconds=float(resource.archived_check_interval_seconds),
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),

@@ -178,6 +178,14 @@ class HubSpotResource(_CrmResource):
     #: How often archived (deleted) records are listed, per object type: the latency of a
     #: HubSpot delete against one extra call per object on the runs that check (0: every run).
     archived_check_interval_seconds: int = 21600
+    #: Where the portal's burst and search windows are shared between processes and machines:
+    #: a Redis URL (``CRMHUB_REDIS_URL``), ``sqlite:///path`` or ``memory``; empty: the file
+    #: ``ratelimit.db`` next to the hub database in ``CRMHUB_HOME``.
+    rate_limit_store: str = ""
+
+    def limiter_store(self) -> str:
+        """The rate-limit store: the configured one, else ``$CRMHUB_HOME/ratelimit.db``."""
+        return self.rate_limit_store or f"sqlite:///{settings.hub_home() / 'ratelimit.db'}"
 
     def _names(self, writeback: WritebackConfig) -> dict[str, str]:
         return writeback.hubspot_names

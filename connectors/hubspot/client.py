@@ -220,6 +220,7 @@ class HubSpotClient:
             burst_limit=config.burst_limit,
             burst_window_seconds=config.burst_window_seconds,
             search_per_second=config.search_per_second,
+            store=config.rate_limit_store,
         )
         self._sdk = hubspot.Client.create(
             access_token=config.access_token,

@@ -67,6 +67,10 @@ class HubSpotConfig:
     burst_window_seconds: float = 10.0
     #: Client-side search limit (HubSpot allows 4-5 search requests per second per token).
     search_per_second: float = 4.0
+    #: Where the portal's rate-limit log lives, shared by every process that uses it: ``""``
+    #: (this process only), ``sqlite:///path/ratelimit.db`` (every process on the machine) or
+    #: ``redis://host:6379/0`` (every machine). See ``connectors/hubspot/limiter.py``.
+    rate_limit_store: str = field(default="", repr=False)
     #: How often a failing idempotent call is tried in all (burst 429s, 5xx, dropped connections).
     retry_attempts: int = 5
 

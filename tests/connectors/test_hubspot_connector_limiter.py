@@ -43,7 +43,8 @@ def test_burst_and_search_windows_hold_on_a_fake_clock() -> None:
     start = clock.now
     for _ in range(3):
         slow.acquire(search=True)
-    assert clock.now - start == 4.0  # a fractional rate: one search per 2 s
+    # A fractional rate: one search per 2 s (plus the log's millisecond past each boundary).
+    assert 4.0 < clock.now - start < 4.01
 
 
 def test_one_limiter_per_portal_and_credential() -> None:
