@@ -1348,4 +1348,7 @@ PROFILES: dict[str, Profile] = {
     "tiny": Profile("tiny", customers=40, owners=4),
     "demo": Profile("demo", customers=1000, owners=12),
     "large": Profile("large", customers=100_000, owners=120),
+    # Growth profiles of the end-to-end benchmark (benchmarks/sync_e2e.py): `large` scaled.
+    "2x": Profile("2x", customers=200_000, owners=240),
+    "4x": Profile("4x", customers=400_000, owners=480),
 }

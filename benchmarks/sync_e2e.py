@@ -1,0 +1,411 @@
+"""End-to-end sync benchmark: the whole `crmhub sync` job on a sandbox profile, phase by phase.
+
+Why: what a user with a large CRM waits for is the whole job (extraction under the CRMs' rate
+limits, unify, handover, KPIs, writeback), not one part of it, and the hub's own work should add
+little to the time the CRMs' published limits impose anyway. For each profile this script:
+
+1. seeds the sandbox in its **own process** (the emulators' CPU and memory are not the hub's);
+2. runs ``first`` (a first full sync), then lets the mutator change ``--share`` of the records
+   (``changed``: an incremental sync), then ``idle`` (nothing changed), each one hour later on the
+   sandbox clock; every sync is a real Dagster run of ``sync_job`` (the job ``crmhub sync`` runs,
+   with its resources built from the environment, its persistent instance and run config) in a
+   **fresh child process**, so its peak RSS is the hub's own;
+3. prints per phase and per step: wall seconds, records and records per second, API calls per
+   CRM from the sandbox's request ledger next to the extraction's minimum (the logic of
+   ``api_calls.py``; writes are shown as measured), the hub process's peak RSS, and the **floor**:
+   the time the calls made would take at the real APIs' published limits (HubSpot: 190 requests
+   per 10 s and 5 searches per second per portal; Salesforce has no per-second limit, only 25
+   concurrent long-running requests: ``calls x --sf-call-seconds / min(25, Salesforce steps)``),
+   with the hub's overhead = measured / floor;
+4. writes the same figures as JSON (``--json``) and, with several profiles, the growth from the
+   first to the last.
+
+Usage: ``uv run python benchmarks/sync_e2e.py --profile demo [--profile large ...] [--json out]``
+(not part of ``uv run pytest``; ``demo`` takes a few minutes, ``large`` about an hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
+from api_calls import hs_minimum, sf_minimum, sf_record_count_minimum
+from common import TOKEN_CATEGORIES, WRITE_CATEGORIES, classify, count_calls, machine_line
+
+from assets.extract import HS_KINDS, SF_KINDS
+from sandbox.mutate import mutate
+from sandbox.runner import Sandbox
+from sandbox.state import HS, SF, SandboxState, fmt_ts, parse_ts
+
+ROOT = Path(__file__).resolve().parent.parent
+#: HubSpot's published limits (Professional/Enterprise): burst per 10 s, searches per second.
+HS_BURST_PER_10S = 190
+HS_SEARCH_PER_S = 5
+#: Salesforce: concurrent long-running requests per org (production).
+SF_CONCURRENCY = 25
+#: One-time field provisioning of the first writeback (Tooling API, HubSpot property creates).
+PROVISIONING = frozenset({"tooling", "property create"})
+
+
+# ---- the child processes ---------------------------------------------------------------------
+
+
+def serve_child(home: Path, profile: str, seed: int) -> int:
+    """Sandbox mode: seed, serve, print the sandbox info as JSON, serve until stdin closes."""
+    sandbox = Sandbox(home)
+    info = sandbox.start()
+    started = time.perf_counter()
+    generated = sandbox.seed(profile, seed=seed)
+    generated["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps({"info": json.loads(info.to_json()), "generated": generated}), flush=True)
+    sys.stdin.read()
+    sandbox.stop()
+    return 0
+
+
+def hub_child(home: Path, info_path: Path) -> int:
+    """Hub mode: one `crmhub sync` run (same definitions, instance and run config) as JSON."""
+    from crmhub import settings
+
+    info = json.loads(info_path.read_text())
+    os.environ["CRMHUB_HOME"] = str(home)
+    os.environ.update(settings.sandbox_environment(argparse.Namespace(**info)))
+    os.chdir(home)  # dagster.yaml keeps the run storage in .crmhub/dagster below the cwd
+    from crmhub.cli import _dagster_instance, _definitions
+
+    defs = _definitions()
+    job = defs.resolve_job_def("sync_job")
+    run_config = {"ops": {}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    started = time.time()
+    with _dagster_instance() as instance:
+        result = job.execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False
+        )
+        ended = time.time()
+        logs = instance.all_logs(result.run_id)
+    steps: dict[str, dict[str, Any]] = {}
+    for entry in logs:
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        step = steps.setdefault(entry.step_key, {})
+        kind = event.event_type_value
+        if kind == "STEP_START":
+            step["start"] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            step["end"] = entry.timestamp
+            step["ok"] = kind == "STEP_SUCCESS"
+        elif kind == "ASSET_MATERIALIZATION":
+            md = event.event_specific_data.materialization.metadata
+            for name in ("records", "customers", "records_changed", "write_calls"):
+                if name in md:
+                    step[name] = int(md[name].value)
+    payload = {
+        "success": result.success,
+        "start": started,
+        "end": ended,
+        "steps": steps,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(payload), flush=True)
+    return 0 if result.success else 1
+
+
+# ---- the parent --------------------------------------------------------------------------------
+
+
+def _extraction_minimum(state: SandboxState, since: str | None) -> dict[str, int]:
+    """The fewest extraction calls per CRM (pages + required discovery), as api_calls.py counts."""
+    out = {SF: sf_record_count_minimum(state, since), HS: 0}
+    for crm, kinds, minimum in ((SF, SF_KINDS, sf_minimum), (HS, HS_KINDS, hs_minimum)):
+        for kind in kinds:
+            _, pages, discovery, _ = minimum(state, kind, since)
+            out[crm] += pages + discovery
+    return out
+
+
+def _floor(hs_calls: int, hs_searches: int, sf_calls: int, sf_call_seconds: float) -> float:
+    """Seconds the calls need at the published limits, both CRMs read at the same time."""
+    hs = max(hs_calls * 10.0 / HS_BURST_PER_10S, hs_searches / HS_SEARCH_PER_S)
+    sf = sf_calls * sf_call_seconds / min(SF_CONCURRENCY, len(SF_KINDS))
+    return max(hs, sf)
+
+
+def _ledger(state: SandboxState, head: int) -> list[dict[str, Any]]:
+    rows = []
+    for r in state.ledger(since=head):
+        category = classify(r["crm"], r["method"], r["path"])
+        if category in TOKEN_CATEGORIES:
+            continue
+        rows.append({"crm": r["crm"], "ts": parse_ts(r["ts"]).timestamp(), "category": category})
+    return rows
+
+
+def run_phase(
+    home: Path, info_path: Path, state: SandboxState, phase: str, since: str | None, args: Any
+) -> dict[str, Any]:
+    """One hub run in a child process, with the sandbox's ledger and the minimum around it."""
+    minimum = _extraction_minimum(state, since)
+    head = state.ledger_head()
+    offset = (state.now() - dt.datetime.now(dt.UTC)).total_seconds()  # sandbox clock - real
+    started = time.time()
+    child = subprocess.run(
+        [sys.executable, __file__, "--hub-child", str(home), str(info_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    wall = time.time() - started
+    if child.returncode != 0 and not child.stdout.strip():
+        raise RuntimeError(f"hub run {phase} failed:\n{child.stderr[-3000:]}")
+    run = json.loads(child.stdout.strip().splitlines()[-1])
+    ledger = _ledger(state, head)
+    calls = {crm: sum(1 for r in ledger if r["crm"] == crm) for crm in (SF, HS)}
+    searches = sum(1 for r in ledger if r["crm"] == HS and r["category"] == "search")
+    extraction, writes, breakdown = {}, {}, {}
+    for crm in (SF, HS):
+        counted = count_calls(state, head, crm)
+        rest, written = counted.split(WRITE_CATEGORIES | PROVISIONING)
+        extraction[crm], writes[crm], breakdown[crm] = rest.api, written.api, counted.breakdown()
+    steps = []
+    for key, step in sorted(run["steps"].items(), key=lambda kv: kv[1].get("start", 0)):
+        lo, hi = step.get("start", 0) + offset, step.get("end", 0) + offset
+        in_step = [r for r in ledger if lo <= r["ts"] <= hi]
+        seconds = step.get("end", 0) - step.get("start", 0)
+        records = step.get("records", step.get("customers", step.get("records_changed")))
+        steps.append(
+            {
+                "step": key,
+                "seconds": round(seconds, 2),
+                "records": records,
+                "records_per_s": round(records / seconds, 1) if records and seconds else None,
+                "calls": len(in_step),
+                "ok": step.get("ok"),
+            }
+        )
+    records = sum(
+        s["records"] or 0
+        for s in steps
+        if s["step"].startswith(("salesforce__", "hubspot__"))
+        and not s["step"].endswith("writeback")
+    )
+    floor = _floor(calls[HS], searches, calls[SF], args.sf_call_seconds)
+    hub_seconds = run["end"] - run["start"]
+    return {
+        "phase": phase,
+        "success": run["success"],
+        "wall_seconds": round(wall, 1),
+        "job_seconds": round(hub_seconds, 1),
+        "records_extracted": records,
+        "records_per_s": round(records / hub_seconds, 1) if hub_seconds else None,
+        "peak_rss_mb": run["peak_rss_mb"],
+        "calls": calls,
+        "extraction_calls": extraction,
+        "write_calls": writes,
+        "calls_breakdown": breakdown,
+        "hs_searches": searches,
+        "extraction_minimum": minimum,
+        "floor_seconds": round(floor, 1),
+        "over_floor": round(hub_seconds / floor, 2) if floor else None,
+        "steps": steps,
+    }
+
+
+def start_sandbox(home: Path, profile: str, seed: int) -> tuple[subprocess.Popen[str], dict]:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--sandbox-child", str(home), profile, str(seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line:
+        child.wait()
+        raise RuntimeError(f"sandbox child exited with {child.returncode} before serving")
+    return child, json.loads(line)
+
+
+def bench_profile(profile: str, args: Any) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix=f"crmhub-e2e-{profile}-", dir=args.dir))
+    sandbox: subprocess.Popen[str] | None = None
+    try:
+        started = time.time()
+        sandbox, ready = start_sandbox(home / "sandbox", profile, args.seed)
+        generated = ready["generated"]
+        print(f"[{profile}] sandbox seeded in {generated['seconds']} s", file=sys.stderr)
+        info_path = home / "sandbox-info.json"
+        info_path.write_text(json.dumps(ready["info"]))
+        state = SandboxState(ready["info"]["state_path"])
+        (home / "hub").mkdir()
+        phases = []
+        phases.append(run_phase(home / "hub", info_path, state, "first", None, args))
+        _progress(profile, phases[-1])
+        # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
+        # search index lags, so a read never reaches closer than a margin to the portal's now.
+        since = fmt_ts(state.now())
+        t = time.time()
+        changes = mutate(state, seed=args.seed, share=args.share)
+        mutate_seconds = round(time.time() - t, 1)
+        state.advance_clock(args.gap)
+        print(f"[{profile}] mutate {args.share:g}: {mutate_seconds} s", file=sys.stderr)
+        phases.append(run_phase(home / "hub", info_path, state, "changed", since, args))
+        _progress(profile, phases[-1])
+        state.advance_clock(args.gap)
+        phases.append(run_phase(home / "hub", info_path, state, "idle", fmt_ts(state.now()), args))
+        _progress(profile, phases[-1])
+        state.close()
+        return {
+            "profile": profile,
+            "seed": args.seed,
+            "seed_seconds": generated["seconds"],
+            "generated": {k: v for k, v in generated.items() if "/" in k},
+            "mutation": {k: changes[k] for k in ("updated", "created", "deleted")},
+            "mutate_seconds": mutate_seconds,
+            "total_seconds": round(time.time() - started, 1),
+            "phases": phases,
+        }
+    finally:
+        if sandbox is not None:
+            if sandbox.stdin:
+                sandbox.stdin.close()
+            try:
+                sandbox.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sandbox.kill()
+        if args.keep:
+            print(f"kept: {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _progress(profile: str, p: dict[str, Any]) -> None:
+    print(
+        f"[{profile}] {p['phase']}: {p['job_seconds']} s, calls {p['calls']}, "
+        f"peak RSS {p['peak_rss_mb']} MB, floor {p['floor_seconds']} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def report(results: list[dict[str, Any]], args: Any) -> str:
+    lines = [f"# End-to-end sync, commit {_commit()}", "", machine_line(), ""]
+    for res in results:
+        m = res["mutation"]
+        lines += [
+            f"## Profile `{res['profile']}` (seed {res['seed']}; sandbox seeded in its own process "
+            f"in {res['seed_seconds']} s; mutation {args.share:g}: {m['updated']:,} edited, "
+            f"{m['created']:,} created, {m['deleted']:,} deleted in {res['mutate_seconds']} s)",
+            "",
+            "| phase | job s | records | rec/s | peak RSS MB | SF calls | SF extraction (min) "
+            "| HS calls | HS extraction (min) | HS searches | floor s | job / floor |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for p in res["phases"]:
+            mn = p["extraction_minimum"]
+            lines.append(
+                f"| {p['phase']}{'' if p['success'] else ' (FAILED)'} | {p['job_seconds']} "
+                f"| {p['records_extracted']:,} | {p['records_per_s']} | {p['peak_rss_mb']:,.0f} "
+                f"| {p['calls'][SF]} | {p['extraction_calls'][SF]} ({mn[SF]}) "
+                f"| {p['calls'][HS]} | {p['extraction_calls'][HS]} ({mn[HS]}) "
+                f"| {p['hs_searches']} | {p['floor_seconds']} | {p['over_floor']} |"
+            )
+        lines.append("")
+        for p in res["phases"]:
+            cells = ", ".join(
+                f"{s['step']} {s['seconds']} s"
+                + (f" ({s['records']:,} rec, {s['records_per_s']}/s)" if s["records"] else "")
+                + (f" {s['calls']} calls" if s["calls"] else "")
+                for s in p["steps"]
+            )
+            lines.append(f"- `{p['phase']}` steps: {cells}")
+            lines.append(
+                f"- `{p['phase']}` calls: Salesforce {p['calls_breakdown'][SF] or 'none'}; "
+                f"HubSpot {p['calls_breakdown'][HS] or 'none'}"
+            )
+        lines.append("")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        lines.append(f"## Growth `{first['profile']}` → `{last['profile']}`")
+        lines.append("")
+        for a, b in zip(first["phases"], last["phases"], strict=True):
+            lines.append(
+                f"- {a['phase']}: job {a['job_seconds']} → {b['job_seconds']} s "
+                f"(x{b['job_seconds'] / max(a['job_seconds'], 0.1):.1f}), peak RSS "
+                f"{a['peak_rss_mb']:.0f} → {b['peak_rss_mb']:.0f} MB "
+                f"(x{b['peak_rss_mb'] / max(a['peak_rss_mb'], 1):.1f}), records "
+                f"{a['records_extracted']:,} → {b['records_extracted']:,}"
+            )
+    return "\n".join(lines)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--sandbox-child"]:
+        return serve_child(Path(argv[1]), argv[2], int(argv[3]))
+    if argv[:1] == ["--hub-child"]:
+        return hub_child(Path(argv[1]), Path(argv[2]))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--profile", action="append", help="tiny, demo, large, 2x, 4x (repeat for growth)"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--share", type=float, default=0.01, help="share of records changed")
+    parser.add_argument("--gap", type=float, default=3600.0, help="sandbox seconds between runs")
+    parser.add_argument(
+        "--sf-call-seconds",
+        type=float,
+        default=1.0,
+        help="assumed seconds per Salesforce call at the real API, for the floor",
+    )
+    parser.add_argument("--dir", default="/tmp", help="parent of the temporary folders")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    args = parser.parse_args(argv)
+    profiles = args.profile or ["demo"]
+    results = [bench_profile(p, args) for p in profiles]
+    text = report(results, args)
+    print(text)
+    if args.json:
+        payload = {
+            "commit": _commit(),
+            "machine": machine_line(),
+            "when": dt.datetime.now(dt.UTC).isoformat(),
+            "share": args.share,
+            "sf_call_seconds": args.sf_call_seconds,
+            "results": results,
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
