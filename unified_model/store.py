@@ -265,36 +265,47 @@ class HubStore:
             groups.setdefault(frozenset(row), []).append(row)
         with self.engine.begin() as conn:
             for cols, group in groups.items():
+                stmt = self._upsert_statement(table, keys, cols, newer_only, insert_only)
                 for start in range(0, len(group), _BATCH):
                     chunk = group[start : start + _BATCH]
-                    stmt = self._insert(table).values(chunk)
-                    update_cols = {
-                        c: stmt.excluded[c] for c in cols if c not in keys and c not in insert_only
-                    }
-                    if "content_modified_at" in update_cols:
-                        # keep the time the business content last changed
-                        update_cols["content_modified_at"] = sa.case(
-                            (
-                                table.c.content_hash == stmt.excluded.content_hash,
-                                table.c.content_modified_at,
-                            ),
-                            else_=stmt.excluded.content_modified_at,
-                        )
-                    where = None
-                    if newer_only and "modified_at" in cols:
-                        where = sa.or_(
-                            table.c.modified_at.is_(None),
-                            stmt.excluded.modified_at >= table.c.modified_at,
-                        )
-                    if update_cols:
-                        stmt = stmt.on_conflict_do_update(
-                            index_elements=keys, set_=update_cols, where=where
-                        )
-                    else:
-                        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-                    conn.execute(stmt)
+                    # One parameterised statement, many parameter sets: the driver's
+                    # executemany (SQLite) or pipelined batches (psycopg). A multi-row VALUES
+                    # clause had to be compiled anew for every chunk: 80 % of the upsert time.
+                    conn.execute(stmt, chunk)
                     written += len(chunk)
         return written
+
+    def _upsert_statement(
+        self,
+        table: sa.Table,
+        keys: list[str],
+        cols: frozenset[str],
+        newer_only: bool,
+        insert_only: frozenset[str],
+    ) -> Any:
+        """``INSERT … ON CONFLICT`` for rows with columns ``cols`` (no values: executemany)."""
+        stmt = self._insert(table)
+        update_cols: dict[str, Any] = {
+            c: stmt.excluded[c] for c in sorted(cols) if c not in keys and c not in insert_only
+        }
+        if "content_modified_at" in update_cols:
+            # keep the time the business content last changed
+            update_cols["content_modified_at"] = sa.case(
+                (
+                    table.c.content_hash == stmt.excluded.content_hash,
+                    table.c.content_modified_at,
+                ),
+                else_=stmt.excluded.content_modified_at,
+            )
+        where = None
+        if newer_only and "modified_at" in cols:
+            where = sa.or_(
+                table.c.modified_at.is_(None),
+                stmt.excluded.modified_at >= table.c.modified_at,
+            )
+        if update_cols:
+            return stmt.on_conflict_do_update(index_elements=keys, set_=update_cols, where=where)
+        return stmt.on_conflict_do_nothing(index_elements=keys)
 
     def upsert_records(self, kind: str, records: Sequence[AnyRecord]) -> dict[str, int]:
         """Store a page of connector records of one kind; tombstones mark rows deleted.
