@@ -115,7 +115,7 @@ def _max_in_window(times: list[float], window: float) -> int:
 
 @pytest.fixture
 def redis_store() -> Iterator[str]:
-    """The local Redis as a store (database 15), emptied of this test's keys afterwards."""
+    """The local Redis as a store (database 15, the tests'), emptied of rate-limit keys afterwards."""
     from redis import Redis
     from redis.exceptions import RedisError
 
@@ -127,7 +127,7 @@ def redis_store() -> Iterator[str]:
             pytest.fail(f"Redis at {store_label(REDIS_URL)} is unreachable under CI: {exc}")
         pytest.skip(f"Redis at {store_label(REDIS_URL)} is not running")
     yield REDIS_URL
-    for key in client.scan_iter("crmhub:ratelimit:test_*"):
+    for key in client.scan_iter("crmhub:ratelimit:*"):  # database 15 is the tests'
         client.delete(key)
     client.close()
 
@@ -181,3 +181,32 @@ def test_two_connector_processes_stay_under_the_portal_limit(sb: Sandbox, tmp_pa
     go = tmp_path / "go2"
     _run_children(_CONNECTOR_CHILD, [[*base, "memory", str(go)]] * 2, go)
     assert 429 in [c[2] for c in calls(sb, head)]
+
+
+def test_the_sync_resource_shares_the_budget_where_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_store: str
+) -> None:
+    """`crmhub sync` (the Dagster resources) keeps the log next to the hub database by default
+    and in Redis when CRMHUB_REDIS_URL is set; the URL's password never shows in the label."""
+    import dagster as dg
+
+    from assets.definitions import build_resources
+
+    monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRMHUB_HS_ACCESS_TOKEN", f"pat-{uuid.uuid4().hex}")
+    monkeypatch.delenv("CRMHUB_REDIS_URL", raising=False)
+    with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+        connector = built.hubspot.connector()
+        limiter = connector.client.limiter
+        assert limiter.store == f"sqlite:///{tmp_path / 'home' / 'ratelimit.db'}"
+        limiter.acquire(search=True)
+        assert (tmp_path / "home" / "ratelimit.db").exists()
+        connector.close()
+
+    monkeypatch.setenv("CRMHUB_REDIS_URL", redis_store)
+    with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+        connector = built.hubspot.connector()
+        assert connector.client.limiter.store == redis_store
+        connector.client.limiter.acquire()
+        connector.close()
+    assert store_label("redis://:s3cret@cache.internal:6379/0") == "redis://cache.internal:6379/0"
