@@ -36,6 +36,7 @@ or an injected ``clock`` and ``sleep`` so that tests run instantly on a fake clo
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -177,6 +178,17 @@ def _shared_bucket(store: str, name: str, rate: Rate) -> AbstractBucket:
 
 _REGISTRY: dict[tuple[str, str], PortalLimiter] = {}
 _REGISTRY_LOCK = threading.Lock()
+
+
+# A forked child (a multiprocessing start method) must not reuse the parent's store connections
+# (SQLite handles and sockets are not fork-safe): it opens its own on first use.
+def _after_fork() -> None:
+    global _REGISTRY_LOCK
+    _REGISTRY.clear()
+    _REGISTRY_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def portal_key(base_url: str, credential: str) -> str:

@@ -210,3 +210,21 @@ def test_the_sync_resource_shares_the_budget_where_the_environment_says(
         connector.client.limiter.acquire()
         connector.close()
     assert store_label("redis://:s3cret@cache.internal:6379/0") == "redis://cache.internal:6379/0"
+
+
+def test_a_forked_process_opens_its_own_store_and_still_shares_the_budget(tmp_path: Path) -> None:
+    """Store connections are not fork-safe: a forked child builds its own limiter for the same
+    portal, and that limiter sees the requests the parent already spent."""
+    from connectors.hubspot.limiter import shared_limiter
+
+    store = f"sqlite:///{tmp_path / 'ratelimit.db'}"
+    kw = {"burst_limit": 3, "burst_window_seconds": 30.0, "search_per_second": 2.0}
+    parent = shared_limiter("https://fork.test", "tok", store=store, **kw)
+    for _ in range(3):
+        parent.acquire()
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 = own limiter and the burst already spent
+        child = shared_limiter("https://fork.test", "tok", store=store, **kw)
+        os._exit(0 if child is not parent and child.burst.take(time.time()) > 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
