@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import importlib
 import importlib.metadata
 import json
@@ -267,6 +268,14 @@ class HubSpotClient:
         configuration.retries = False
         api_client = package.ApiClient(configuration=configuration)
         api_client.user_agent = f"hubspot-api-client-python; {_SDK_VERSION}"
+        # The SDK parses every timestamp of every record with dateutil's generic parser (a
+        # third of a large read's client time); HubSpot sends ISO 8601, which the standard
+        # library parses ~20x faster. Anything else still goes to the SDK's own parser.
+        for name, convert in (("datetime", _iso_datetime), ("date", _iso_date)):
+            attribute = f"_ApiClient__deserialize_{name}"
+            original_parse = getattr(api_client, attribute, None)
+            if original_parse is not None:
+                setattr(api_client, attribute, functools.partial(convert, original_parse))
         exc_type = importlib.import_module(package.__name__ + ".exceptions").ApiException
         original = api_client.rest_client.request
 
@@ -532,6 +541,22 @@ def _headers(raw: Any) -> dict[str, str]:
     for name, value in items:
         out.setdefault(str(name).lower(), str(value))
     return out
+
+
+def _iso_datetime(fallback: Callable[[str], Any], value: str) -> Any:
+    """``2026-05-01T07:25:37.123Z`` → an aware datetime; other forms go to ``fallback``."""
+    try:
+        return dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return fallback(value)
+
+
+def _iso_date(fallback: Callable[[str], Any], value: str) -> Any:
+    """``2026-05-01`` → a date; other forms go to ``fallback``."""
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return fallback(value)
 
 
 def _retry_after(raw_headers: Any) -> float | None:
