@@ -4,8 +4,8 @@ Credentials come only from environment variables, through ``dg.EnvVar``: the UI 
 variable feeds a resource, never its value. Which variables exist is checked here (presence only)
 so that optional credentials (one of several Salesforce flows) can stay unset.
 
-Jobs run in-process: the HubSpot rate limiter is shared per process, and SQLite (the default
-store) prefers one writer.
+Jobs run in-process because SQLite (the default store) prefers one writer. (The HubSpot rate
+budget no longer needs it: it is shared across processes, see ``connectors/hubspot/limiter.py``.)
 """
 
 import os
