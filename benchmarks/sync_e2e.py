@@ -152,11 +152,24 @@ def _ledger(state: SandboxState, head: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(
-    home: Path, info_path: Path, state: SandboxState, phase: str, since: str | None, args: Any
+    home: Path,
+    info_path: Path,
+    state: SandboxState,
+    phase: str,
+    since: str | None,
+    args: Any,
+    sandbox_pid: int,
 ) -> dict[str, Any]:
     """One hub run in a child process, with the sandbox's ledger and the minimum around it."""
     minimum = _extraction_minimum(state, since)
+    sandbox_cpu = _cpu_seconds(sandbox_pid)
     head = state.ledger_head()
     offset = (state.now() - dt.datetime.now(dt.UTC)).total_seconds()  # sandbox clock - real
     started = time.time()
@@ -167,6 +180,7 @@ def run_phase(
         cwd=ROOT,
     )
     wall = time.time() - started
+    sandbox_cpu = _cpu_seconds(sandbox_pid) - sandbox_cpu
     if child.returncode != 0 and not child.stdout.strip():
         raise RuntimeError(f"hub run {phase} failed:\n{child.stderr[-3000:]}")
     run = json.loads(child.stdout.strip().splitlines()[-1])
@@ -210,6 +224,7 @@ def run_phase(
         "records_extracted": records,
         "records_per_s": round(records / hub_seconds, 1) if hub_seconds else None,
         "peak_rss_mb": run["peak_rss_mb"],
+        "sandbox_cpu_seconds": round(sandbox_cpu, 1),
         "calls": calls,
         "extraction_calls": extraction,
         "write_calls": writes,
@@ -251,7 +266,7 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
         state = SandboxState(ready["info"]["state_path"])
         (home / "hub").mkdir()
         phases = []
-        phases.append(run_phase(home / "hub", info_path, state, "first", None, args))
+        phases.append(run_phase(home / "hub", info_path, state, "first", None, args, sandbox.pid))
         _progress(profile, phases[-1])
         # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
         # search index lags, so a read never reaches closer than a margin to the portal's now.
@@ -261,10 +276,16 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
         mutate_seconds = round(time.time() - t, 1)
         state.advance_clock(args.gap)
         print(f"[{profile}] mutate {args.share:g}: {mutate_seconds} s", file=sys.stderr)
-        phases.append(run_phase(home / "hub", info_path, state, "changed", since, args))
+        phases.append(
+            run_phase(home / "hub", info_path, state, "changed", since, args, sandbox.pid)
+        )
         _progress(profile, phases[-1])
         state.advance_clock(args.gap)
-        phases.append(run_phase(home / "hub", info_path, state, "idle", fmt_ts(state.now()), args))
+        phases.append(
+            run_phase(
+                home / "hub", info_path, state, "idle", fmt_ts(state.now()), args, sandbox.pid
+            )
+        )
         _progress(profile, phases[-1])
         state.close()
         return {
@@ -309,14 +330,16 @@ def report(results: list[dict[str, Any]], args: Any) -> str:
             f"in {res['seed_seconds']} s; mutation {args.share:g}: {m['updated']:,} edited, "
             f"{m['created']:,} created, {m['deleted']:,} deleted in {res['mutate_seconds']} s)",
             "",
-            "| phase | job s | records | rec/s | peak RSS MB | SF calls | SF extraction (min) "
+            "| phase | job s | sandbox CPU s | records | rec/s | peak RSS MB | SF calls "
+            "| SF extraction (min) "
             "| HS calls | HS extraction (min) | HS searches | floor s | job / floor |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for p in res["phases"]:
             mn = p["extraction_minimum"]
             lines.append(
                 f"| {p['phase']}{'' if p['success'] else ' (FAILED)'} | {p['job_seconds']} "
+                f"| {p['sandbox_cpu_seconds']} "
                 f"| {p['records_extracted']:,} | {p['records_per_s']} | {p['peak_rss_mb']:,.0f} "
                 f"| {p['calls'][SF]} | {p['extraction_calls'][SF]} ({mn[SF]}) "
                 f"| {p['calls'][HS]} | {p['extraction_calls'][HS]} ({mn[HS]}) "
