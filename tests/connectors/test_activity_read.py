@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared helpers (pytest runs importlib mode)
-from test_hubspot_kit import calls, connector, drain  # noqa: E402
+from test_hubspot_kit import calls, connector, drain
 
-from connectors.records import ActivityRecord  # noqa: E402
-from sandbox.control import set_config  # noqa: E402
-from sandbox.generator import generate  # noqa: E402
-from sandbox.runner import Sandbox  # noqa: E402
-from sandbox.state import HS, SF  # noqa: E402
-from tests.connectors.salesforce_support import api_calls, make_connector  # noqa: E402
+from connectors.records import ActivityRecord
+from sandbox.control import set_config
+from sandbox.generator import generate
+from sandbox.runner import Sandbox
+from sandbox.state import HS, SF
+from tests.connectors.salesforce_support import api_calls, make_connector
 
 HS_OBJECTS = {"calls": "call", "meetings": "meeting", "notes": "note", "tasks": "task"}
 
