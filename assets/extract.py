@@ -21,7 +21,7 @@ from unified_model.sync import extract
 
 #: Salesforce has a stage-history stream the hub folds into deals; HubSpot has it on the deal.
 SF_KINDS = (*OBJECT_KINDS, "deal_stage")
-HS_KINDS = tuple(k for k in OBJECT_KINDS if k != "activity")
+HS_KINDS = OBJECT_KINDS
 
 
 PLURALS = {"activity": "activities", "deal_stage": "deal_stages"}

@@ -27,11 +27,13 @@ Calls come from the sandbox's request ledger (what the CRM saw), cross-checked w
 Minimum per object: the pages the page and batch sizes of the APIs allow, plus the field
 discovery the issue requires, shown in their own columns:
 
-- Pages, Salesforce REST: ``ceil(rows / 2000)`` (at least 1: a query that finds nothing is still a
-  call); a first sync may use Bulk 2.0 instead: create + 1 poll + ``ceil(rows / 50000)`` result
-  chunks, whichever is less; ``rows`` counts deleted rows too (``queryAll`` returns them).
-- Pages, HubSpot: ``ceil(changed / 200)`` searches (at least 1) plus ``ceil(changed / 1000)`` v4
-  association batch reads per association type the record needs; owners (no change filter):
+- Pages, Salesforce REST: ``ceil(rows / 2000)`` per object (at least 1: a query that finds
+  nothing is still a call; activity is Task and Event); a first sync may use Bulk 2.0 instead:
+  create + 1 poll + ``ceil(rows / 50000)`` result chunks, whichever is less; ``rows`` counts
+  deleted rows too (``queryAll`` returns them).
+- Pages, HubSpot: per object type ``ceil(changed / 200)`` searches (at least 1) plus
+  ``ceil(changed / 1000)`` v4 association batch reads per association type the record needs
+  (activity: calls, meetings, notes and tasks, each with companies and deals); owners (no change filter):
   ``ceil(active owners / 500)``, on a first sync plus ``ceil(archived owners / 500)`` (at least
   1: the API lists archived owners separately, and a first read needs them).
 - Discovery (required): on a first sync, one Salesforce ``describe`` per object and one HubSpot
@@ -82,7 +84,7 @@ from common import (
 
 from assets.extract import HS_KINDS, SF_KINDS
 from assets.resources import HubSpotResource
-from connectors.hubspot.mapping import SPECS
+from connectors.hubspot.mapping import KIND_SPECS, SPECS
 from connectors.salesforce.mapping import KIND_OBJECTS
 from connectors.salesforce.reader import RECORD_COUNT
 from sandbox.mutate import mutate
@@ -199,13 +201,20 @@ def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, 
             # call; a first read needs both (deactivated owners still own records).
             pages += max(1, ceil_div(n - active, HS_OWNERS_PAGE))
         return n, pages, 0, "owners"
-    spec = SPECS[kind]
-    n = _count(state, HS, spec.object_type, since, deleted=False)
-    minimum = max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
-        n, HS_ASSOC_BATCH
-    )
-    assoc = f" (+{','.join(spec.associations)})" if spec.associations else ""
-    return n, minimum, 1 if since is None else 0, spec.object_type + assoc
+    # A kind may span several object types (activity: calls, meetings, notes, tasks): each is
+    # searched (and, on a first sync, validated) on its own.
+    rows = minimum = 0
+    names: list[str] = []
+    for spec in (SPECS[name] for name in KIND_SPECS[kind]):
+        n = _count(state, HS, spec.object_type, since, deleted=False)
+        rows += n
+        minimum += max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
+            n, HS_ASSOC_BATCH
+        )
+        assoc = f" (+{','.join(spec.associations)})" if spec.associations else ""
+        names.append(spec.object_type + assoc)
+    discovery = len(KIND_SPECS[kind]) if since is None else 0
+    return rows, minimum, discovery, "+".join(names)
 
 
 # ---- one sync run ------------------------------------------------------------------------------
@@ -461,7 +470,7 @@ def findings(rows: list[Row]) -> list[str]:
         if r.phase == "delete-check":
             continue  # the periodic delete check is reported on its own, not judged as idle
         idle = r.phase.startswith("idle")
-        n_objects = len(KIND_OBJECTS[r.kind]) if r.crm == SF else 1
+        n_objects = len(KIND_OBJECTS[r.kind]) if r.crm == SF else len(KIND_SPECS.get(r.kind, "o"))
         over_min = r.calls > r.minimum * TOLERANCE
         over_idle = idle and r.calls > n_objects
         if over_min or over_idle:

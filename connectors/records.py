@@ -171,14 +171,24 @@ class TicketRecord(SourceRecord):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActivityRecord(SourceRecord):
-    """A sales activity (call, task) used for cost of sale: Salesforce Task."""
+    """A logged sales activity: Salesforce Task and Event, HubSpot call, meeting, note and task.
 
-    kind: str = "task"  # "call", "email", "task"
+    Why one record for all of them: contact frequency, last contact and cost of sale count
+    activities alike, whatever object the CRM files them under; ``kind`` keeps what it was.
+    """
+
+    #: "call", "meeting", "note", "task", or "email" (a Salesforce Task's subtype, lower case).
+    kind: str = "task"
     account_id: str | None = None
     deal_id: str | None = None
     occurred_at: dt.datetime | None = None
     duration_seconds: int | None = None
     owner_id: str | None = None
+    #: Who started it, where the CRM says so (HubSpot ``hs_call_direction``); None otherwise.
+    #: Not stored (the ``activity`` table has no column for it): carried for the rules layer.
+    direction: Literal["inbound", "outbound"] | None = None
+    #: The CRM's outcome or status ("COMPLETED", "NO_ANSWER", "Completed"...), where it has one.
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,8 @@ Why a thin class: the work lives in modules by role (``client`` for the SDK and 
 the CLI and the benchmarks hold.
 
 Kinds: ``owner`` (owners API), ``account`` (companies), ``contact``, ``deal``, ``ticket``,
-``email``. HubSpot has no ``activity`` or ``deal_stage`` kind for the hub (stage entry times are on
-the deal itself), so those yield nothing.
+``email``, ``activity`` (calls, meetings, notes and tasks, one object after the other). HubSpot has
+no ``deal_stage`` kind for the hub (stage entry times are on the deal itself): it yields nothing.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from connectors.hubspot import fields
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.limiter import PortalLimiter
-from connectors.hubspot.mapping import SPECS, FieldMapping
+from connectors.hubspot.mapping import KIND_SPECS, SPECS, FieldMapping
 from connectors.hubspot.reader import HubSpotReader
 from connectors.hubspot.writer import HubSpotWriter
 from connectors.records import HUBSPOT, Crm, FieldUpdate, HubFieldSpec, ObjectKind, WriteResult
 
 #: Kinds this connector reads; others yield nothing.
-KINDS: tuple[str, ...] = ("owner", *SPECS)
+KINDS: tuple[str, ...] = ("owner", *KIND_SPECS)
 
 
 class HubSpotConnector:
@@ -71,20 +71,21 @@ class HubSpotConnector:
         """Changed and archived records of ``kind`` since ``cursor`` (None: everything)."""
         if kind == "owner":
             return self.reader.read_owners(cursor)
-        if kind in SPECS:
-            return self.reader.read_objects(kind, cursor)
+        if kind in KIND_SPECS:
+            return self.reader.read_kind(kind, cursor)
         return iter(())
 
     def reconcile_ids(self, kind: ObjectKind | str) -> Iterator[Page]:
         """A full pass over live ids for hard-delete detection (last page: ``seen_ids``)."""
-        if kind == "owner" or kind in SPECS:
+        if kind == "owner" or kind in KIND_SPECS:
             return self.reader.reconcile_ids(kind)
         return iter(())
 
     def validate(self, kinds: Sequence[str] | None = None) -> None:
         """Check the field mapping against the portal's properties (one call per object)."""
-        for kind in kinds or tuple(SPECS):
-            self.reader.validate(kind)
+        for kind in kinds or tuple(KIND_SPECS):
+            for name in KIND_SPECS.get(kind, (kind,) if kind in SPECS else ()):
+                self.reader.validate(name)
 
     # ---- writes ---------------------------------------------------------------------------
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:

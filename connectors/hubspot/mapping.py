@@ -3,7 +3,8 @@
 Why one module: HubSpot sends every property as a string (``"5000.00"``, ``"true"``, datetimes as
 ISO ``…Z`` or epoch milliseconds, multi-selects ``;``-joined) or ``null`` (``""`` after a clear).
 This is the one place that knows those conventions and HubSpot's vocabulary (``dealstage`` ids,
-``INCOMING_EMAIL``, lifecycle stages), so that nothing right of the connector does.
+``INCOMING_EMAIL``, lifecycle stages, the four activity objects), so that nothing right of the
+connector does.
 
 Field mapping: each record attribute read from a single property has a default property (the
 standard HubSpot ones plus the custom fields a SaaS portal typically adds); ``field_map`` in the
@@ -26,6 +27,7 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.records import (
     HUBSPOT,
     AccountRecord,
+    ActivityRecord,
     AnyRecord,
     ContactRecord,
     DealRecord,
@@ -145,7 +147,62 @@ SPECS: dict[str, ObjectSpec] = {
             "owner_id": "hubspot_owner_id",
         },
     ),
+    # Activities: four HubSpot objects under the hub's one ``activity`` kind (``KIND_SPECS``).
+    # Companies give the customer (as for emails), deals the deal; ``hs_timestamp`` is when it
+    # happened (a task's due time).
+    "call": ObjectSpec(
+        "activity",
+        "calls",
+        "hs_lastmodifieddate",
+        ("companies", "deals"),
+        {
+            "occurred_at": "hs_timestamp",
+            "duration": "hs_call_duration",
+            "direction": "hs_call_direction",
+            "status": "hs_call_status",
+            "owner_id": "hubspot_owner_id",
+        },
+    ),
+    "meeting": ObjectSpec(
+        "activity",
+        "meetings",
+        "hs_lastmodifieddate",
+        ("companies", "deals"),
+        {
+            "occurred_at": "hs_timestamp",
+            "start": "hs_meeting_start_time",
+            "end": "hs_meeting_end_time",
+            "status": "hs_meeting_outcome",
+            "owner_id": "hubspot_owner_id",
+        },
+    ),
+    "note": ObjectSpec(
+        "activity",
+        "notes",
+        "hs_lastmodifieddate",
+        ("companies", "deals"),
+        {"occurred_at": "hs_timestamp", "owner_id": "hubspot_owner_id"},
+    ),
+    "task": ObjectSpec(
+        "activity",
+        "tasks",
+        "hs_lastmodifieddate",
+        ("companies", "deals"),
+        {
+            "occurred_at": "hs_timestamp",
+            "status": "hs_task_status",
+            "owner_id": "hubspot_owner_id",
+        },
+    ),
 }
+
+#: The specs (keys of ``SPECS``) read for each hub kind, in read order: one per kind except
+#: ``activity``, which HubSpot files as four objects.
+KIND_SPECS: dict[str, tuple[str, ...]] = {}
+for _name, _spec in SPECS.items():
+    KIND_SPECS.setdefault(_spec.kind, ())
+    KIND_SPECS[_spec.kind] += (_name,)
+ACTIVITY_SPECS = KIND_SPECS["activity"]
 
 #: Association type ids HubSpot defines for the *primary* company of a contact, deal, ticket.
 _PRIMARY_TYPE_IDS = {1, 5, 26}
@@ -505,7 +562,40 @@ class RecordMapper:
                 deal_ids=tuple(linked("deals")),
                 owner_id=text(g("owner_id")),
             )
+        if kind in ACTIVITY_SPECS:
+            return self._activity(kind, base, g, created, linked)
         raise ValueError(f"no HubSpot mapping for kind {kind}")
+
+    @staticmethod
+    def _activity(
+        name: str, base: dict[str, Any], g: Any, created: dt.datetime | None, linked: Any
+    ) -> ActivityRecord:
+        """A call, meeting, note or task; duration from the call's milliseconds or the
+        meeting's start and end."""
+        duration: int | None = None
+        if name == "call":
+            ms = number(g("duration"))
+            duration = None if ms is None else int(ms // 1000)
+        elif name == "meeting":
+            start, end = instant(g("start")), instant(g("end"))
+            if start is not None and end is not None and end >= start:
+                duration = int((end - start).total_seconds())
+        direction = (text(g("direction")) or "").upper() if name == "call" else ""
+        return ActivityRecord(
+            **base,
+            kind=name,
+            account_id=next(iter(linked("companies")), None),
+            deal_id=next(iter(linked("deals")), None),
+            occurred_at=instant(g("occurred_at")) or instant(g("start")) or created,
+            duration_seconds=duration,
+            owner_id=text(g("owner_id")),
+            direction="inbound"
+            if direction == "INBOUND"
+            else "outbound"
+            if direction == "OUTBOUND"
+            else None,
+            status=text(g("status")),
+        )
 
 
 _RECORD_TYPES: dict[str, type[SourceRecord]] = {
@@ -515,13 +605,23 @@ _RECORD_TYPES: dict[str, type[SourceRecord]] = {
     "ticket": TicketRecord,
     "email": EmailRecord,
     "owner": OwnerRecord,
+    "activity": ActivityRecord,
 }
 
 
 def tombstone(kind: str, source_id: str, modified_at: dt.datetime) -> AnyRecord:
     """A deleted (archived) record: identity and time of deletion only."""
     object_type = "owners" if kind == "owner" else SPECS[kind].object_type
-    record_type = _RECORD_TYPES[kind]
+    record_type = _RECORD_TYPES["owner" if kind == "owner" else SPECS[kind].kind]
+    if record_type is ActivityRecord:
+        return ActivityRecord(
+            source=HUBSPOT,
+            object_type=object_type,
+            source_id=source_id,
+            modified_at=modified_at,
+            deleted=True,
+            kind=kind,
+        )
     return record_type(  # type: ignore[return-value]
         source=HUBSPOT,
         object_type=object_type,

@@ -47,6 +47,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.mapping import (
     EPOCH,
+    KIND_SPECS,
     SPECS,
     FieldMapping,
     ObjectSpec,
@@ -101,7 +102,25 @@ class HubSpotReader:
         self._validated.add(kind)
 
     # ---- incremental objects ----------------------------------------------------------------
+    def read_kind(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """Every object of a hub kind, one after the other, each from its own cursor.
+
+        A kind of one object keeps that object's cursor as is; ``activity`` (calls, meetings,
+        notes, tasks) keeps ``{"call": {...}, "meeting": {...}, ...}``, so each object has its
+        own window, archived check and resume point.
+        """
+        names = KIND_SPECS.get(kind, ())
+        if names == (kind,):
+            yield from self.read_objects(kind, cursor)
+            return
+        state = {n: dict(c) for n, c in (cursor or {}).items() if n in names and c}
+        for name in names:
+            for page in self.read_objects(name, state.get(name)):
+                state[name] = page.cursor
+                yield Page(records=page.records, cursor={n: dict(c) for n, c in state.items()})
+
     def read_objects(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
+        """One HubSpot object (a key of ``SPECS``): its search window, then its archived check."""
         spec = SPECS[kind]
         if cursor is None:
             self.validate(kind)
@@ -494,6 +513,18 @@ class HubSpotReader:
                         full_pass_complete=True,
                         seen_ids=page.seen_ids,
                     )
+            return
+        names = KIND_SPECS.get(kind, (kind,))
+        if names != (kind,):
+            # Several objects: one id pass each, completed once all of them are seen.
+            everything: set[str] = set()
+            for name in names:
+                for page in self.reconcile_ids(name):
+                    everything |= page.seen_ids or frozenset()
+                    yield Page(records=[], cursor={name: page.cursor})
+            yield Page(
+                records=[], cursor={}, full_pass_complete=True, seen_ids=frozenset(everything)
+            )
             return
         spec = SPECS[kind]
         seen: set[str] = set()

@@ -7,8 +7,10 @@ drift detection (``read_hub_fields``), and report every API call it spent (``usa
 
 Salesforce objects per kind: owner -> User, account -> Account, contact -> Contact and Lead,
 deal -> Opportunity, deal_stage -> OpportunityHistory, email -> EmailMessage, ticket -> Case,
-activity -> Task. Cursor of a kind: the object's cursor (see ``reader.py``); for contact, whose
-kind spans two objects, ``{"Contact": {...}, "Lead": {...}}``. A connector instance asks
+activity -> Task and Event. Cursor of a kind: the object's cursor (see ``reader.py``); for
+contact and activity, whose kinds span two objects, ``{"Contact": {...}, "Lead": {...}}`` and
+``{"Task": {...}, "Event": {...}}`` (a single-object cursor stored before activity read Event is
+taken as Task's, so upgrading costs no re-read). A connector instance asks
 ``limits/recordCount`` at most once, for all these objects, when the first first sync needs to
 choose between REST and Bulk API 2.0 (see ``reader.py``).
 """
@@ -346,7 +348,9 @@ def _retrieve(sf: Any, *, params: dict[str, str]) -> Any:
 def _split(objects: tuple[str, ...], cursor: dict[str, Any] | None) -> dict[str, Any]:
     if not cursor:
         return {}
-    if len(objects) == 1 and objects[0] not in cursor:
+    if objects[0] not in cursor and (len(objects) == 1 or "ts" in cursor or "bulk" in cursor):
+        # One object's own cursor: the kind's only object, or the first object of a kind that
+        # has gained objects since (activity read Task alone before Event).
         return {objects[0]: cursor}
     return {o: cursor[o] for o in objects if cursor.get(o)}
 

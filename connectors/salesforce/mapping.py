@@ -42,7 +42,7 @@ KIND_OBJECTS: dict[str, tuple[str, ...]] = {
     "deal_stage": ("OpportunityHistory",),
     "email": ("EmailMessage",),
     "ticket": ("Case",),
-    "activity": ("Task",),
+    "activity": ("Task", "Event"),
 }
 
 SYSTEM_FIELDS: tuple[str, ...] = ("Id", "IsDeleted", "SystemModstamp", "CreatedDate")
@@ -131,6 +131,15 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "TaskSubtype": "picklist",
         "ActivityDate": "date",
         "CallDurationInSeconds": "int",
+        "OwnerId": "reference",
+    },
+    "Event": {
+        "WhatId": "reference",
+        "AccountId": "reference",
+        "Type": "picklist",
+        "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
+        "DurationInMinutes": "int",
         "OwnerId": "reference",
     },
 }
@@ -477,6 +486,27 @@ def to_record(
             deal_id=what if what.startswith("006") else None,
             occurred_at=occurred,
             duration_seconds=parse_int(row.get("CallDurationInSeconds")),
+            owner_id=text(row.get("OwnerId")),
+        )
+    if sf_object == "Event":
+        # A calendar entry: a meeting unless its Type says call. All-day events carry only
+        # ActivityDate (midnight UTC, like a Task's due date).
+        what = text(row.get("WhatId")) or ""
+        event_type = (text(row.get("Type")) or "").strip().lower()
+        day_only = parse_date(row.get("ActivityDate"))
+        occurred = parse_datetime(row.get("ActivityDateTime")) or (
+            dt.datetime(day_only.year, day_only.month, day_only.day, tzinfo=dt.UTC)
+            if day_only
+            else parse_datetime(row.get("CreatedDate"))
+        )
+        minutes = parse_int(row.get("DurationInMinutes"))
+        return ActivityRecord(
+            **base,
+            kind="call" if event_type == "call" else "meeting",
+            account_id=text(row.get("AccountId")),
+            deal_id=what if what.startswith("006") else None,
+            occurred_at=occurred,
+            duration_seconds=None if minutes is None else minutes * 60,
             owner_id=text(row.get("OwnerId")),
         )
     raise ValueError(f"no record mapping for Salesforce object {sf_object}")

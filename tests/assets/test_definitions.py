@@ -18,6 +18,8 @@ def test_definitions_resolve() -> None:
     assert {
         "salesforce/accounts",
         "hubspot/accounts",
+        "salesforce/activities",
+        "hubspot/activities",
         "unified_customers",
         "handover_status",
         "customer_kpis",

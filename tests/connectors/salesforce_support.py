@@ -29,6 +29,7 @@ PREFIXES = {
     "Case": "500",
     "EmailMessage": "02s",
     "Task": "00T",
+    "Event": "00U",
 }
 
 
@@ -322,6 +323,22 @@ def seed_org(state: SandboxState) -> Org:
         {"WhatId": ids["a1"], "AccountId": ids["a1"], "Subject": "Follow up", "OwnerId": ids["u2"]},
         at(16),
         created=at(-50),
+    )
+    ids["ev1"] = insert(
+        state,
+        "Event",
+        {
+            "WhatId": ids["o1"],
+            "AccountId": ids["a1"],
+            "Subject": "Demo",
+            "Type": "Meeting",
+            "StartDateTime": "2025-01-12T09:00:00.000+0000",
+            "ActivityDateTime": "2025-01-12T09:00:00.000+0000",
+            "ActivityDate": "2025-01-12",
+            "DurationInMinutes": 45,
+            "OwnerId": ids["u1"],
+        },
+        at(17),
     )
     return Org(t0=t0, ids=ids)
 

@@ -400,7 +400,8 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
     assert len(email_calls) == 5  # properties, search, three association types
 
     head = sb.state.ledger_head()
-    assert drain(conn.read("activity", None))[0] == []  # HubSpot has no such kind for the hub
+    # Stage history lives on the HubSpot deal: no deal_stage kind to read, no call.
+    assert drain(conn.read("deal_stage", None))[0] == []
     assert calls(sb, head) == []
     usage = conn.usage()
     assert usage.calls == 2 + 2 + 3 + 4 + 4 + 5

@@ -55,6 +55,7 @@ EVERY_OBJECT = (
     "Case",
     "EmailMessage",
     "Task",
+    "Event",
 )
 BULK_SETTINGS: dict[str, Any] = {"bulk_threshold": 1000, "bulk_max_records": 500, "page_size": 200}
 

@@ -302,6 +302,18 @@ def test_first_sync_returns_exact_records_of_every_kind(sb: Sandbox, org: Org) -
                 occurred_at=at(-50),
                 owner_id=ids["u2"],
             ),
+            ActivityRecord(
+                **base,
+                object_type="Event",
+                source_id=ids["ev1"],
+                modified_at=at(17),
+                kind="meeting",
+                account_id=ids["a1"],
+                deal_id=ids["o1"],
+                occurred_at=dt.datetime(2025, 1, 12, 9, tzinfo=UTC),
+                duration_seconds=45 * 60,
+                owner_id=ids["u1"],
+            ),
         ],
     }
     connector = make_connector(sb.info)
@@ -437,6 +449,7 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
     calls = api_calls(sb.state, head)
     job = calls[4][1].rsplit("/", 1)[1]
     # The org counts 8 live Tasks (> 5): one job for all 9 rows (the deleted one too), no page.
+    # Then Event, the kind's second object, small (no Events): its describe and one REST page.
     assert calls == [
         ("POST", "/services/oauth2/token"),
         ("GET", "/services/data/v59.0/sobjects/Task/describe"),
@@ -444,21 +457,23 @@ def test_large_first_sync_uses_bulk_api_then_switches_to_rest(sb: Sandbox) -> No
         ("POST", "/services/data/v59.0/jobs/query"),
         ("GET", f"/services/data/v59.0/jobs/query/{job}"),
         *[("GET", f"/services/data/v59.0/jobs/query/{job}/results")] * 3,  # 9 rows, 3 a chunk
+        ("GET", "/services/data/v59.0/sobjects/Event/describe"),
+        ("GET", "/services/data/v59.0/queryAll/"),
     ]
-    assert [len(p.records) for p in pages] == [3, 3, 3]
+    assert [len(p.records) for p in pages] == [3, 3, 3, 0]
     assert sorted(r.source_id for r in records) == sorted([*ids, deleted])
     assert len(records) == 9
     assert {r.source_id for r in records if r.deleted} == {deleted}
     by_id = {r.source_id: r for r in of_type(records, ActivityRecord)}
     assert by_id[ids[3]].duration_seconds == 180 and by_id[ids[3]].kind == "call"
-    assert [p.cursor["bulk"]["job"] for p in pages[:2]] == [job, job]
-    assert "bulk" not in cursor
-    assert cursor["id"] == ids[-1]
-    # From now on: REST keyset, one call when nothing changed.
+    assert [p.cursor["Task"]["bulk"]["job"] for p in pages[:2]] == [job, job]
+    assert "bulk" not in cursor["Task"]
+    assert cursor["Task"]["id"] == ids[-1]
+    # From now on: REST keyset, one call per object (Task, Event) when nothing changed.
     head = sb.state.ledger_head()
     more, _, _ = drain(connector, "activity", cursor)
     assert more == []
-    assert [p for _, p in api_calls(sb.state, head)] == ["/services/data/v59.0/queryAll/"]
+    assert [p for _, p in api_calls(sb.state, head)] == ["/services/data/v59.0/queryAll/"] * 2
 
 
 @pytest.mark.parametrize("counted", [True, False], ids=["record-count", "sizing-page"])

@@ -173,6 +173,43 @@ def test_sync_prints_a_summary_that_matches_the_hub_and_the_ledger(
     store.dispose()
 
 
+def test_sync_stores_every_activity_of_both_crms_with_its_customer(
+    home: Home, first_sync: Output
+) -> None:
+    # Salesforce Tasks and Events, HubSpot calls, meetings, notes and tasks: each live one is a
+    # live ``activity`` row attached to the customer of its account / company.
+    assert first_sync.code == 0, first_sync.out + first_sync.err
+    objects = {
+        "salesforce": ("Task", "Event"),
+        "hubspot": ("calls", "meetings", "notes", "tasks"),
+    }
+    with home.sandbox_state() as state:
+        expected = {
+            crm: {
+                str(r[0])
+                for obj in objs
+                for r in state.execute(
+                    "SELECT id FROM records WHERE crm=? AND object=? AND deleted=0",
+                    (crm, obj),
+                )
+            }
+            for crm, objs in objects.items()
+        }
+    store = home.store()
+    activities = store.live(t.Activity)
+    accounts = {(a.source, a.source_id): a.customer_id for a in store.live(t.SourceAccount)}
+    for crm, ids in expected.items():
+        assert ids, crm  # the tiny profile seeds activities in both CRMs
+        assert {a.source_id for a in activities if a.source == crm} == ids, crm
+    kinds = {(a.source, a.kind) for a in activities}
+    assert {("salesforce", "meeting"), ("hubspot", "call"), ("hubspot", "meeting")} <= kinds
+    assert {("hubspot", "note"), ("hubspot", "task")} <= kinds
+    for a in activities:
+        assert a.customer_id is not None, (a.source, a.source_id)
+        assert a.customer_id == accounts[(a.source, a.account_source_id)]
+    store.dispose()
+
+
 def test_sandbox_mutate_then_dry_run_shows_changes_and_sends_nothing(
     home: Home, first_sync: Output
 ) -> None:
