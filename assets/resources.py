@@ -13,8 +13,9 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
-from crmhub import settings
+from unified_model import settings
 from unified_model.database import connect_store, open_store, prepare
+from unified_model.operations import Operations, load_operations
 from unified_model.rules import HubRules, load_rules
 from unified_model.store import HubStore
 from unified_model.writeback import WritebackConfig, load_writeback_config
@@ -81,6 +82,10 @@ class HubConfigResource(dg.ConfigurableResource):
         path = self._dir() / "rules.yaml"
         return load_rules(path if path.exists() else None)
 
+    def operations(self) -> Operations:
+        """``operations.yaml``: freshness limits and run limits (read per run, not per load)."""
+        return load_operations(self._dir() / "operations.yaml")
+
     def writeback(self) -> WritebackConfig:
         return load_writeback_config(self._dir() / "mapping.yaml")
 
@@ -136,7 +141,9 @@ class _CrmResource(dg.ConfigurableResource):
 class SalesforceResource(_CrmResource):
     """A Salesforce org: instance URL and one credential set, all from environment variables."""
 
-    instance_url: str
+    #: Empty when neither credentials nor a running sandbox are found: the run then fails with
+    #: one line saying how to start the sandbox (``connector_factory.build_salesforce``).
+    instance_url: str = ""
     token_url: str = "https://login.salesforce.com/services/oauth2/token"
     client_id: str | None = None
     client_secret: str | None = None
