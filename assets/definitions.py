@@ -233,3 +233,8 @@ def build_definitions(
 
 
 defs = build_definitions()
+#: The jobs as built at import (tests and scripts that assemble their own Definitions use them).
+_jobs = {job.name: job for job in defs.jobs or []}
+sync_job = _jobs["sync_job"]
+sync_dry_run_job = _jobs["sync_dry_run_job"]
+reconcile_job = _jobs["reconcile_job"]
