@@ -8,6 +8,7 @@ usually holds a token, so it is read only when an alert is sent and never shown 
 """
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -107,7 +108,8 @@ def _root_message(error: object) -> str:
     """The innermost cause's message: Dagster wraps the hub's own error in its own."""
     while getattr(error, "cause", None) is not None:
         error = error.cause  # type: ignore[attr-defined]
-    return " ".join(str(getattr(error, "message", error)).split())[:300]
+    text = " ".join(str(getattr(error, "message", error)).split())
+    return re.sub(r"^[\w.]+\.(\w+): ", r"\1: ", text)[:300]
 
 
 def _lines(items: Iterable[str]) -> list[str]:

@@ -63,8 +63,8 @@ def build_resources() -> dict[str, Any]:
         "hub_store": HubStoreResource(**_kw(database_url=_env("CRMHUB_DATABASE_URL"))),
         "hub_config": HubConfigResource(**_kw(config_dir=_env("CRMHUB_CONFIG_DIR"))),
         "salesforce": SalesforceResource(
-            instance_url=dg.EnvVar("CRMHUB_SF_INSTANCE_URL"),
             **_kw(
+                instance_url=_env("CRMHUB_SF_INSTANCE_URL"),
                 token_url=_env("CRMHUB_SF_TOKEN_URL"),
                 client_id=_env("CRMHUB_SF_CLIENT_ID"),
                 client_secret=_env("CRMHUB_SF_CLIENT_SECRET"),
