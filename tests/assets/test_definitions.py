@@ -12,8 +12,16 @@ import dagster as dg
 
 from assets.definitions import build_resources, defs
 
-
-SF_KINDS = ["accounts", "activities", "contacts", "deal_stages", "deals", "emails", "owners", "tickets"]
+SF_KINDS = [
+    "accounts",
+    "activities",
+    "contacts",
+    "deal_stages",
+    "deals",
+    "emails",
+    "owners",
+    "tickets",
+]
 HS_KINDS = ["accounts", "contacts", "deals", "emails", "owners", "tickets"]
 EXTRACT_KEYS = [f"salesforce/{k}" for k in SF_KINDS] + [f"hubspot/{k}" for k in HS_KINDS]
 ASSET_KEYS = sorted(
