@@ -119,22 +119,58 @@ def _job_tags(ops: Operations) -> dict[str, str]:
     return {HUB_TAG: hub_id(), "dagster/max_runtime": str(ops.runs.max_runtime_minutes * 60)}
 
 
-def build_jobs(ops: Operations) -> dict[str, Any]:
-    """The sync (scheduled: multiprocess), its dry run, and the nightly reconcile."""
-    # forkserver with the code location preloaded: a step process starts in about a second
+#: Which executor runs the scheduled jobs' steps: multiprocess (one machine, the default),
+#: celery (workers on other machines, broker CRMHUB_CELERY_BROKER) or k8s (one pod per step).
+EXECUTOR_ENV = "CRMHUB_EXECUTOR"
+
+
+def scheduled_executor() -> dg.ExecutorDefinition:
+    """The executor of the scheduled jobs (``crmhub sync`` and tests run in-process anyway).
+
+    Dagster's own executors only: the hub has no scheduler, queue or executor of its own.
+    """
+    kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(
+            {
+                "broker": {"env": "CRMHUB_CELERY_BROKER"},
+                "backend": {"env": "CRMHUB_CELERY_BACKEND"}
+                if os.environ.get("CRMHUB_CELERY_BACKEND")
+                else "rpc://",
+            },
+            name="celery",
+        )
+    if kind == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor  # type: ignore[import-not-found]
+        except ImportError:
+            raise RuntimeError(
+                f"{EXECUTOR_ENV}=k8s needs dagster-k8s in the image: uv add dagster-k8s"
+            ) from None
+        return k8s_job_executor
+    if kind != "multiprocess":
+        raise RuntimeError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
+    # forkserver with the code location preloaded: a step process starts from a warm fork
     # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine)
-    multiprocess = dg.multiprocess_executor.configured(
+    return dg.multiprocess_executor.configured(
         {
             "max_concurrent": 2,
             "start_method": {"forkserver": {"preload_modules": ["assets.definitions"]}},
         }
     )
+
+
+def build_jobs(ops: Operations) -> dict[str, Any]:
+    """The sync (scheduled: multiprocess), its dry run, and the nightly reconcile."""
+    executor = scheduled_executor()
     extract_ops = {a.node_def.name: ExtractConfig(reconcile=True) for a in extract_assets}
     return {
         "sync_job": dg.define_asset_job(
             "sync_job",
             selection=dg.AssetSelection.all(),
-            executor_def=multiprocess,
+            executor_def=executor,
             tags=_job_tags(ops),
             description="Incremental hub sync: read what changed in both CRMs, unify, decide "
             "handover and KPIs, write the hub's fields back.",
@@ -142,7 +178,7 @@ def build_jobs(ops: Operations) -> dict[str, Any]:
         "sync_dry_run_job": dg.define_asset_job(
             "sync_dry_run_job",
             selection=dg.AssetSelection.all(),
-            executor_def=multiprocess,
+            executor_def=executor,
             tags={**_job_tags(ops), DRY_RUN_TAG: "true"},
             config=dg.RunConfig(
                 ops={a.node_def.name: {"config": {"dry_run": True}} for a in writeback_assets}
@@ -153,7 +189,7 @@ def build_jobs(ops: Operations) -> dict[str, Any]:
         "reconcile_job": dg.define_asset_job(
             "reconcile_job",
             selection=dg.AssetSelection.assets(*extract_assets),
-            executor_def=multiprocess,
+            executor_def=executor,
             tags=_job_tags(ops),
             config=dg.RunConfig(ops=extract_ops),
             description="Nightly full id pass over every CRM object to find hard deletes.",
