@@ -17,6 +17,9 @@ import dagster as dg
 ALERT_URL_ENV = "CRMHUB_ALERT_URL"
 #: Optional base URL of the Dagster UI, so an alert links to the run.
 UI_URL_ENV = "CRMHUB_UI_URL"
+#: Run tag recording the alert on the run itself (sent / logged / failed): the Runs page shows
+#: which failed runs the operator was told about.
+ALERT_TAG = "crmhub/alert"
 NO_CHANNEL = (
     f"crmhub alerts: no channel configured, alert only logged here (set {ALERT_URL_ENV}, e.g. "
     "slack://TokenA/TokenB/TokenC/#ops, workflows://... for Teams, mailtos://... or json://host/path)"
@@ -71,6 +74,11 @@ def send(alert: Alert, log: object) -> bool:
     else:
         log.error(f"crmhub alerts: a channel did not accept '{alert.title}'")  # type: ignore[attr-defined]
     return ok and not bad
+
+
+def _record(instance: dg.DagsterInstance, run_id: str, sent: bool) -> None:
+    outcome = "sent" if sent else ("failed" if _urls() else "logged")
+    instance.add_run_tags(run_id, {ALERT_TAG: outcome})
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -129,7 +137,10 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     problems += failed_checks(context.instance, run.run_id)
     if not problems and context.failure_event.message:
         problems.append(" ".join(context.failure_event.message.split())[:300])
-    send(Alert(f"crmhub: {run.job_name} failed", run.job_name, run.run_id, problems), context.log)
+    sent = send(
+        Alert(f"crmhub: {run.job_name} failed", run.job_name, run.run_id, problems), context.log
+    )
+    _record(context.instance, run.run_id, sent)
 
 
 @dg.run_status_sensor(
@@ -144,7 +155,7 @@ def failed_checks_alert(context: dg.RunStatusSensorContext) -> dg.SkipReason | N
     problems = failed_checks(context.instance, run.run_id)
     if not problems:
         return dg.SkipReason(f"run {run.run_id}: every check passed")
-    send(
+    sent = send(
         Alert(
             f"crmhub: {run.job_name} finished with failing checks",
             run.job_name,
@@ -153,6 +164,7 @@ def failed_checks_alert(context: dg.RunStatusSensorContext) -> dg.SkipReason | N
         ),
         context.log,
     )
+    _record(context.instance, run.run_id, sent)
     return None
 
 

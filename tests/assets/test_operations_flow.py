@@ -158,6 +158,8 @@ def test_failed_run_is_posted_to_the_channel(
         in posted["message"]
     )
     assert "crmhub sandbox serve" in posted["message"]
+    # the alert is recorded on the run, where the Runs page shows it
+    assert instance.get_run_by_id(result.run_id).tags["crmhub/alert"] == "sent"  # type: ignore[union-attr]
 
 
 def test_without_a_channel_the_alert_is_logged_in_one_line(
