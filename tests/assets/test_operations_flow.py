@@ -72,9 +72,6 @@ def sandbox_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sa
         sb.seed("tiny", seed=7)
         sb.write_discovery()
         yield sb
-    for key in list(os.environ):
-        if key.startswith("CRMHUB_") and key not in ("CRMHUB_HOME", "CRMHUB_DATABASE_URL"):
-            monkeypatch.delenv(key)
 
 
 def _schedule(defs: dg.Definitions, name: str) -> dg.ScheduleDefinition:
