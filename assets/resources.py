@@ -91,7 +91,7 @@ class HubConfigResource(dg.ConfigurableResource):
 
     def mapping(self, crm: str) -> dict[str, str]:
         """The read field mapping for one CRM (``mapping.yaml`` → ``salesforce:``/``hubspot:``)."""
-        from crmhub.mapping import load_field_map
+        from unified_model.field_map import load_field_map
 
         return load_field_map(self._dir() / "mapping.yaml", crm)
 
