@@ -53,6 +53,12 @@ def one(mode: str, profile: str, seed: int) -> tuple[float, bool, int]:
                     )
                 seconds = time.perf_counter() - started
                 steps = len([e for e in result.all_events if e.is_step_success])
+                for event in result.all_events:
+                    if event.is_step_failure:
+                        error = event.event_specific_data.error  # type: ignore[union-attr]
+                        while error.cause is not None:
+                            error = error.cause
+                        print(f"  {event.step_key} failed: {error.message.strip()[:300]}")
                 return seconds, result.success, steps
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -62,9 +68,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="demo", choices=["tiny", "demo", "large"])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--only", choices=["in-process", "multiprocess"], help="measure one executor only"
+    )
     args = parser.parse_args()
     print(f"profile {args.profile}, seed {args.seed}, {os.cpu_count()} cores, load {os.getloadavg()}")
-    for mode in ("in-process", "multiprocess"):
+    for mode in [args.only] if args.only else ["in-process", "multiprocess"]:
         seconds, ok, steps = one(mode, args.profile, args.seed)
         print(f"{mode:<13} {seconds:7.1f} s  success={ok}  steps={steps}", flush=True)
 
