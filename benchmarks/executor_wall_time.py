@@ -72,7 +72,9 @@ def main() -> None:
         "--only", choices=["in-process", "multiprocess"], help="measure one executor only"
     )
     args = parser.parse_args()
-    print(f"profile {args.profile}, seed {args.seed}, {os.cpu_count()} cores, load {os.getloadavg()}")
+    print(
+        f"profile {args.profile}, seed {args.seed}, {os.cpu_count()} cores, load {os.getloadavg()}"
+    )
     for mode in [args.only] if args.only else ["in-process", "multiprocess"]:
         seconds, ok, steps = one(mode, args.profile, args.seed)
         print(f"{mode:<13} {seconds:7.1f} s  success={ok}  steps={steps}", flush=True)
