@@ -33,7 +33,12 @@ SKIP_TABLES = {"alembic_version", "sync_cursor", "sync_run", "hub_writer", "writ
 #: Columns stamped with the hub's clock when a row is computed: differ between any two runs.
 CLOCK_COLUMNS = {"matched_at", "evaluated_at", "computed_at", "updated_at", "decided_at"}
 #: ... and per table where the same name is CRM data elsewhere (an account's created_at is).
-TABLE_CLOCK_COLUMNS = {"customer": {"created_at"}, "match_review": {"created_at"}}
+TABLE_CLOCK_COLUMNS = {
+    "customer": {"created_at"},
+    "match_review": {"created_at"},
+    "handover_state": {"first_seen_at", "mature_since"},  # judged as of the run's clock
+    "handover_transition": {"at"},
+}
 
 
 def dry_run_job() -> dg.JobDefinition:
