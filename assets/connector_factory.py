@@ -7,10 +7,12 @@ the other, so a new connector option is wired once.
 
 from typing import Any
 
+from connectors.errors import AuthenticationError
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.salesforce.config import SalesforceConfig, auth_from_settings
 from connectors.salesforce.connector import SalesforceConnector
+from unified_model.settings import SANDBOX_HINT
 from unified_model.writeback import WritebackConfig
 
 
@@ -21,6 +23,11 @@ def build_salesforce(
     *,
     hub_fields_provisioned: bool = False,
 ) -> SalesforceConnector:
+    if not resource.instance_url:
+        raise AuthenticationError(
+            f"Salesforce is not configured (CRMHUB_SF_INSTANCE_URL): {SANDBOX_HINT}",
+            crm="salesforce",
+        )
     auth = auth_from_settings(
         client_id=resource.client_id,
         client_secret=resource.client_secret,
@@ -50,6 +57,10 @@ def build_salesforce(
 def build_hubspot(
     resource: Any, field_map: dict[str, str], writeback: WritebackConfig
 ) -> HubSpotConnector:
+    if not (resource.access_token or resource.refresh_token):
+        raise AuthenticationError(
+            f"HubSpot is not configured (CRMHUB_HS_ACCESS_TOKEN): {SANDBOX_HINT}", crm="hubspot"
+        )
     config = HubSpotConfig(
         base_url=resource.base_url,
         access_token=resource.access_token or None,

@@ -17,6 +17,7 @@ from assets.resources import (
     SalesforceResource,
 )
 from connectors.records import HUBSPOT, OBJECT_KINDS, SALESFORCE
+from unified_model.operations import load_operations, newest_record_freshness, quota_verdict
 from unified_model.sync import extract
 
 #: Salesforce has a stage-history stream the hub folds into deals; HubSpot has it on the deal.
@@ -25,6 +26,33 @@ HS_KINDS = OBJECT_KINDS
 
 
 PLURALS = {"activity": "activities", "deal_stage": "deal_stages"}
+
+CRM_NAMES = {SALESFORCE: "Salesforce", HUBSPOT: "HubSpot"}
+#: What each object is, in each CRM's own words, for the asset descriptions in the UI.
+OBJECT_NAMES = {
+    SALESFORCE: {
+        "owner": "Users (record owners: sellers, account managers)",
+        "account": "Accounts (the customer companies)",
+        "contact": "Contacts and Leads (the people at the customers)",
+        "deal": "Opportunities (deals, their stage and amount)",
+        "email": "EmailMessages (e-mails logged with customers)",
+        "ticket": "Cases (support tickets)",
+        "activity": "Tasks and Events (calls, meetings, to-dos)",
+        "deal_stage": "Opportunity stage history (when each deal entered each stage)",
+    },
+    HUBSPOT: {
+        "owner": "Owners (record owners: sellers, account managers)",
+        "account": "Companies (the customer companies)",
+        "contact": "Contacts (the people at the customers)",
+        "deal": "Deals (pipeline stage and amount)",
+        "email": "Emails (logged and marketing e-mails)",
+        "ticket": "Tickets (support)",
+        "activity": "Calls, meetings, notes and tasks (engagements with the customers)",
+    },
+}
+#: The check names on every extract asset (pinned in tests/assets/test_definitions.py).
+NEWEST_RECORD_CHECK = "newest_record_fresh"
+QUOTA_CHECK = "not_stopped_by_quota"
 
 
 class ExtractConfig(dg.Config):
@@ -36,6 +64,11 @@ class ExtractConfig(dg.Config):
 
 def asset_key(crm: str, kind: str) -> dg.AssetKey:
     return dg.AssetKey([crm, PLURALS.get(kind, f"{kind}s")])
+
+
+def extract_group(crm: str) -> str:
+    """The UI group of one CRM's extract nodes: both CRMs have 'accounts', told apart here."""
+    return f"{crm}_extract"
 
 
 def _metadata(stats: object, usage: object, calls: int, seconds: float) -> dict[str, Any]:
@@ -52,18 +85,45 @@ def _metadata(stats: object, usage: object, calls: int, seconds: float) -> dict[
     if usage.quota_max:  # type: ignore[attr-defined]
         md["daily_quota_used"] = dg.MetadataValue.int(usage.quota_used or 0)  # type: ignore[attr-defined]
         md["daily_quota_max"] = dg.MetadataValue.int(usage.quota_max)  # type: ignore[attr-defined]
+        md["quota_left"] = dg.MetadataValue.int(usage.quota_max - (usage.quota_used or 0))  # type: ignore[attr-defined]
     return md
 
 
 def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
     resource_key = "salesforce" if crm == SALESFORCE else "hubspot"
+    key = asset_key(crm, kind)
 
     @dg.asset(
-        key=asset_key(crm, kind),
-        group_name="extract",
+        key=key,
+        group_name=extract_group(crm),
         kinds={crm},
+        owners=list(load_operations().owners.extract),
+        pool=crm,
+        tags={"crm": crm, "stage": "extract"},
         required_resource_keys={resource_key, "hub_store", "hub_config"},
-        description=f"{kind} records read incrementally from {crm} into the hub store.",
+        description=(
+            f"{CRM_NAMES[crm]} {OBJECT_NAMES[crm][kind]}, read incrementally (only what changed "
+            "since the last sync, checkpointed after every page) into the hub."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                NEWEST_RECORD_CHECK,
+                asset=key,
+                description=(
+                    f"The newest {kind} read from {CRM_NAMES[crm]} is recent enough "
+                    "(freshness.newest_record_max_hours): reads that succeed but bring nothing "
+                    "new point at lost permissions or a deactivated integration user."
+                ),
+            ),
+            dg.AssetCheckSpec(
+                QUOTA_CHECK,
+                asset=key,
+                description=(
+                    f"The read ran to the end; a warning when {CRM_NAMES[crm]}'s API budget "
+                    "stopped it early (it resumes from its checkpoint next run)."
+                ),
+            ),
+        ],
     )
     def _extract(context: dg.AssetExecutionContext, config: ExtractConfig) -> dg.MaterializeResult:
         resource = getattr(context.resources, resource_key)
@@ -83,11 +143,34 @@ def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
         if stats.stopped:
             context.log.warning(f"{crm} {kind}: API budget spent, stopped early; resumes next run")
         usage = connector.usage()
+        limits = hub_config.operations().freshness
+        fresh = newest_record_freshness(
+            store, crm, kind, limits.newest_record_limit(kind), dt.datetime.now(dt.UTC)
+        )
+        quota = quota_verdict(crm, kind, stats.stopped, stats.notes)
         return dg.MaterializeResult(
-            metadata=_metadata(stats, usage, usage.calls - calls_before, seconds)
+            metadata=_metadata(stats, usage, usage.calls - calls_before, seconds),
+            check_results=[
+                _check(key, NEWEST_RECORD_CHECK, fresh.passed, fresh.detail, fresh.values),
+                _check(key, QUOTA_CHECK, quota.passed, quota.detail, quota.values),
+            ],
         )
 
     return _extract
+
+
+def _check(
+    key: dg.AssetKey, name: str, passed: bool, detail: str, values: dict[str, Any]
+) -> dg.AssetCheckResult:
+    """A warning-level check result with its numbers as metadata (the UI plots them)."""
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=detail,
+        metadata=values,
+    )
 
 
 extract_assets: list[dg.AssetsDefinition] = [

@@ -10,6 +10,9 @@ import dagster as dg
 
 from assets.unify import UNIFIED
 from unified_model.insights import compute_company_kpis, compute_customer_insights
+from unified_model.operations import load_operations
+
+OWNERS = list(load_operations().owners.insights)
 
 HANDOVER = dg.AssetKey("handover_status")
 CUSTOMER_KPIS = dg.AssetKey("customer_kpis")
@@ -19,8 +22,13 @@ CUSTOMER_KPIS = dg.AssetKey("customer_kpis")
     key=HANDOVER,
     deps=[UNIFIED],
     group_name="insights",
+    owners=OWNERS,
+    tags={"stage": "insights"},
     required_resource_keys={"hub_store", "hub_config"},
-    description="Each customer's handover status (new sales → account management) with reasons.",
+    description=(
+        "Each customer's handover status (new sales → onboarding → account management, or at "
+        "risk) by the rules in rules.yaml, with the reasons a customer is not handed over yet."
+    ),
 )
 def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = context.resources.hub_store.store()
@@ -40,8 +48,13 @@ def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     key=CUSTOMER_KPIS,
     deps=[HANDOVER],
     group_name="insights",
+    owners=OWNERS,
+    tags={"stage": "insights"},
     required_resource_keys={"hub_store", "hub_config"},
-    description="Company-wide and per-owner KPIs and behaviour indicators per period.",
+    description=(
+        "Company-wide and per-owner KPIs per period (new leads, quotes, win rate, cost of sale, "
+        "first-response time, contact coverage) and each customer's health score."
+    ),
 )
 def company_kpis(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = context.resources.hub_store.store()

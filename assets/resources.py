@@ -6,15 +6,19 @@ a sandbox by giving the same resources other values.
 """
 
 import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
-from crmhub import settings
+from unified_model import settings
 from unified_model.database import connect_store, open_store, prepare
+from unified_model.operations import Operations, load_operations
 from unified_model.rules import HubRules, load_rules
 from unified_model.store import HubStore
 from unified_model.writeback import WritebackConfig, load_writeback_config
@@ -25,6 +29,34 @@ def _connector_key(
     field_map: dict[str, str], writeback: WritebackConfig, names: dict[str, str]
 ) -> tuple[object, ...]:
     return (tuple(sorted(field_map.items())), writeback.fields, tuple(sorted(names.items())))
+
+
+@contextlib.contextmanager
+def _schema_guard(store: HubStore) -> Iterator[None]:
+    """One process at a time prepares (migrates) the hub database.
+
+    Why on top of the writer lock: the steps of one multi-process run all pass the writer lock
+    (it is the same run's), and on a fresh database two of them would create the schema at once
+    (``table alembic_version already exists``).
+    """
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext('crmhub-prepare'))"))
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext('crmhub-prepare'))"))
+        return
+    path = store.engine.url.database
+    if store.dialect != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.prepare.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class HubStoreResource(dg.ConfigurableResource):
@@ -49,7 +81,8 @@ class HubStoreResource(dg.ConfigurableResource):
         held = contextlib.ExitStack()
         try:
             held.enter_context(hub_writer(store, context.run_id or "no-run"))
-            prepare(store)  # under the lock: two first runs never create the schema together
+            with _schema_guard(store):  # steps of one run in several processes share the lock
+                prepare(store)  # under the lock: two first runs never create the schema together
         except BaseException:
             held.close()
             store.dispose()
@@ -81,12 +114,16 @@ class HubConfigResource(dg.ConfigurableResource):
         path = self._dir() / "rules.yaml"
         return load_rules(path if path.exists() else None)
 
+    def operations(self) -> Operations:
+        """``operations.yaml``: freshness limits and run limits (read per run, not per load)."""
+        return load_operations(self._dir() / "operations.yaml")
+
     def writeback(self) -> WritebackConfig:
         return load_writeback_config(self._dir() / "mapping.yaml")
 
     def mapping(self, crm: str) -> dict[str, str]:
         """The read field mapping for one CRM (``mapping.yaml`` → ``salesforce:``/``hubspot:``)."""
-        from crmhub.mapping import load_field_map
+        from unified_model.field_map import load_field_map
 
         return load_field_map(self._dir() / "mapping.yaml", crm)
 
@@ -136,7 +173,9 @@ class _CrmResource(dg.ConfigurableResource):
 class SalesforceResource(_CrmResource):
     """A Salesforce org: instance URL and one credential set, all from environment variables."""
 
-    instance_url: str
+    #: Empty when neither credentials nor a running sandbox are found: the run then fails with
+    #: one line saying how to start the sandbox (``connector_factory.build_salesforce``).
+    instance_url: str = ""
     token_url: str = "https://login.salesforce.com/services/oauth2/token"
     client_id: str | None = None
     client_secret: str | None = None

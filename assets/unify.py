@@ -10,6 +10,7 @@ import dagster as dg
 
 from assets.extract import extract_assets
 from unified_model.checks import run_checks
+from unified_model.operations import load_operations
 from unified_model.unify import unify
 
 UNIFIED = dg.AssetKey("unified_customers")
@@ -19,8 +20,14 @@ UNIFIED = dg.AssetKey("unified_customers")
     key=UNIFIED,
     deps=[a.key for a in extract_assets],
     group_name="unify",
+    owners=list(load_operations().owners.unify),
+    tags={"stage": "unify"},
     required_resource_keys={"hub_store", "hub_config"},
-    description="Golden customer records across Salesforce and HubSpot: identity, survivorship.",
+    description=(
+        "One golden record per customer across Salesforce and HubSpot: the same company in both "
+        "CRMs is recognised (domain, name, cross-CRM id) and the best value of each field wins. "
+        "Blocking checks stop handover and writeback when identity resolution looks broken."
+    ),
 )
 def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = context.resources.hub_store.store()

@@ -12,7 +12,27 @@ import dagster as dg
 
 from assets.insights import CUSTOMER_KPIS, HANDOVER
 from connectors.records import HUBSPOT, SALESFORCE
+from unified_model.operations import (
+    load_operations,
+    write_problems,
+    write_problems_markdown,
+    writeback_verdicts,
+)
 from unified_model.writeback import run_writeback
+
+CRM_NAMES = {SALESFORCE: "Salesforce", HUBSPOT: "HubSpot"}
+RECORDS = {SALESFORCE: "Accounts", HUBSPOT: "companies"}
+#: Run tag of a dry run: the Runs page shows it, and a filter on it lists every dry run.
+DRY_RUN_TAG = "crmhub/dry_run"
+#: The writeback checks (pinned in tests/assets/test_definitions.py) and what each means.
+WRITEBACK_CHECKS = {
+    "no_failed_writes": "Every changed record was accepted by the CRM (failed ones are listed "
+    "in the failed-record table and sent again next run).",
+    "no_refused_records": "No write hit a record deleted in the CRM meanwhile (the hub marks "
+    "such records deleted and stops writing them).",
+    "hub_fields_provisioned": "The hub's own fields exist in the CRM and the integration user "
+    "may write them.",
+}
 
 
 class WritebackRunConfig(dg.Config):
@@ -23,14 +43,26 @@ class WritebackRunConfig(dg.Config):
 
 def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
     resource_key = "salesforce" if crm == SALESFORCE else "hubspot"
+    key = dg.AssetKey([crm, "writeback"])
 
     @dg.asset(
-        key=dg.AssetKey([crm, "writeback"]),
+        key=key,
         deps=[HANDOVER, CUSTOMER_KPIS],
-        group_name="writeback",
+        group_name=f"{crm}_writeback",
         kinds={crm},
+        owners=list(load_operations().owners.writeback),
+        pool=crm,
+        tags={"crm": crm, "stage": "writeback"},
         required_resource_keys={resource_key, "hub_store", "hub_config"},
-        description=f"Hub-owned fields written to {crm}, changed values only.",
+        description=(
+            f"Handover status, health score and KPIs written onto {CRM_NAMES[crm]} "
+            f"{RECORDS[crm]} as the hub's own fields: only values that changed since the last "
+            "confirmed write. Never runs behind a failed blocking check."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=key, description=text)
+            for name, text in WRITEBACK_CHECKS.items()
+        ],
     )
     def _writeback(
         context: dg.AssetExecutionContext, config: WritebackRunConfig
@@ -55,7 +87,30 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
         )
         for line in report.provisioning_notes:
             context.log.warning(line)
+        if config.dry_run:
+            # visible as a dry run in the Runs list, whoever launched it and however
+            context.instance.add_run_tags(context.run_id, {DRY_RUN_TAG: "true"})
+        problems = write_problems(store, context.run_id, crm)
+        verdicts = writeback_verdicts(
+            crm,
+            failed=report.failed,
+            skipped=report.skipped,
+            provisioning_notes=report.provisioning_notes,
+        )
         return dg.MaterializeResult(
+            check_results=[
+                dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name=name,
+                    passed=v.passed,
+                    severity=dg.AssetCheckSeverity.WARN
+                    if name == "no_refused_records"
+                    else dg.AssetCheckSeverity.ERROR,
+                    description=v.detail,
+                    metadata=v.values,
+                )
+                for name, v in verdicts.items()
+            ],
             metadata={
                 "records_changed": dg.MetadataValue.int(report.records_changed),
                 "fields_changed": dg.MetadataValue.int(report.fields_changed),
@@ -66,7 +121,8 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
                 "api_calls": dg.MetadataValue.int(connector.usage().calls - calls_before),
                 "dry_run": dg.MetadataValue.bool(config.dry_run),
                 "preview": dg.MetadataValue.md(report.preview_markdown()),
-            }
+                "failed_records": dg.MetadataValue.md(write_problems_markdown(problems)),
+            },
         )
 
     return _writeback

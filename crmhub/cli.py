@@ -80,7 +80,8 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
-    env = settings.sandbox_environment(info)
+    # CRMHUB_SANDBOX: the code location starts its schedules running against the sandbox
+    env = {**settings.sandbox_environment(info), "CRMHUB_SANDBOX": "1"}
     if mode.salesforce_configured:
         env = {k: v for k, v in env.items() if not k.startswith("CRMHUB_SF_")}
     if mode.hubspot_configured:
@@ -89,7 +90,7 @@ def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
 
 
 def _dagster_instance() -> Any:
-    """The persistent Dagster instance configured by the repo's dagster.yaml.
+    """The hub's persistent Dagster instance: ``$CRMHUB_HOME/dagster`` unless DAGSTER_HOME says.
 
     Created under a file lock: two syncs started together on a fresh folder would otherwise both
     create Dagster's run storage and its Alembic stamp at once (a ``UniqueViolation`` and a
@@ -99,11 +100,10 @@ def _dagster_instance() -> Any:
     import dagster as dg
     from filelock import FileLock
 
-    if "DAGSTER_HOME" not in os.environ:
-        os.environ["DAGSTER_HOME"] = str(settings.PROJECT_ROOT)
     home = settings.hub_home()
     home.mkdir(parents=True, exist_ok=True)
     with FileLock(str(home / "dagster-init.lock"), timeout=120):
+        settings.ensure_dagster_home()
         instance = dg.DagsterInstance.get()
         instance.get_runs(limit=1)  # touches (and so initialises) the run storage under the lock
     return instance
@@ -116,18 +116,9 @@ def _definitions(loggers: dict[str, Any] | None = None) -> Any:
     resources remember which optional variables (database URL, config folder, sandbox
     credentials) existed then; a command must see the ones ``_crm_environment`` just set.
     """
-    import dagster as dg
+    from assets.definitions import build_definitions
 
-    from assets.definitions import all_assets, build_resources, reconcile_job, sync_job
-    from assets.unify import unify_checks
-
-    return dg.Definitions(
-        assets=all_assets,
-        asset_checks=unify_checks,
-        jobs=[sync_job, reconcile_job],
-        resources=build_resources(),
-        loggers=loggers,
-    )
+    return build_definitions(discover_sandbox=False, loggers=loggers)
 
 
 def _check_config_files() -> None:
@@ -220,13 +211,16 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
             for name in ("salesforce__writeback", "hubspot__writeback"):
                 run_config["ops"][name] = {"config": {"dry_run": True}}
         job = defs.resolve_job_def("sync_job")
+        tags = {"crmhub/trigger": "crmhub sync"}
+        if args.dry_run:
+            tags["crmhub/dry_run"] = "true"
         with _dagster_instance() as instance, shown:
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,
                 raise_on_error=False,
                 run_id=run_id,
-                tags={"crmhub/dry_run": "true"} if args.dry_run else None,
+                tags=tags,
             )
         if args.dry_run and args.format != "table":
             code = print_sync_summary(result, dry_run=True, file=sys.stderr, preflight=checked)
@@ -249,19 +243,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Open the Dagster UI; without CRM credentials, serve the sandbox next to it."""
     import subprocess
 
-    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
+    home = settings.ensure_dagster_home()
+    # the webserver runs from the project folder: pin the hub's folder to this one
+    os.environ["CRMHUB_HOME"] = str(settings.hub_home())
     with _crm_environment(args.profile, args.seed) as where:
         _print(f"crmhub ui — {where}")
-        cmd = [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-m",
-            "assets.definitions",
-            "-p",
-            str(args.port),
-        ]
+        _print(f"Dagster instance: {home}")
+        if settings.on_sandbox():
+            _print("Schedules and alert sensors start running against the sandbox.")
+        # `dg dev` (dagster-dg-cli) reads the project from pyproject.toml's [tool.dg]
+        dg_cli = Path(sys.executable).with_name("dg")
+        cmd = [str(dg_cli), "dev", "-p", str(args.port)]
         return subprocess.call(cmd, cwd=settings.PROJECT_ROOT)
 
 
@@ -292,9 +284,12 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     _print(f"HubSpot emulator:    {info.hubspot_url}")
     _print(f"CA certificate:      {info.ca_bundle}")
     _print(f"State:               {info.state_path}")
-    _print("Point the hub at it with these variables (crmhub sync/ui find it by themselves):")
     # The sandbox's credentials are generated for this local emulator, not real secrets: shown
-    # so that a user can export them (e.g. to run `dagster dev` by hand against the sandbox).
+    # so that a user can export them (e.g. to run `dg dev` by hand against the sandbox).
+    _print(
+        "crmhub sync/ui and `dg dev` (same CRMHUB_HOME) find it by themselves; other tools can "
+        "use these variables (sandbox-only credentials, they open nothing else):"
+    )
     for key, value in settings.sandbox_environment(info).items():
         _print(f"  export {key}={value}")
     _print(

@@ -1,5 +1,6 @@
-"""The Dagster code location loads: every asset, check, job and schedule resolves, resources are
-wired to the CRMHUB_* variables, and ``dagster definitions validate`` accepts the project."""
+"""The Dagster code location loads with pinned asset and check keys, groups per CRM and stage,
+owners, pools and run tags; resources are wired to the CRMHUB_* variables; ``dagster definitions
+validate`` and ``dg list defs`` accept the project."""
 
 from __future__ import annotations
 
@@ -11,24 +12,98 @@ import dagster as dg
 
 from assets.definitions import build_resources, defs
 
-
-def test_definitions_resolve() -> None:
-    repo = defs.get_repository_def()
-    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert {
-        "salesforce/accounts",
-        "hubspot/accounts",
-        "salesforce/activities",
-        "hubspot/activities",
+SF_KINDS = [
+    "accounts",
+    "activities",
+    "contacts",
+    "deal_stages",
+    "deals",
+    "emails",
+    "owners",
+    "tickets",
+]
+HS_KINDS = ["accounts", "activities", "contacts", "deals", "emails", "owners", "tickets"]
+EXTRACT_KEYS = [f"salesforce/{k}" for k in SF_KINDS] + [f"hubspot/{k}" for k in HS_KINDS]
+ASSET_KEYS = sorted(
+    [
+        *EXTRACT_KEYS,
         "unified_customers",
         "handover_status",
         "customer_kpis",
         "salesforce/writeback",
         "hubspot/writeback",
-    } <= keys
-    assert {j.name for j in repo.get_all_jobs()} >= {"sync_job", "reconcile_job"}
-    checks = {c.name for c in repo.asset_graph.asset_check_keys}
-    assert "every_account_linked" in checks
+    ]
+)
+CHECK_KEYS = sorted(
+    [
+        *(
+            f"{key}:{name}"
+            for key in EXTRACT_KEYS
+            for name in ("freshness_check", "newest_record_fresh", "not_stopped_by_quota")
+        ),
+        *(
+            f"{crm}/writeback:{name}"
+            for crm in ("salesforce", "hubspot")
+            for name in ("hub_fields_provisioned", "no_failed_writes", "no_refused_records")
+        ),
+        *(
+            f"unified_customers:{name}"
+            for name in (
+                "children_resolved",
+                "every_account_linked",
+                "no_customer_without_source",
+                "one_link_per_record",
+            )
+        ),
+    ]
+)
+
+
+def test_asset_and_check_keys_are_pinned() -> None:
+    # Keys are the UI's history: renaming one orphans its materializations and check results.
+    graph = defs.get_repository_def().asset_graph
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == ASSET_KEYS
+    assert sorted(k.to_user_string() for k in graph.asset_check_keys) == CHECK_KEYS
+    repo = defs.get_repository_def()
+    assert {j.name for j in repo.get_all_jobs()} >= {
+        "sync_job",
+        "sync_dry_run_job",
+        "reconcile_job",
+    }
+    assert sorted(s.name for s in repo.schedule_defs) == ["reconcile_schedule", "sync_schedule"]
+    assert sorted(s.name for s in repo.sensor_defs) == [
+        "crmhub_failed_checks_alert",
+        "crmhub_run_failure_alert",
+        "last_read_freshness_sensor",
+    ]
+
+
+def test_graph_tells_the_two_crms_apart_and_names_owners_and_pools() -> None:
+    graph = defs.get_repository_def().asset_graph
+    for key in EXTRACT_KEYS:
+        crm = key.split("/")[0]
+        node = graph.get(dg.AssetKey.from_user_string(key))
+        assert node.group_name == f"{crm}_extract"
+        assert node.pools == {crm}
+        assert node.owners == ["team:crm-integration"]
+        assert ("Salesforce" if crm == "salesforce" else "HubSpot") in (node.description or "")
+    sf, hs = (graph.get(dg.AssetKey([crm, "accounts"])) for crm in ("salesforce", "hubspot"))
+    assert "Accounts" in (sf.description or "") and "Companies" in (hs.description or "")
+    assert graph.get(dg.AssetKey(["hubspot", "writeback"])).group_name == "hubspot_writeback"
+    assert graph.get(dg.AssetKey("unified_customers")).owners == ["team:revops"]
+
+
+def test_scheduled_jobs_are_multiprocess_tagged_per_hub_and_time_limited() -> None:
+    from assets.definitions import HUB_TAG, hub_id
+
+    repo = defs.get_repository_def()
+    for name in ("sync_job", "reconcile_job", "sync_dry_run_job"):
+        job = repo.get_job(name)
+        assert job.executor_def.name == "multiprocess"
+        assert job.tags[HUB_TAG] == hub_id()
+        assert job.tags["dagster/max_runtime"] == "3600"
+    assert repo.get_job("sync_dry_run_job").tags["crmhub/dry_run"] == "true"
+    assert repo.get_job("sync_job").tags.get("crmhub/dry_run") is None
 
 
 def test_resources_read_credentials_from_env_vars(monkeypatch: object) -> None:
@@ -51,6 +126,16 @@ def test_dagster_definitions_validate() -> None:
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dg_cli_finds_the_project() -> None:
+    # `dg dev` in the README: [tool.dg] in pyproject.toml points dg at assets.definitions
+    dg_cli = os.path.join(os.path.dirname(sys.executable), "dg")
+    proc = subprocess.run(
+        [dg_cli, "list", "defs", "--json"], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "salesforce/accounts" in proc.stdout and "sync_schedule" in proc.stdout
 
 
 def test_hubspot_archived_check_interval_comes_from_its_variable(monkeypatch: object) -> None:

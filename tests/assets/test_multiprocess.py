@@ -1,0 +1,69 @@
+"""The scheduled jobs' executor: on a fresh hub database, a sandbox sync (tiny profile) on Dagster's
+multiprocess executor succeeds with every step in its own process, and the per-CRM pools (limit 1
+in dagster.yaml) never let two steps of one CRM run at the same time while the two CRMs' steps
+overlap."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from sandbox.runner import Sandbox
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sync_job() -> dg.JobDefinition:
+    from assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def("sync_job")
+
+
+def test_multiprocess_sync_keeps_one_step_per_crm_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith(("CRMHUB_", "DAGSTER_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CRMHUB_DATABASE_URL", f"sqlite:///{tmp_path / 'hub.db'}")
+    (tmp_path / "dagster").mkdir()
+    shutil.copyfile(ROOT / "dagster.yaml", tmp_path / "dagster" / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    with Sandbox(tmp_path / "home" / "sandbox") as sb:
+        sb.seed("tiny", seed=13)
+        sb.write_discovery()
+        assert sync_job().executor_def.name == "multiprocess"
+        with dg.DagsterInstance.get() as instance:
+            result = dg.execute_job(dg.reconstructable(sync_job), instance=instance)
+            assert result.success
+            records = instance.get_records_for_run(result.run_id).records
+
+    spans: dict[str, list[float]] = {}
+    pids: set[int] = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            spans[event.step_key] = [record.event_log_entry.timestamp]
+            pids.add(event.pid or 0)
+        elif event.event_type_value == "STEP_SUCCESS":
+            spans[event.step_key].append(record.event_log_entry.timestamp)
+    assert len(spans) == 24 and os.getpid() not in pids and len(pids) > 2
+
+    def crm_spans(crm: str) -> list[tuple[float, float]]:
+        return sorted((a, b) for key, (a, b) in spans.items() if key.startswith(f"{crm}__"))
+
+    for crm in ("salesforce", "hubspot"):
+        steps = crm_spans(crm)
+        assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(steps)), crm
+    # the two CRMs' reads ran side by side at least once
+    assert any(a < d and c < b for a, b in crm_spans("salesforce") for c, d in crm_spans("hubspot"))
