@@ -82,7 +82,7 @@ def hub_child(home: Path, info_path: Path) -> int:
     os.environ["CRMHUB_HOME"] = str(home)
     os.environ.update(settings.sandbox_environment(argparse.Namespace(**info)))
     os.chdir(home)  # dagster.yaml keeps the run storage in .crmhub/dagster below the cwd
-    from crmhub.cli import _dagster_instance, _definitions
+    from crmhub.runtime import _dagster_instance, _definitions
 
     defs = _definitions()
     job = defs.resolve_job_def("sync_job")

@@ -11,11 +11,17 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crmhub import settings
+from crmhub.runtime import (
+    _check_config_files,
+    _crm_environment,
+    _dagster_instance,
+    _definitions,
+)
 
 
 def _print(*args: Any) -> None:
@@ -25,120 +31,6 @@ def _print(*args: Any) -> None:
 # --------------------------------------------------------------------------------------------
 # sandbox plumbing
 # --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _crm_environment(profile: str, seed: int, *, seed_empty: bool = True) -> Iterator[str]:
-    """Point the hub at real CRMs (credentials set) or at a sandbox (started or reused).
-
-    The sandbox's variables are set only for the duration of the command and removed again:
-    left behind, they would make a later command in the same process (tests, a notebook) take
-    the stopped sandbox for configured CRMs.
-    """
-    mode = settings.detect_mode()
-    if not mode.uses_sandbox:
-        yield mode.describe()
-        return
-    from sandbox.runner import Sandbox, find_running
-
-    running = find_running(settings.sandbox_home())
-    if running is not None:
-        with _environ(_sandbox_env_for(mode, running)):
-            yield (
-                f"{mode.describe()} (reusing the sandbox at {running.salesforce_url}, "
-                f"{running.hubspot_url})"
-            )
-        return
-    sandbox = Sandbox(settings.sandbox_home())
-    sandbox.start()
-    try:
-        if seed_empty and not sandbox.is_seeded():
-            from crmhub.progress import working
-
-            _print(f"Seeding the sandbox CRMs with the '{profile}' data profile (first run)…")
-            with working(f"seeding '{profile}'"):
-                sandbox.seed(profile=profile, seed=seed)
-        with _environ(_sandbox_env_for(mode, sandbox.info)):
-            yield f"{mode.describe()} (sandbox started for this run)"
-    finally:
-        sandbox.stop()
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for a block, then restore what was there before."""
-    before = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in before.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
-
-def _sandbox_env_for(mode: settings.Mode, info: Any) -> dict[str, str]:
-    # CRMHUB_SANDBOX: the code location starts its schedules running against the sandbox
-    env = {**settings.sandbox_environment(info), "CRMHUB_SANDBOX": "1"}
-    if mode.salesforce_configured:
-        env = {k: v for k, v in env.items() if not k.startswith("CRMHUB_SF_")}
-    if mode.hubspot_configured:
-        env = {k: v for k, v in env.items() if not k.startswith("CRMHUB_HS_")}
-    return env
-
-
-def _dagster_instance() -> Any:
-    """The hub's persistent Dagster instance: ``$CRMHUB_HOME/dagster`` unless DAGSTER_HOME says.
-
-    Created under a file lock: two syncs started together on a fresh folder would otherwise both
-    create Dagster's run storage and its Alembic stamp at once (a ``UniqueViolation`` and a
-    storage with two heads that breaks every later run). The second waits until the first has
-    initialised it, then opens the finished storage.
-    """
-    import dagster as dg
-    from filelock import FileLock
-
-    home = settings.hub_home()
-    home.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(home / "dagster-init.lock"), timeout=120):
-        settings.ensure_dagster_home()
-        instance = dg.DagsterInstance.get()
-        instance.get_runs(limit=1)  # touches (and so initialises) the run storage under the lock
-    return instance
-
-
-def _definitions(loggers: dict[str, Any] | None = None) -> Any:
-    """The code location with resources built from the environment as it is *now*.
-
-    Why not ``assets.definitions.defs``: that object is built once, at first import, and its
-    resources remember which optional variables (database URL, config folder, sandbox
-    credentials) existed then; a command must see the ones ``_crm_environment`` just set.
-    """
-    from assets.definitions import build_definitions
-
-    return build_definitions(discover_sandbox=False, loggers=loggers)
-
-
-def _check_config_files() -> None:
-    """Load ``rules.yaml`` and ``mapping.yaml`` before anything starts.
-
-    Why: a typo in a rules or mapping key would otherwise surface as a failed Dagster step in
-    the middle of the run, after API calls were spent. Raised errors are the hub's own
-    configuration errors, which ``main`` prints as one line naming the key (exit code 2).
-    """
-    from unified_model.rules import load_rules
-    from unified_model.writeback import load_writeback_config
-
-    folder = settings.config_dir()
-    rules = folder / "rules.yaml"
-    load_rules(rules if rules.exists() else None)
-    load_writeback_config(folder / "mapping.yaml")
-    from crmhub.mapping import load_field_map
-
-    for crm in ("salesforce", "hubspot"):
-        load_field_map(folder / "mapping.yaml", crm)
 
 
 def _check_connectors(resources: dict[str, Any]) -> None:

@@ -184,7 +184,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
 
 def cmd_fields_ensure(args: argparse.Namespace) -> int:
-    from crmhub.cli import _crm_environment
+    from crmhub.runtime import _crm_environment
 
     with _crm_environment("demo", 42) as where:
         print(f"crmhub fields ensure — {where}")

@@ -153,7 +153,7 @@ def database_checks(url: str) -> list[Check]:
 
 def dagster_checks() -> list[Check]:
     """The Dagster instance the CLI records runs in (``DAGSTER_HOME``) opens and answers."""
-    from crmhub.cli import _dagster_instance
+    from crmhub.runtime import _dagster_instance
 
     os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
     home = os.environ["DAGSTER_HOME"]
@@ -228,7 +228,7 @@ def cmd_doctor(args: Any) -> int:
     """Every check, as a table or JSON; exit 1 when one fails (usable in the customer's CI)."""
     import sys
 
-    from crmhub.cli import _check_config_files, _crm_environment, _definitions
+    from crmhub.runtime import _check_config_files, _crm_environment, _definitions
 
     checks: list[Check] = []
     try:
