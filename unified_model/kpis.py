@@ -37,7 +37,9 @@ Definitions (the words in DOMAIN.md made precise):
   in the period, attributed to the owner of the reply.
 - **two-way contact**: the last two-way contact is the latest moment at which an email (either
   direction) was logged while an email of the other direction had been logged at most
-  ``kpis.two_way_contact.window_days`` before it (same instant counts). **days since last two-way
+  ``kpis.two_way_contact.window_days`` before it (same instant counts), or the latest call or
+  meeting held with the customer (``kpis.two_way_contact.activity_kinds``: a conversation is
+  two-way by nature), whichever is later. **days since last two-way
   contact** is the whole number of days from that moment to now (None: never).
 - **contacts**: logged emails (both directions) plus activities of the kinds in
   ``kpis.contact_activity_kinds``; **contacts per month** scales the count to a month of
@@ -293,9 +295,34 @@ def unanswered_inquiries(
 
 
 def last_two_way_contact(
+    emails: Iterable[Email],
+    window_days: int,
+    as_of: dt.datetime,
+    conversations: Iterable[dt.datetime | None] = (),
+) -> dt.datetime | None:
+    """The latest moment ≤ ``as_of`` closing a two-way contact (see the module docstring).
+
+    ``conversations``: when calls and meetings with the customer took place; each one is a
+    two-way contact by itself (``kpis.two_way_contact.activity_kinds``).
+    """
+    held = [t for c in conversations if (t := as_utc(c)) is not None and t <= as_of]
+    by_email = _last_two_way_email(emails, window_days, as_of)
+    return max([*held, *([by_email] if by_email is not None else [])], default=None)
+
+
+def conversation_times(activities: Iterable[Activity], rules: HubRules) -> list[dt.datetime]:
+    """When the activities that count as two-way contacts (calls, meetings…) took place."""
+    kinds = {k.casefold() for k in rules.kpis.two_way_contact.activity_kinds}
+    return [
+        t
+        for a in live(activities)
+        if (a.kind or "").casefold() in kinds and (t := as_utc(a.occurred_at)) is not None
+    ]
+
+
+def _last_two_way_email(
     emails: Iterable[Email], window_days: int, as_of: dt.datetime
 ) -> dt.datetime | None:
-    """The latest moment ≤ ``as_of`` closing a two-way contact (see the module docstring)."""
     inbound: list[dt.datetime] = []
     outbound: list[dt.datetime] = []
     for e in live(emails):
@@ -358,7 +385,12 @@ def health_components(
         else:
             penalty += h.other_ticket_penalty
     usage = facts.customer.usage_score
-    last = last_two_way_contact(facts.emails, rules.kpis.two_way_contact.window_days, now)
+    last = last_two_way_contact(
+        facts.emails,
+        rules.kpis.two_way_contact.window_days,
+        now,
+        conversation_times(facts.activities, rules),
+    )
     days = whole_days(last, now)
     csat = mean(t.satisfaction for t in live(facts.tickets) if t.satisfaction is not None)
     return {
@@ -414,7 +446,9 @@ def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> di
     zone = rules.kpis.business_hours.zone
     handling = [h for t in tickets if (h := handling_hours(t)) is not None]
     responses = first_responses(emails, rules)
-    last = last_two_way_contact(emails, k.two_way_contact.window_days, now)
+    last = last_two_way_contact(
+        emails, k.two_way_contact.window_days, now, conversation_times(activities, rules)
+    )
 
     window_start = now - dt.timedelta(days=k.contact_rate_window_days)
     kinds = {x.casefold() for x in k.contact_activity_kinds}
@@ -623,9 +657,13 @@ class _Data:
                 self.emails_by_customer[em.customer_id].append(em)
         self.has_owner = {d.customer_id for d in deals if d.customer_id and d.owner_id}
         self.activity_times: dict[str, list[dt.datetime]] = defaultdict(list)
+        self.conversations: dict[str, list[dt.datetime]] = defaultdict(list)
+        talks = {k.casefold() for k in rules.kpis.two_way_contact.activity_kinds}
         for a in activities:
             if a.customer_id and (t := as_utc(a.occurred_at)) is not None:
                 self.activity_times[a.customer_id].append(t)
+                if (a.kind or "").casefold() in talks:
+                    self.conversations[a.customer_id].append(t)
 
     def values(
         self, s: dt.datetime, e: dt.datetime, group: str | None, owner_key: OwnerKey | None
@@ -694,7 +732,9 @@ class _Data:
                 and any(_in(t, recent, e) for t in times)
                 and any(_in(t, recent, e) for t in self.activity_times.get(cid, []))
             )
-            last = last_two_way_contact(cem, k.two_way_contact.window_days, as_of)
+            last = last_two_way_contact(
+                cem, k.two_way_contact.window_days, as_of, self.conversations.get(cid, [])
+            )
             if last is not None:
                 gaps.append((e - last).total_seconds() // 86400)
         n_customers = len(customers)

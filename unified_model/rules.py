@@ -228,9 +228,12 @@ class BusinessHours:
 
 @dataclass(frozen=True)
 class TwoWayContact:
-    """A two-way contact is an inbound and an outbound email at most ``window_days`` apart."""
+    """A two-way contact is an inbound and an outbound email at most ``window_days`` apart, or
+    a conversation: an activity of one of ``activity_kinds`` (a call or meeting held with the
+    customer is two-way by nature)."""
 
     window_days: int = field(default=7, metadata=_num(0, 365))
+    activity_kinds: tuple[str, ...] = ("call", "meeting")
 
 
 @dataclass(frozen=True)

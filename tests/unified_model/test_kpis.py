@@ -5,6 +5,7 @@ daylight saving time, deleted rows and reopened deals."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -463,6 +464,32 @@ def test_owner_rows_merge_one_person_across_both_crms() -> None:
         "hubspot:88",
         "unassigned",
     ]
+
+
+def test_a_call_or_meeting_is_a_two_way_contact_and_a_note_is_not() -> None:
+    emails = [
+        email("a", "inbound", utc(2026, 6, 1, 10, 0)),
+        email("b", "outbound", utc(2026, 6, 2, 10, 0)),  # two-way by email on 2 June
+    ]
+    acts = [
+        activity("call1", "call", occurred_at=utc(2026, 6, 9, 15, 0)),  # a conversation
+        activity("note1", "note", occurred_at=utc(2026, 6, 12, 9, 0)),  # one-way: not counted
+        activity("meet1", "meeting", occurred_at=utc(2026, 6, 16, 9, 0)),  # after now: not yet
+        activity("call0", "call", occurred_at=utc(2026, 6, 11, 9, 0), deleted=True),  # tombstone
+    ]
+    v = cust(emails=emails, activities=acts)
+    assert v["last_two_way_contact_at"] == "2026-06-09T15:00:00+00:00"
+    assert v["days_since_two_way_contact"] == 5  # 9 June 15:00 -> 15 June 10:00
+    # a meeting alone, no email at all
+    only = [activity("meet2", "meeting", occurred_at=utc(2026, 6, 14, 11, 0))]
+    assert cust(activities=only)["days_since_two_way_contact"] == 0
+    # configured to count emails only
+    k = RULES.kpis
+    no_talks = replace(k.two_way_contact, activity_kinds=())
+    rules = replace(RULES, kpis=replace(k, two_way_contact=no_talks))
+    c = Customer(id="HUB-1")
+    got = customer_kpis(CustomerFacts(customer=c, emails=emails, activities=acts), rules, NOW)
+    assert got["last_two_way_contact_at"] == "2026-06-02T10:00:00+00:00"
 
 
 def test_last_two_way_contact_day_is_the_business_day() -> None:
