@@ -6,13 +6,10 @@ a sandbox by giving the same resources other values.
 """
 
 import contextlib
-import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
 from pydantic import PrivateAttr
 
 from connectors.records import HUBSPOT, SALESFORCE
@@ -29,34 +26,6 @@ def _connector_key(
     field_map: dict[str, str], writeback: WritebackConfig, names: dict[str, str]
 ) -> tuple[object, ...]:
     return (tuple(sorted(field_map.items())), writeback.fields, tuple(sorted(names.items())))
-
-
-@contextlib.contextmanager
-def _schema_guard(store: HubStore) -> Iterator[None]:
-    """One process at a time prepares (migrates) the hub database.
-
-    Why on top of the writer lock: the steps of one multi-process run all pass the writer lock
-    (it is the same run's), and on a fresh database two of them would create the schema at once
-    (``table alembic_version already exists``).
-    """
-    if store.dialect == "postgresql":
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext('crmhub-prepare'))"))
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext('crmhub-prepare'))"))
-        return
-    path = store.engine.url.database
-    if store.dialect != "sqlite" or not path or path == ":memory:":
-        yield
-        return
-    with open(f"{path}.prepare.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class HubStoreResource(dg.ConfigurableResource):
@@ -81,8 +50,7 @@ class HubStoreResource(dg.ConfigurableResource):
         held = contextlib.ExitStack()
         try:
             held.enter_context(hub_writer(store, context.run_id or "no-run"))
-            with _schema_guard(store):  # steps of one run in several processes share the lock
-                prepare(store)  # under the lock: two first runs never create the schema together
+            prepare(store)  # under the lock: two first runs never create the schema together
         except BaseException:
             held.close()
             store.dispose()

@@ -11,8 +11,10 @@ Steps then only re-check the revision (one query), once per process.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -131,8 +133,47 @@ def prepare(store: HubStore, *, migrate: bool = True) -> None:
     with _GUARD:
         if store.url in _PREPARED:
             return
-        _prepare(store, migrate=migrate)
+        with _one_process_at_a_time(store):
+            _prepare(store, migrate=migrate)
         _PREPARED.add(store.url)
+
+
+@contextlib.contextmanager
+def _one_process_at_a_time(store: HubStore) -> Iterator[None]:
+    """Only one process prepares (migrates) a hub database at a time.
+
+    Why on top of the writer lock: the step processes of one multi-process run all pass the
+    writer lock (it is their run's), and on a fresh database two of them would create the schema
+    at once (``table alembic_version already exists``).
+    """
+    if store.dialect == "postgresql":
+        try:
+            conn = store.engine.connect()
+        except sa_exc.SQLAlchemyError as exc:
+            raise HubDatabaseError(_explain(exc, redact_url(store.url))) from exc
+        with conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(hashtext('crmhub-prepare'))"))
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext('crmhub-prepare'))"))
+        return
+    path = store.engine.url.database
+    if store.dialect != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    from filelock import FileLock
+
+    guard = FileLock(f"{path}.prepare.lock")
+    try:
+        guard.acquire()
+    except OSError:  # a folder we cannot write to: the check below says so in one line
+        yield
+        return
+    try:
+        yield
+    finally:
+        guard.release()
 
 
 def _prepare(store: HubStore, *, migrate: bool) -> None:
