@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from crmhub.cli import main
 from sandbox.runner import SANDBOX_HS_TOKEN, SANDBOX_SF_CLIENT_SECRET
 from sandbox.state import SandboxState
+from tests.crmhub.cli_support import Output, cli
 from unified_model import tables as t
 from unified_model.store import HubStore
 
@@ -39,21 +39,6 @@ pytestmark = pytest.mark.e2e
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 RECORD_WRITE_PATHS = ("/composite/sobjects", "/objects/companies/batch/update", "/jobs/ingest")
-
-
-@dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-
-def cli(*argv: str) -> Output:
-    """Run ``crmhub <argv>`` in this process and capture what it prints."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return Output(code, out.getvalue(), err.getvalue())
 
 
 @dataclass

@@ -10,35 +10,18 @@ so the once-per-process schema check never hides a broken database behind an ear
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from crmhub.cli import main
+from tests.crmhub.cli_support import Output, cli
 from unified_model.database import forget_prepared, open_store
 from unified_model.store import HubStore
 from unified_model.writer_lock import hub_writer
-
-
-@dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-
-def cli(*argv: str) -> Output:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return Output(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

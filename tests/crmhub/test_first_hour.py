@@ -9,8 +9,6 @@ and exit code the README documents.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import socket
@@ -24,29 +22,12 @@ import pytest
 from crmhub.cli import main
 from sandbox.runner import HS_ALL_SCOPES, SANDBOX_HS_TOKEN, SANDBOX_SF_CLIENT_SECRET, Sandbox
 from sandbox.state import HS
+from tests.crmhub.cli_support import Output, cli
 
 pytestmark = pytest.mark.e2e
 
 LIMITED_TOKEN = "pat-sandbox-no-tickets-scope"
 SECRETS = (SANDBOX_SF_CLIENT_SECRET, SANDBOX_HS_TOKEN, LIMITED_TOKEN, "pat-wrong-token")
-
-
-@dataclass
-class Output:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-def cli(*argv: str) -> Output:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return Output(code, out.getvalue(), err.getvalue())
 
 
 def one_line(output: Output, *words: str) -> str:
