@@ -263,6 +263,11 @@ def hub_writer(store: Any, run_id: str, *, wait: float | None = None) -> Iterato
     started = time.monotonic()
     while not _try(backend, me, store.url):
         holder = backend.current()
+        for _ in range(20):  # the holder writes who it is just after it takes the lock
+            if holder is not None:
+                break
+            time.sleep(0.05)
+            holder = backend.current()
         if holder is not None and holder.run_id == run_id:
             # our own run holds it from another process (the CLI around a multi-process run)
             yield holder
