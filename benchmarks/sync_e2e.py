@@ -66,7 +66,8 @@ def serve_child(home: Path, profile: str, seed: int) -> int:
     sandbox = Sandbox(home)
     info = sandbox.start()
     started = time.perf_counter()
-    generated = sandbox.seed(profile, seed=seed)
+    # "existing": serve the state a kept run left (``--resume``), without seeding anew
+    generated = {} if profile == "existing" else sandbox.seed(profile, seed=seed)
     generated["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps({"info": json.loads(info.to_json()), "generated": generated}), flush=True)
     sys.stdin.read()
@@ -173,8 +174,13 @@ def run_phase(
     head = state.ledger_head()
     offset = (state.now() - dt.datetime.now(dt.UTC)).total_seconds()  # sandbox clock - real
     started = time.time()
+    command = [sys.executable, __file__, "--hub-child", str(home), str(info_path)]
+    if args.pyspy:  # sample the hub process: where its own time goes, per phase
+        out = Path(args.pyspy) / f"{home.parent.name}-{phase}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = ["py-spy", "record", "-r", "20", "-f", "raw", "-o", str(out), "--", *command]
     child = subprocess.run(
-        [sys.executable, __file__, "--hub-child", str(home), str(info_path)],
+        command,
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -183,7 +189,8 @@ def run_phase(
     sandbox_cpu = _cpu_seconds(sandbox_pid) - sandbox_cpu
     if child.returncode != 0 and not child.stdout.strip():
         raise RuntimeError(f"hub run {phase} failed:\n{child.stderr[-3000:]}")
-    run = json.loads(child.stdout.strip().splitlines()[-1])
+    # the last JSON line (py-spy, when recording, prints its own lines too)
+    run = json.loads([x for x in child.stdout.splitlines() if x.startswith("{")][-1])
     ledger = _ledger(state, head)
     calls = {crm: sum(1 for r in ledger if r["crm"] == crm) for crm in (SF, HS)}
     searches = sum(1 for r in ledger if r["crm"] == HS and r["category"] == "search")
@@ -254,20 +261,30 @@ def start_sandbox(home: Path, profile: str, seed: int) -> tuple[subprocess.Popen
 
 
 def bench_profile(profile: str, args: Any) -> dict[str, Any]:
-    home = Path(tempfile.mkdtemp(prefix=f"crmhub-e2e-{profile}-", dir=args.dir))
+    """Seed, then first / changed / idle; with ``--resume`` the kept folder of an earlier run
+    (sandbox state and hub) is used instead of seeding and the first sync: the changed and idle
+    phases re-measured on new code without the hour a ``large`` first sync takes."""
+    resume = Path(args.resume) if args.resume else None
+    home = resume or Path(tempfile.mkdtemp(prefix=f"crmhub-e2e-{profile}-", dir=args.dir))
     sandbox: subprocess.Popen[str] | None = None
     try:
         started = time.time()
-        sandbox, ready = start_sandbox(home / "sandbox", profile, args.seed)
+        sandbox, ready = start_sandbox(
+            home / "sandbox", "existing" if resume else profile, args.seed
+        )
         generated = ready["generated"]
-        print(f"[{profile}] sandbox seeded in {generated['seconds']} s", file=sys.stderr)
+        print(f"[{profile}] sandbox ready in {generated['seconds']} s", file=sys.stderr)
         info_path = home / "sandbox-info.json"
         info_path.write_text(json.dumps(ready["info"]))
         state = SandboxState(ready["info"]["state_path"])
-        (home / "hub").mkdir()
         phases = []
-        phases.append(run_phase(home / "hub", info_path, state, "first", None, args, sandbox.pid))
-        _progress(profile, phases[-1])
+        if resume is None:
+            (home / "hub").mkdir()
+            first = run_phase(home / "hub", info_path, state, "first", None, args, sandbox.pid)
+            phases.append(first)
+            _progress(profile, phases[-1])
+        else:
+            state.advance_clock(args.gap)  # later than the kept run's last sync
         # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
         # search index lags, so a read never reaches closer than a margin to the portal's now.
         since = fmt_ts(state.now())
@@ -292,6 +309,7 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
             "profile": profile,
             "seed": args.seed,
             "seed_seconds": generated["seconds"],
+            "resumed": str(resume) if resume else None,
             "generated": {k: v for k, v in generated.items() if "/" in k},
             "mutation": {k: changes[k] for k in ("updated", "created", "deleted")},
             "mutate_seconds": mutate_seconds,
@@ -306,7 +324,7 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
                 sandbox.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 sandbox.kill()
-        if args.keep:
+        if args.keep or resume:
             print(f"kept: {home}", file=sys.stderr)
         else:
             shutil.rmtree(home, ignore_errors=True)
@@ -412,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default="/tmp", help="parent of the temporary folders")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument(
+        "--resume",
+        help="a folder kept by --keep: skip seeding and the first sync, measure changed and idle",
+    )
+    parser.add_argument("--pyspy", help="record a py-spy profile of each hub run into this folder")
     args = parser.parse_args(argv)
     profiles = args.profile or ["demo"]
     results = [bench_profile(p, args) for p in profiles]
