@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.unify import UNIFIED
-from unified_model.insights import compute_company_kpis, compute_customer_insights
+from unified_model.insights import compute_customer_insights, refresh_company_kpis
 from unified_model.operations import load_operations
 
 OWNERS = list(load_operations().owners.insights)
@@ -37,6 +37,11 @@ def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     metadata: dict[str, dg.RawMetadataValue] = {
         f"status_{status}": dg.MetadataValue.int(n) for status, n in stats.by_status.items()
     }
+    # incremental: only customers whose data changed are evaluated (all on a rules change or
+    # the first run of a business day); "changed" of them got a new decision or new values
+    metadata["evaluated"] = dg.MetadataValue.int(stats.evaluated)
+    metadata["changed"] = dg.MetadataValue.int(stats.changed)
+    metadata["full_recompute"] = dg.MetadataValue.bool(stats.full)
     metadata["transitions"] = dg.MetadataValue.int(stats.transitions)
     metadata["customers"] = dg.MetadataValue.int(stats.customers)
     metadata["negotiation_flags"] = dg.MetadataValue.int(stats.negotiation_flags)
@@ -59,10 +64,12 @@ def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 def company_kpis(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = context.resources.hub_store.store()
     rules = context.resources.hub_config.rules()
-    report = compute_company_kpis(store, rules, now=dt.datetime.now(dt.UTC))
+    report, recomputed = refresh_company_kpis(store, rules, now=dt.datetime.now(dt.UTC))
     metadata: dict[str, dg.RawMetadataValue] = {
         "company_kpis": dg.MetadataValue.md(report.company_markdown()),
         "owner_kpis": dg.MetadataValue.md(report.owner_markdown()),
+        # False: nothing the KPIs read changed since the last run today; these are its figures
+        "recomputed": dg.MetadataValue.bool(recomputed),
     }
     for key, value in report.latest_numeric().items():
         metadata[key] = dg.MetadataValue.float(float(value))

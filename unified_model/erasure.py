@@ -37,6 +37,7 @@ def erase_email(store: HubStore, email: str) -> dict[str, Any]:
     counts = {"contacts": 0, "emails": 0}
     with store.session() as s:
         contacts = s.exec(select(t.Contact).where(t.Contact.email_normalized == needle)).all()
+        touched = {c.customer_id for c in contacts}
         for c in contacts:
             s.delete(c)
         counts["contacts"] = len(contacts)
@@ -44,8 +45,11 @@ def erase_email(store: HubStore, email: str) -> dict[str, Any]:
         for e in emails:
             addresses = [e.from_address or "", *(e.to_addresses or [])]
             if any(a.strip().casefold() == needle for a in addresses if a):
+                touched.add(e.customer_id)
                 s.delete(e)
                 counts["emails"] += 1
+        # their customers' figures change: the next incremental run recomputes them
+        store.mark_dirty(s.connection(), touched)
         if s.get(t.ErasedIdentity, h) is None:
             s.add(t.ErasedIdentity(email_hash=h, erased_at=utcnow()))
         s.add(
@@ -79,6 +83,16 @@ def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> i
                 s.add(c)
                 removed = 0
                 if address:
+                    email = t.table_of(t.Email)
+                    store.mark_dirty(
+                        s.connection(),
+                        s.execute(
+                            sa.select(email.c.customer_id).where(
+                                email.c.source == source,
+                                sa.func.lower(email.c.from_address) == address,
+                            )
+                        ).scalars(),
+                    )
                     removed = (
                         s.execute(
                             sa.delete(t.table_of(t.Email)).where(

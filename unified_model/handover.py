@@ -1085,6 +1085,8 @@ def _evaluate_handed_over(
         as_utc(prev.handed_over_on),
         "",
         date_basis=basis,
+        # kept as it was when handed over: a re-evaluation of the same facts says the same
+        mature_since=as_utc(prev.mature_since),
     )
     if status == "at_risk":
         return d, event

@@ -9,13 +9,16 @@ company-wide and per-owner KPI tables shown in Dagster and ``crmhub kpis``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
+from unified_model import incremental as changes
 from unified_model import tables as t
 from unified_model.handover import (
     STATUSES,
@@ -41,7 +44,7 @@ from unified_model.signals import (
     stale_deals,
     unlogged_contact,
 )
-from unified_model.store import HubStore
+from unified_model.store import HubStore, utcnow
 
 CHUNK = 2000
 
@@ -49,6 +52,11 @@ CHUNK = 2000
 @dataclass
 class InsightStats:
     customers: int = 0
+    #: customers evaluated this run (all on a full run, the changed ones otherwise)
+    evaluated: int = 0
+    #: of those, whose decision changed
+    changed: int = 0
+    full: bool = True
     transitions: int = 0
     negotiation_flags: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
@@ -159,45 +167,88 @@ def handover_values(decision: HandoverDecision, rules: HubRules) -> dict[str, An
 
 
 def compute_customer_insights(
-    store: HubStore, rules: HubRules, *, now: dt.datetime
+    store: HubStore, rules: HubRules, *, now: dt.datetime, incremental: bool = True
 ) -> InsightStats:
-    """Evaluate handover and KPIs for every customer; store states, transitions and metrics.
+    """Evaluate handover and KPIs per customer; store states, transitions and metrics.
 
     Rules are judged as of the start of the business day; ``now`` itself (when the sync really
     runs) dates the status changes no CRM record dates.
+
+    Incremental (see ``unified_model.incremental``): only customers whose inputs changed since
+    the last run are evaluated, unless the rules, the business day (time-based rules, "days
+    since") or the hub's version changed, or an owner changed team: then all are. A run with no
+    changed customer evaluates none. Rows whose decision or values differ get ``changed_at``,
+    which is what the writeback plans from.
     """
     observed = now.astimezone(dt.UTC)
     now = as_of_day(now, rules)
-    stats = InsightStats()
+    started = utcnow()
+    fp = changes.fingerprint(changes.hub_version(), repr(rules), now.isoformat())
+    mark = changes.load(store, changes.HANDOVER) if incremental else None
+    full = mark is None or mark.fingerprint != fp or changes.owners_changed(store, mark.at)
+    stats = InsightStats(full=full)
     with store.session() as s:
-        customers = list(s.exec(select(t.Customer).order_by(t.Customer.id)))
         all_owners = list(s.exec(select(t.Owner)))
-        owners_by_email = {o.email.casefold(): o for o in all_owners if o.email and not o.deleted}
-        owners_by_id = {(o.source, o.source_id): o for o in all_owners}
-    status_counts: Counter[str] = Counter()
-    for start in range(0, len(customers), CHUNK):
-        chunk = customers[start : start + CHUNK]
+        if full:
+            ids = list(s.exec(select(t.Customer.id).order_by(t.Customer.id)))
+        else:
+            assert mark is not None
+            wanted = changes.changed_customers(store, mark.at)
+            ids = sorted(
+                cid
+                for start in range(0, len(wanted), 5000)
+                for cid in s.exec(
+                    select(t.Customer.id).where(
+                        col(t.Customer.id).in_(sorted(wanted)[start : start + 5000])
+                    )
+                )
+            )
+    owners_by_email = {o.email.casefold(): o for o in all_owners if o.email and not o.deleted}
+    owners_by_id = {(o.source, o.source_id): o for o in all_owners}
+    stats.evaluated = len(ids)
+    for start in range(0, len(ids), CHUNK):
+        chunk_ids = ids[start : start + CHUNK]
         with store.session() as s:
+            chunk = list(s.exec(select(t.Customer).where(col(t.Customer.id).in_(chunk_ids))))
+            chunk.sort(key=lambda c: c.id)
             facts_list = gather_facts(s, chunk, owners_by_email, owners_by_id)
+            stored_metrics = {
+                m.customer_id: m
+                for m in s.exec(
+                    select(t.CustomerMetrics).where(
+                        col(t.CustomerMetrics.customer_id).in_(chunk_ids)
+                    )
+                )
+            }
         states: list[dict[str, Any]] = []
         metrics: list[dict[str, Any]] = []
         transitions: list[t.HandoverTransition] = []
         for facts in facts_list:
             decision = evaluate_handover(facts, rules, now, observed_at=observed)
-            state = decision.as_state(observed)
-            states.append(state.model_dump())
+            state = decision.as_state(observed).model_dump()
+            state["changed_at"] = _changed_at(facts.previous, state, started)
+            if state["changed_at"] == started:
+                stats.changed += 1
+            states.append(state)
             change = transition(facts.previous, decision, observed)
             if change is not None:
                 transitions.append(change)
-            status_counts[decision.status] += 1
-            for blocker in decision.blockers:
-                stats.blockers[blocker.key] += 1
             values = customer_values(facts, rules, now)
             values.update(handover_values(decision, rules))
-            stats.negotiation_flags += bool(values["negotiation_flag"])
-            metrics.append(
-                {"customer_id": facts.customer.id, "values": _jsonable(values), "computed_at": now}
+            row = {
+                "customer_id": facts.customer.id,
+                "values": _jsonable(values),
+                "computed_at": now,
+            }
+            previous = stored_metrics.get(facts.customer.id)
+            row["changed_at"] = (
+                previous.changed_at
+                if previous is not None
+                and previous.changed_at is not None
+                and _same_json(previous.values, row["values"])
+                else started
             )
+            metrics.append(row)
         store.upsert_rows(t.HandoverState, states, newer_only=False)
         store.upsert_rows(t.CustomerMetrics, metrics, newer_only=False)
         if transitions:
@@ -205,9 +256,78 @@ def compute_customer_insights(
                 s.add_all(transitions)
                 s.commit()
         stats.transitions += len(transitions)
-    stats.customers = len(customers)
-    stats.by_status = {k: status_counts.get(k, 0) for k in STATUSES}
+    changes.clear_dirty(store, started)
+    totals = (mark.extra.get("totals") if mark is not None else None) or {}
+    if ids or not totals:
+        _totals(store, stats)
+        totals = {
+            "customers": stats.customers,
+            "by_status": stats.by_status,
+            "blockers": dict(stats.blockers.most_common(50)),
+            "negotiation_flags": stats.negotiation_flags,
+        }
+    else:  # nothing evaluated: the stored figures still hold
+        stats.customers = int(totals["customers"])
+        stats.by_status = {k: int(v) for k, v in totals["by_status"].items()}
+        stats.blockers = Counter({k: int(v) for k, v in totals["blockers"].items()})
+        stats.negotiation_flags = int(totals["negotiation_flags"])
+    changes.save(store, changes.HANDOVER, started, fp, totals=totals)
     return stats
+
+
+#: decision fields that say when it was evaluated, not what it says
+_EVALUATION = {"evaluated_at", "changed_at"}
+
+
+def _changed_at(
+    previous: t.HandoverState | None, state: dict[str, Any], started: dt.datetime
+) -> dt.datetime:
+    """``started`` when the decision differs from the stored one, else its last change time."""
+    if previous is None or previous.changed_at is None:
+        return started
+    before = previous.model_dump()
+    if all(
+        before.get(k) == v if not isinstance(v, dt.datetime) else _same_instant(before.get(k), v)
+        for k, v in state.items()
+        if k not in _EVALUATION
+    ):
+        return previous.changed_at
+    return started
+
+
+def _same_instant(a: Any, b: dt.datetime) -> bool:
+    return isinstance(a, dt.datetime) and a.astimezone(dt.UTC) == b.astimezone(dt.UTC)
+
+
+def _same_json(stored: Any, new: Any) -> bool:
+    """Equal once both went through JSON (tuples are lists there, floats round-trip)."""
+    return bool(
+        json.loads(json.dumps(stored, default=str)) == json.loads(json.dumps(new, default=str))
+    )
+
+
+def _totals(store: HubStore, stats: InsightStats) -> None:
+    """Status counts, top blockers and flags over *all* customers (not only the evaluated)."""
+    hs = t.table_of(t.HandoverState)
+    with store.engine.connect() as conn:
+        stats.customers = int(
+            conn.execute(sa.select(sa.func.count()).select_from(t.table_of(t.Customer))).scalar()
+            or 0
+        )
+        counts: dict[str, int] = dict(
+            conn.execute(sa.select(hs.c.status, sa.func.count()).group_by(hs.c.status)).all()
+        )
+        stats.by_status = {k: int(counts.get(k, 0)) for k in STATUSES}
+    for page in store.iter_pages(hs, [hs.c.customer_id, hs.c.reasons], size=CHUNK):
+        for row in page:
+            for reason in row._mapping["reasons"] or []:
+                if not reason.get("passed", True):
+                    stats.blockers[str(reason.get("criterion"))] += 1
+    metrics = t.table_of(t.CustomerMetrics)
+    for page in store.iter_pages(metrics, [metrics.c.customer_id, metrics.c["values"]], size=CHUNK):
+        stats.negotiation_flags += sum(
+            bool((r._mapping["values"] or {}).get("negotiation_flag")) for r in page
+        )
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +451,40 @@ class CompanyReport:
             for k, v in latest.items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         }
+
+
+def refresh_company_kpis(
+    store: HubStore, rules: HubRules, *, now: dt.datetime, months: int = 12
+) -> tuple[CompanyReport, bool]:
+    """The company and owner KPIs, recomputed only when something they read changed.
+
+    Returns (report, recomputed). The tables are kept with the phase's watermark and shown
+    again when no source row changed since, on the same business day with the same rules and
+    hub version: a sync with nothing new does not re-read every deal, ticket and email. A new
+    business day recomputes (periods roll over, "days since" figures move).
+    """
+    started = utcnow()
+    fp = changes.fingerprint(
+        changes.hub_version(), repr(rules), as_of_day(now, rules).isoformat(), months
+    )
+    mark = changes.load(store, changes.COMPANY_KPIS)
+    if (
+        mark is not None
+        and mark.fingerprint == fp
+        and "report" in mark.extra
+        and not changes.anything_changed(store, mark.at)
+    ):
+        kept = mark.extra["report"]
+        return CompanyReport(rows=kept["rows"], owner_rows=kept["owner_rows"]), False
+    report = compute_company_kpis(store, rules, now=now, months=months)
+    changes.save(
+        store,
+        changes.COMPANY_KPIS,
+        started,
+        fp,
+        report={"rows": report.rows, "owner_rows": report.owner_rows},
+    )
+    return report, True
 
 
 def compute_company_kpis(

@@ -173,6 +173,42 @@ def sanitize_row(table: sa.Table, row: dict[str, Any], what: str) -> bool:
     return bool(changed_cols)
 
 
+#: columns that say when or how, not what: a change there alone is not a change of the row
+_BOOKKEEPING_COLUMNS = frozenset(
+    {
+        "modified_at",
+        "content_modified_at",
+        "content_hash",
+        "hub_fields",
+        "changed_at",
+        "hub_fields_at",
+    }
+)
+
+
+def _tracks_changes(table: sa.Table) -> bool:
+    """Source tables keep the hub time of their last content change (``changed_at``)."""
+    return "changed_at" in table.c and "modified_at" in table.c
+
+
+def _changed_case(table: sa.Table, stmt: Any, columns: list[str], target: str) -> Any:
+    """``CASE WHEN <any of columns differs> THEN excluded.<target> ELSE <target> END``.
+
+    JSON columns are compared as text (PostgreSQL's ``json`` has no equality); NULLs compare as
+    values (``IS DISTINCT FROM``), on SQLite and PostgreSQL alike.
+    """
+    tests = []
+    for name in columns:
+        old: Any = table.c[name]
+        new: Any = stmt.excluded[name]
+        if isinstance(table.c[name].type, sa.JSON):
+            old, new = sa.cast(old, sa.Text), sa.cast(new, sa.Text)
+        tests.append(old.is_distinct_from(new))
+    if not tests:
+        return table.c[target]
+    return sa.case((sa.or_(*tests), stmt.excluded[target]), else_=table.c[target])
+
+
 def _to_row(kind: str, record: AnyRecord) -> dict[str, Any]:
     table = t.SOURCE_TABLES[kind]
     columns = set(table.__table__.columns.keys())  # type: ignore[attr-defined]
@@ -259,9 +295,15 @@ class HubStore:
         table: sa.Table = model.__table__  # type: ignore[attr-defined]
         keys = [c.name for c in table.primary_key.columns]
         written = 0
+        tracked = _tracks_changes(table)
+        now = utcnow()
         # Tombstones carry only identity: never blank out the stored fields with their defaults.
         groups: dict[frozenset[str], list[dict[str, Any]]] = {}
         for row in rows:
+            if tracked and "changed_at" not in row:
+                row = {**row, "changed_at": now}
+                if "hub_fields_at" in table.c:
+                    row["hub_fields_at"] = now
             groups.setdefault(frozenset(row), []).append(row)
         with self.engine.begin() as conn:
             for cols, group in groups.items():
@@ -297,6 +339,16 @@ class HubStore:
                 ),
                 else_=stmt.excluded.content_modified_at,
             )
+        if "changed_at" in update_cols and _tracks_changes(table):
+            # the hub's change time moves only when a stored value really changes: a re-read of
+            # the same record (search overlap, the echo of a writeback) leaves it alone
+            update_cols["changed_at"] = _changed_case(
+                table, stmt, [c for c in update_cols if c not in _BOOKKEEPING_COLUMNS], "changed_at"
+            )
+            if "hub_fields_at" in update_cols:
+                update_cols["hub_fields_at"] = _changed_case(
+                    table, stmt, ["hub_fields"] if "hub_fields" in cols else [], "hub_fields_at"
+                )
         where = None
         if newer_only and "modified_at" in cols:
             where = sa.or_(
@@ -306,6 +358,24 @@ class HubStore:
         if update_cols:
             return stmt.on_conflict_do_update(index_elements=keys, set_=update_cols, where=where)
         return stmt.on_conflict_do_nothing(index_elements=keys)
+
+    def mark_dirty(self, conn: Any, customer_ids: Iterable[str | None]) -> int:
+        """Note customers whose inputs changed where their rows no longer show it (see
+        ``tables.DirtyCustomer``): the next incremental handover/KPI run recomputes them."""
+        ids = sorted({c for c in customer_ids if c})
+        if not ids:
+            return 0
+        table = t.table_of(t.DirtyCustomer)
+        insert = self._insert(table)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["customer_id"], set_={"marked_at": insert.excluded.marked_at}
+        )
+        now = utcnow()
+        for start in range(0, len(ids), 5000):
+            conn.execute(
+                stmt, [{"customer_id": c, "marked_at": now} for c in ids[start : start + 5000]]
+            )
+        return len(ids)
 
     def upsert_records(self, kind: str, records: Sequence[AnyRecord]) -> dict[str, int]:
         """Store a page of connector records of one kind; tombstones mark rows deleted.
@@ -362,7 +432,7 @@ class HubStore:
                         table.c.source == source,
                         table.c.source_id.in_(missing[start : start + _BATCH]),
                     )
-                    .values(deleted=True, modified_at=utcnow())
+                    .values(deleted=True, modified_at=utcnow(), changed_at=utcnow())
                 )
         if kind == "contact" and missing:
             self._scrub_deleted_contacts(missing, source)
@@ -376,10 +446,13 @@ class HubStore:
             return 0
         table: sa.Table = model.__table__  # type: ignore[attr-defined]
         keys = [c.name for c in table.primary_key.columns]
+        values: dict[str, Any] = {c: sa.bindparam(f"v_{c}") for c in columns}
+        if _tracks_changes(table) and "changed_at" not in values:
+            values["changed_at"] = utcnow()  # a re-link or folded history is a change too
         stmt = (
             table.update()
             .where(*[table.c[k] == sa.bindparam(f"k_{k}") for k in keys])
-            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+            .values(values)
         )
         params = [
             {**{f"k_{k}": r[k] for k in keys}, **{f"v_{c}": r.get(c) for c in columns}}

@@ -81,6 +81,9 @@ class Owner(SQLModel, table=True):
     active: bool = True
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class SourceAccount(SQLModel, table=True):
@@ -118,6 +121,11 @@ class SourceAccount(SQLModel, table=True):
     content_modified_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
+    #: hub time the CRM's copy of the hub's own fields last changed (echo or manual edit)
+    hub_fields_at: dt.datetime | None = _ts()
 
 
 class Contact(SQLModel, table=True):
@@ -141,6 +149,9 @@ class Contact(SQLModel, table=True):
     last_marketing_email_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class Deal(SQLModel, table=True):
@@ -166,6 +177,9 @@ class Deal(SQLModel, table=True):
     contact_source_ids: list[str] = _json([])
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class Email(SQLModel, table=True):
@@ -185,6 +199,9 @@ class Email(SQLModel, table=True):
     owner_id: str | None = None
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class Ticket(SQLModel, table=True):
@@ -205,6 +222,9 @@ class Ticket(SQLModel, table=True):
     owner_id: str | None = None
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class DealStageEvent(SQLModel, table=True):
@@ -218,6 +238,9 @@ class DealStageEvent(SQLModel, table=True):
     entered_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class Activity(SQLModel, table=True):
@@ -233,6 +256,9 @@ class Activity(SQLModel, table=True):
     owner_id: str | None = None
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
+    #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
+    #: values keeps it): what the incremental phases after extraction look for
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +353,8 @@ class HandoverState(SQLModel, table=True):
     #: how each date is known: {"status_since": "event" | "first_seen", ...}, plus the internal
     #: ``trigger_baseline`` (ISO) of a customer first seen handed over on an unknown date
     date_basis: dict[str, Any] = _json({})
+    #: hub time the decision last changed (not merely re-evaluated): what writeback plans from
+    changed_at: dt.datetime | None = _ts(index=True)
 
 
 class HandoverTransition(SQLModel, table=True):
@@ -346,6 +374,22 @@ class CustomerMetrics(SQLModel, table=True):
     customer_id: str = Field(primary_key=True)
     values: dict[str, Any] = _json({})
     computed_at: dt.datetime | None = _ts()
+    #: hub time the values last changed (not merely recomputed): what writeback plans from
+    changed_at: dt.datetime | None = _ts(index=True)
+
+
+class DirtyCustomer(SQLModel, table=True):
+    """A customer whose inputs changed in a way its current rows no longer show.
+
+    Why: the incremental phases find changed customers through the ``changed_at`` of their rows,
+    but a row that moved to another customer (re-linked contact, deal re-parented, account merged
+    elsewhere) no longer points at the customer it left. Unify notes those here; the next
+    handover/KPI run recomputes them and clears the rows it has seen.
+    """
+
+    __tablename__ = "dirty_customer"
+    customer_id: str = Field(primary_key=True)
+    marked_at: dt.datetime | None = _ts()
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from unified_model import incremental as changes
 from unified_model import tables as t
 from unified_model.identity import (
     AccountFacts,
@@ -36,7 +37,7 @@ from unified_model.identity import (
     iter_contact_customers,
     resolve_customers,
 )
-from unified_model.store import HubStore
+from unified_model.store import HubStore, utcnow
 from unified_model.survivorship import SurvivorshipPolicy, survive
 
 #: rows per read page and per write batch
@@ -58,6 +59,19 @@ class UnifyStats:
     written: dict[str, int] = field(default_factory=dict)
     #: seconds per phase, for the run's metadata and the scale benchmark
     seconds: dict[str, float] = field(default_factory=dict)
+    #: nothing changed since the last unify: nothing was resolved, the figures are the last run's
+    skipped: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The figures a skipped run reports again (kept with the watermark)."""
+        return {
+            "customers": self.customers,
+            "matched_across": self.matched_across,
+            "salesforce_only": self.salesforce_only,
+            "hubspot_only": self.hubspot_only,
+            "pending_reviews": self.pending_reviews,
+            "by_method": self.by_method,
+        }
 
     @property
     def match_rate(self) -> float:
@@ -92,9 +106,64 @@ def unify(
     now: dt.datetime,
     match_config: MatchConfig | None = None,
     policy: SurvivorshipPolicy | None = None,
+    incremental: bool = True,
 ) -> UnifyStats:
-    """Resolve identities, write links and golden records, attach every child row."""
+    """Resolve identities, write links and golden records, attach every child row.
+
+    With ``incremental`` (the default) a run whose inputs did not change since the last one
+    (no source row, review decision or erasure; same matching and survivorship settings and hub
+    version) resolves nothing and reports the last run's figures: resolution is global, so any
+    change re-resolves all accounts, but a sync with nothing new no longer pays for it. Customers
+    that lose a row to another customer are noted (``dirty_customer``) for the incremental
+    handover and KPIs.
+    """
+    fp = changes.fingerprint(changes.hub_version(), repr(match_config), repr(policy))
+    mark = changes.load(store, _PHASE)
+    if (
+        incremental
+        and mark is not None
+        and mark.fingerprint == fp
+        and not changes.anything_changed(store, mark.at)
+    ):
+        return _skipped(mark.extra.get("stats", {}))
+    stats = _unify(
+        store, now, match_config, policy, mark.at if mark and mark.fingerprint == fp else None
+    )
+    changes.save(store, _PHASE, utcnow(), fp, stats=stats.summary())
+    return stats
+
+
+_PHASE = "unify"
+
+
+def forget_unify(store: HubStore) -> None:
+    """The next unify re-resolves everything, and the phases after it recompute everything."""
+    changes.forget(store, _PHASE, *changes.DOWNSTREAM)
+
+
+def _skipped(summary: dict[str, Any]) -> UnifyStats:
+    stats = UnifyStats(skipped=True)
+    for key, value in summary.items():
+        setattr(stats, key, value)
+    stats.written = {}
+    return stats
+
+
+def _unify(
+    store: HubStore,
+    now: dt.datetime,
+    match_config: MatchConfig | None,
+    policy: SurvivorshipPolicy | None,
+    since: dt.datetime | None,
+) -> UnifyStats:
     stats = UnifyStats()
+    if since is None:
+        # no memory of what changed: the phases after this one recompute everything
+        changes.forget(store, *changes.DOWNSTREAM)
+    else:
+        # rows that changed may move to another customer below: the one they leave changes too
+        with store.engine.begin() as conn:
+            store.mark_dirty(conn, list(changes.customers_of_changed_rows(conn, since)))
 
     @contextmanager
     def timed(name: str) -> Iterator[None]:
@@ -135,11 +204,18 @@ def unify(
         # deleted accounts leave their customer
         with store.engine.begin() as conn:
             acc = t.table_of(t.SourceAccount)
-            conn.execute(
-                acc.update()
-                .where(acc.c.deleted.is_(True), acc.c.customer_id.is_not(None))
-                .values(customer_id=None)
+            leaving = acc.c.deleted.is_(True), acc.c.customer_id.is_not(None)
+            left = list(conn.execute(sa.select(acc.c.customer_id).where(*leaving)).scalars())
+            store.mark_dirty(
+                conn,
+                left
+                + [
+                    a.customer_id
+                    for a in accounts
+                    if a.customer_id and assignment.get((a.source, a.source_id)) != a.customer_id
+                ],
             )
+            conn.execute(acc.update().where(*leaving).values(customer_id=None, changed_at=now))
 
     with timed("golden records"):
         customers = set(assignment.values())
@@ -389,15 +465,21 @@ def _link_contacts(
 ) -> int:
     """Set each live contact's customer (see ``identity.iter_contact_customers``), changed only."""
     batch: list[dict[str, Any]] = []
+    left: set[str] = set()  # customers a contact leaves: their figures change too
     written = 0
     for contact, cid in iter_contact_customers(contacts, assignment, accounts=accounts):
         if cid == contact.customer_id:
             continue
+        if contact.customer_id:
+            left.add(contact.customer_id)
         batch.append({"source": contact.source, "source_id": contact.source_id, "customer_id": cid})
         if len(batch) >= PAGE:
             written += store.bulk_set(t.Contact, batch, ["customer_id"])
             batch = []
-    return written + store.bulk_set(t.Contact, batch, ["customer_id"])
+    written += store.bulk_set(t.Contact, batch, ["customer_id"])
+    with store.engine.begin() as conn:
+        store.mark_dirty(conn, left)
+    return written
 
 
 def _attach_by_account(store: HubStore) -> dict[str, int]:
@@ -413,7 +495,9 @@ def _attach_by_account(store: HubStore) -> dict[str, int]:
                 .scalar_subquery()
             )
             result = conn.execute(
-                tbl.update().where(tbl.c.customer_id.is_distinct_from(sub)).values(customer_id=sub)
+                tbl.update()
+                .where(tbl.c.customer_id.is_distinct_from(sub))
+                .values(customer_id=sub, changed_at=utcnow())
             )
             written[tbl.name] = int(result.rowcount or 0)
     return written
@@ -451,11 +535,11 @@ def _attach_emails(store: HubStore) -> int:
     differs = "IS DISTINCT FROM" if store.dialect == "postgresql" else "IS NOT"
     # correlated (evaluated per row, primary-key lookups), so no join plan can go quadratic
     statement = sa.text(
-        f"UPDATE email AS e SET customer_id = COALESCE({found}) "
+        f"UPDATE email AS e SET customer_id = COALESCE({found}), changed_at = :now "
         f"WHERE e.customer_id {differs} COALESCE({found})"
-    )
+    ).bindparams(sa.bindparam("now", type_=t.UtcDateTime()))
     with store.engine.begin() as conn:
-        return int(conn.execute(statement).rowcount or 0)
+        return int(conn.execute(statement, {"now": utcnow()}).rowcount or 0)
 
 
 def _fold_stage_events(store: HubStore) -> int:

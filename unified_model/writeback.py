@@ -28,8 +28,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
+from unified_model import incremental as changes_
 from unified_model import tables as t
 from unified_model.failpoints import crash_point
+from unified_model.store import utcnow
 
 HANDOVER_STATUSES = (
     "new_sales",
@@ -428,23 +430,74 @@ def desired_values(
 
 
 def plan_writeback(
-    session: Any, source: str, config: WritebackConfig, now: dt.datetime
+    session: Any,
+    source: str,
+    config: WritebackConfig,
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None = None,
+    audit_after: int = 0,
 ) -> list[PlannedWrite]:
-    """Diff desired values against the ledger (and the CRM's current hub values) for one CRM."""
-    accounts = session.exec(
-        select(t.SourceAccount).where(
-            t.SourceAccount.source == source,
-            col(t.SourceAccount.deleted).is_(False),
-            col(t.SourceAccount.customer_id).is_not(None),
+    """Diff desired values against the ledger (and the CRM's current hub values) for one CRM.
+
+    ``since`` (the last writeback's watermark) limits the diff to the records that can have
+    changed: their customer's decision, values or golden record changed, the record itself
+    changed or was re-linked, the CRM's copy of the hub fields changed (a manual edit), or a
+    write failed after audit row ``audit_after``. Without it every record is compared (first
+    run, changed configuration).
+    """
+    live = [
+        col(t.SourceAccount.source) == source,
+        col(t.SourceAccount.deleted).is_(False),
+        col(t.SourceAccount.customer_id).is_not(None),
+    ]
+    if since is None:
+        accounts = list(session.exec(select(t.SourceAccount).where(*live)).all())
+    else:
+        ids = _candidates(session, source, since, audit_after)
+        accounts = [
+            a
+            for start in range(0, len(ids), 5000)
+            for a in session.exec(
+                select(t.SourceAccount).where(
+                    *live, col(t.SourceAccount.source_id).in_(ids[start : start + 5000])
+                )
+            )
+        ]
+    wanted = sorted({a.customer_id for a in accounts if a.customer_id})
+    source_ids = sorted(a.source_id for a in accounts)
+    customers: dict[str, t.Customer] = {}
+    handovers: dict[str, t.HandoverState] = {}
+    metrics: dict[str, t.CustomerMetrics] = {}
+    ledger: dict[tuple[str, str], str | None] = {}
+    for start in range(0, len(wanted), 5000):
+        part = wanted[start : start + 5000]
+        customers.update(
+            (c.id, c) for c in session.exec(select(t.Customer).where(col(t.Customer.id).in_(part)))
         )
-    ).all()
-    customers = {c.id: c for c in session.exec(select(t.Customer)).all()}
-    handovers = {h.customer_id: h for h in session.exec(select(t.HandoverState)).all()}
-    metrics = {m.customer_id: m for m in session.exec(select(t.CustomerMetrics)).all()}
-    ledger: dict[tuple[str, str], str | None] = {
-        (row.source_id, row.field_key): row.value
-        for row in session.exec(select(t.WritebackLedger).where(t.WritebackLedger.source == source))
-    }
+        handovers.update(
+            (h.customer_id, h)
+            for h in session.exec(
+                select(t.HandoverState).where(col(t.HandoverState.customer_id).in_(part))
+            )
+        )
+        metrics.update(
+            (m.customer_id, m)
+            for m in session.exec(
+                select(t.CustomerMetrics).where(col(t.CustomerMetrics.customer_id).in_(part))
+            )
+        )
+    for start in range(0, len(source_ids), 5000):
+        part = source_ids[start : start + 5000]
+        ledger.update(
+            ((row.source_id, row.field_key), row.value)
+            for row in session.exec(
+                select(t.WritebackLedger).where(
+                    t.WritebackLedger.source == source,
+                    col(t.WritebackLedger.source_id).in_(part),
+                )
+            )
+        )
     planned: list[PlannedWrite] = []
     cache: dict[str, dict[str, str | None]] = {}
     for account in sorted(accounts, key=lambda a: a.source_id):
@@ -475,6 +528,49 @@ def plan_writeback(
                 )
             planned.append(PlannedWrite(source, account.source_id, customer.id, changes))
     return planned
+
+
+def _candidates(session: Any, source: str, since: dt.datetime, audit_after: int) -> list[str]:
+    """The records of ``source`` whose hub field values can differ from the last plan's."""
+    acc = t.table_of(t.SourceAccount)
+    customers: set[str] = set()
+    for model, column in (
+        (t.HandoverState, "changed_at"),
+        (t.CustomerMetrics, "changed_at"),
+        (t.Customer, "updated_at"),
+    ):
+        tbl = t.table_of(model)
+        key = tbl.c.id if model is t.Customer else tbl.c.customer_id
+        customers.update(session.execute(sa.select(key).where(tbl.c[column] > since)).scalars())
+    ids: set[str] = set()
+    ordered = sorted(customers)
+    for start in range(0, len(ordered), 5000):
+        ids.update(
+            session.execute(
+                sa.select(acc.c.source_id).where(
+                    acc.c.source == source, acc.c.customer_id.in_(ordered[start : start + 5000])
+                )
+            ).scalars()
+        )
+    ids.update(
+        session.execute(
+            sa.select(acc.c.source_id).where(
+                acc.c.source == source,
+                sa.or_(acc.c.changed_at > since, acc.c.hub_fields_at > since),
+            )
+        ).scalars()
+    )
+    audit = t.table_of(t.WriteAudit)
+    ids.update(
+        session.execute(
+            sa.select(audit.c.source_id).where(
+                audit.c.source == source,
+                audit.c.outcome == "failed",
+                audit.c.id > audit_after,
+            )
+        ).scalars()
+    )
+    return sorted(ids)
 
 
 def _norm(value: Any) -> str | None:
@@ -607,7 +703,7 @@ def _apply_outcomes(
                     accounts.c.source_id.in_(gone[start : start + 500]),
                     accounts.c.deleted.is_(False),
                 )
-                .values(deleted=True, modified_at=now)
+                .values(deleted=True, modified_at=now, changed_at=now)
             )
         if ledger_rows:
             table = t.table_of(t.WritebackLedger)
@@ -732,6 +828,8 @@ class WritebackReport:
     settled: dict[str, int] = field(default_factory=dict)
     provisioning_notes: list[str] = field(default_factory=list)
     plans: list[PlannedWrite] = field(default_factory=list)
+    #: only records that could have changed since the last writeback were compared
+    incremental: bool = False
 
     def preview_markdown(self, limit: int = 20) -> str:
         """The first changes as a table: record, field, old → new."""
@@ -780,13 +878,24 @@ def run_writeback(
                 report.provisioning_notes.append(r.detail)
         if not dry_run and not report.provisioning_notes:
             store.save_cursor(crm, _PROVISIONED, {"keys": sorted(config.fields)})
+    phase = changes_.writeback_phase(crm)
+    fp = changes_.fingerprint(changes_.hub_version(), repr(config))
+    mark = changes_.load(store, phase)
+    since = mark.at if mark is not None and mark.fingerprint == fp else None
+    audit_after = int(mark.extra.get("audit_id", 0)) if mark is not None else 0
+    # the watermark: a hub time, and the last audit row before this run's settlement and writes
+    started, audit_now = utcnow(), _last_audit_id(store)
     report.settled = settle_pending(store, connector, crm, now)
+    report.incremental = since is not None
     with store.session() as session:
-        plans = plan_writeback(session, crm, config, now)
+        plans = plan_writeback(session, crm, config, now, since=since, audit_after=audit_after)
     report.plans = plans
     report.records_changed = len(plans)
     report.fields_changed = sum(len(p.changes) for p in plans)
-    if dry_run or not plans:
+    if dry_run:
+        return report
+    if not plans:
+        changes_.save(store, phase, started, fp, audit_id=audit_now)
         return report
     if config.max_changed_records and len(plans) > config.max_changed_records:
         raise WritebackAborted(
@@ -809,7 +918,15 @@ def run_writeback(
         report.failed += counts["failed"]
         report.skipped += counts["skipped"]
     report.write_calls = connector.usage().calls - before
+    # failed writes stay candidates of the next plan (their audit rows are after this mark)
+    changes_.save(store, phase, started, fp, audit_id=audit_now)
     return report
+
+
+def _last_audit_id(store: Any) -> int:
+    audit = t.table_of(t.WriteAudit)
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(audit.c.id))).scalar() or 0)
 
 
 def _intent_batch_size(connector: Any, pending: int) -> int:

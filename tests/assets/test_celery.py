@@ -30,9 +30,25 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 REDIS = os.environ.get("CRMHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 #: Bookkeeping of the run itself (cursors hold read times, audit rows hold run ids), not data.
-SKIP_TABLES = {"alembic_version", "sync_cursor", "sync_run", "hub_writer", "write_intent"}
+SKIP_TABLES = {
+    "alembic_version",
+    "sync_cursor",
+    "sync_run",
+    "hub_writer",
+    "write_intent",
+    "dirty_customer",
+}
 #: Columns stamped with the hub's clock when a row is computed: differ between any two runs.
-CLOCK_COLUMNS = {"matched_at", "evaluated_at", "computed_at", "updated_at", "decided_at"}
+CLOCK_COLUMNS = {
+    "matched_at",
+    "evaluated_at",
+    "computed_at",
+    "updated_at",
+    "decided_at",
+    "changed_at",
+    "hub_fields_at",
+    "marked_at",
+}
 #: ... and per table where the same name is CRM data elsewhere (an account's created_at is).
 TABLE_CLOCK_COLUMNS = {
     "customer": {"created_at"},

@@ -193,7 +193,7 @@ def test_migrate_twice_keeps_data(store: HubStore) -> None:
     assert store.count(t.SourceAccount) == 1
     with store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0003_issue15_handover_dates"
+    assert version == "0004_incremental_changes"
 
 
 def test_large_batch_upsert(store: HubStore) -> None:
