@@ -14,6 +14,9 @@ from unified_model.operations import load_operations
 from unified_model.unify import forget_unify, unify
 
 UNIFIED = dg.AssetKey("unified_customers")
+#: Run tag that makes unify and every phase after it recompute everything (``crmhub sync
+#: --full-refresh`` / ``--reconcile`` set it; the nightly ``reconcile_job`` always does).
+FULL_RECOMPUTE_TAG = "crmhub/full_recompute"
 
 
 @dg.asset(
@@ -31,7 +34,10 @@ UNIFIED = dg.AssetKey("unified_customers")
 )
 def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = context.resources.hub_store.store()
-    stats = unify(store, now=dt.datetime.now(dt.UTC))
+    full = context.job_name == "reconcile_job" or context.run.tags.get(FULL_RECOMPUTE_TAG) == "true"
+    if full:  # the phases after unify forget their watermarks too
+        forget_unify(store)
+    stats = unify(store, now=dt.datetime.now(dt.UTC), incremental=not full)
     return dg.MaterializeResult(
         metadata={
             "customers": dg.MetadataValue.int(stats.customers),

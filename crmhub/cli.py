@@ -104,6 +104,10 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
                 run_config["ops"][name] = {"config": {"dry_run": True}}
         job = defs.resolve_job_def("sync_job")
         tags = {"crmhub/trigger": "crmhub sync"}
+        if args.full_refresh or args.reconcile:
+            from assets.unify import FULL_RECOMPUTE_TAG
+
+            tags[FULL_RECOMPUTE_TAG] = "true"  # unify, handover, KPIs, writeback plan: all
         if args.dry_run:
             tags["crmhub/dry_run"] = "true"
         with _dagster_instance() as instance, shown:
@@ -337,10 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="format of the --dry-run diff (json/csv go to stdout, the summary to stderr)",
     )
     p.add_argument(
-        "--full-refresh", action="store_true", help="forget the cursors and re-read every object"
+        "--full-refresh",
+        action="store_true",
+        help="forget the cursors, re-read every object and recompute every customer",
     )
     p.add_argument(
-        "--reconcile", action="store_true", help="also run the full id pass that finds hard deletes"
+        "--reconcile",
+        action="store_true",
+        help="also run the full id pass that finds hard deletes (and recompute every customer)",
     )
     _profile(p)
     p.set_defaults(func=cmd_sync)

@@ -82,6 +82,17 @@ def print_sync_summary(
             if k.startswith("status_")
         }
         p("Handover status: " + ", ".join(f"{k} {v}" for k, v in statuses.items()))
+        if "evaluated" in handover:  # what the incremental run recomputed
+            evaluated, changed = (
+                int(_value(handover, "evaluated")),
+                int(_value(handover, "changed")),
+            )
+            why = (
+                "all customers (first run, new business day or rules changed)"
+                if _value(handover, "full_recompute", False)
+                else "customers whose data changed"
+            )
+            p(f"Re-evaluated: {evaluated} {why}; {changed} with new values")
     p("")
     p("Written back" + (" (dry run: nothing sent)" if dry_run else ""))
     for crm in ("salesforce", "hubspot"):

@@ -491,12 +491,14 @@ def compute_company_kpis(
     store: HubStore, rules: HubRules, *, now: dt.datetime, months: int = 12
 ) -> CompanyReport:
     """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
+    # Plain result rows (attribute access like the models), not ORM objects: a tenth of the
+    # memory and no per-row object construction, for the largest tables of the hub.
+    deals: list[Any] = _live_rows(store, t.Deal)
+    tickets: list[Any] = _live_rows(store, t.Ticket)
+    emails: list[Any] = _live_rows(store, t.Email)
+    contacts: list[Any] = _live_rows(store, t.Contact)
+    activities: list[Any] = _live_rows(store, t.Activity)
     with store.session() as s:
-        deals = list(s.exec(select(t.Deal).where(col(t.Deal.deleted).is_(False))))
-        tickets = list(s.exec(select(t.Ticket).where(col(t.Ticket.deleted).is_(False))))
-        emails = list(s.exec(select(t.Email).where(col(t.Email.deleted).is_(False))))
-        contacts = list(s.exec(select(t.Contact).where(col(t.Contact.deleted).is_(False))))
-        activities = list(s.exec(select(t.Activity).where(col(t.Activity.deleted).is_(False))))
         owners = list(s.exec(select(t.Owner)))
     zone = rules.kpis.business_hours.zone
     local = now.astimezone(zone)
@@ -537,6 +539,13 @@ def compute_company_kpis(
     return CompanyReport(
         rows=rows, owner_rows=sorted(owner_rows.values(), key=lambda r: r["owner"])
     )
+
+
+def _live_rows(store: HubStore, model: type[Any]) -> list[Any]:
+    """The live rows of a source table as read-only result rows."""
+    tbl = t.table_of(model)
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(tbl).where(tbl.c.deleted.is_(False))))
 
 
 def _unanswered_per_owner(

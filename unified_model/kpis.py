@@ -645,6 +645,7 @@ class _Data:
         activities: list[Activity],
     ) -> None:
         self.rules = rules
+        self._parts: dict[str, dict[str, list[Any]]] | None = None
         self.deals = deals
         self.tickets = tickets
         self.emails = [e for e in emails if e.sent_at is not None]
@@ -665,6 +666,24 @@ class _Data:
                 if (a.kind or "").casefold() in talks:
                     self.conversations[a.customer_id].append(t)
 
+    def _by_owner(self, owner_key: OwnerKey) -> dict[str, dict[str, list[Any]]]:
+        """Every row kind split by owner, in the canonical order: built on the first call."""
+        if self._parts is None:
+            parts: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+            for r in self.responses:
+                parts[owner_key(r.reply) or UNASSIGNED]["responses"].append(r)
+            for name, rows in (
+                ("deals", self.deals),
+                ("tickets", self.tickets),
+                ("contacts", self.contacts),
+                ("activities", self.activities),
+                ("emails", self.emails),
+            ):
+                for row in rows:
+                    parts[owner_key(row) or UNASSIGNED][name].append(row)
+            self._parts = parts
+        return self._parts
+
     def values(
         self, s: dt.datetime, e: dt.datetime, group: str | None, owner_key: OwnerKey | None
     ) -> dict[str, KpiValue]:
@@ -676,11 +695,16 @@ class _Data:
                 owner_key is not None and (owner_key(row) or UNASSIGNED) == group
             )
 
-        deals = [d for d in self.deals if mine(d)]
-        tickets = [t for t in self.tickets if mine(t)]
-        contacts = [c for c in self.contacts if mine(c)]
-        activities = [a for a in self.activities if mine(a)]
-        emails = [m for m in self.emails if mine(m)]
+        responded: list[FirstResponse] = self.responses
+        if group is None or owner_key is None:
+            deals, tickets, contacts = self.deals, self.tickets, self.contacts
+            activities, emails = self.activities, self.emails
+        else:  # the owner's rows, split once for all owners (not one pass per owner and period)
+            part = self._by_owner(owner_key).get(group, {})
+            deals, tickets = part.get("deals", []), part.get("tickets", [])
+            contacts, activities = part.get("contacts", []), part.get("activities", [])
+            emails = part.get("emails", [])
+            responded = part.get("responses", [])
 
         decided = [d for d in deals if _in(decided_at(d, rules), s, e)]
         won = [d for d in decided if d.is_won]
@@ -702,7 +726,7 @@ class _Data:
         ]
         handling = [h for t in closed if (h := handling_hours(t)) is not None]
         responses = [
-            r.business_hours for r in self.responses if _in(r.inbound_at, s, e) and mine(r.reply)
+            r.business_hours for r in responded if _in(r.inbound_at, s, e) and mine(r.reply)
         ]
         kinds = {x.casefold() for x in k.contact_activity_kinds}
         n_contacts = sum(1 for m in emails if _in(as_utc(m.sent_at), s, e)) + sum(

@@ -137,6 +137,8 @@ def test_sync_prints_a_summary_that_matches_the_hub_and_the_ledger(
         for s, n in re.findall(r"(\w+) (\d+)", out.split("Handover status: ")[1].splitlines()[0])
     )
     assert sum(statuses.values()) == len(customers)
+    # a first run evaluates every customer (later runs only those whose data changed)
+    assert f"Re-evaluated: {len(customers)} all customers (first run" in out
 
     for crm in ("salesforce", "hubspot"):
         linked = sum(1 for a in accounts if a.source == crm and a.customer_id)

@@ -50,12 +50,14 @@ def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         yield {"sandbox": sb, "db_url": db_url}
 
 
-def _run(instance: dg.DagsterInstance) -> dict[str, dict[str, Any]]:
+def _run(
+    instance: dg.DagsterInstance, tags: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """One sync; the materialization metadata per asset (plain values)."""
     from assets.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("sync_job")
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
     assert result.success, failures
     out: dict[str, dict[str, Any]] = {}
@@ -175,3 +177,22 @@ def test_a_rules_change_recomputes_every_customer(
     assert changed["handover_status"]["full_recompute"] is True
     assert changed["handover_status"]["evaluated"] == first["handover_status"]["customers"]
     assert changed["customer_kpis"]["recomputed"] is True
+
+
+def test_full_refresh_recomputes_everything(hub_env: dict[str, Any]) -> None:
+    """``crmhub sync --full-refresh`` / ``--reconcile`` (the run tag): every phase does it all."""
+    from assets.unify import FULL_RECOMPUTE_TAG
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = _run(instance)
+    again = _run(instance, tags={FULL_RECOMPUTE_TAG: "true"})
+    assert again["unified_customers"]["skipped_unchanged"] is False
+    assert again["handover_status"]["full_recompute"] is True
+    assert again["handover_status"]["evaluated"] == first["handover_status"]["customers"]
+    assert again["handover_status"]["changed"] == 0  # same data, same decisions
+    assert again["customer_kpis"]["recomputed"] is True
+    for crm in ("salesforce", "hubspot"):
+        assert again[f"{crm}/writeback"]["records_changed"] == 0
+    idle = _run(instance)
+    assert idle["unified_customers"]["skipped_unchanged"] is True
+    assert idle["handover_status"]["evaluated"] == 0
