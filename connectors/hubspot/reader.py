@@ -265,10 +265,11 @@ class HubSpotReader:
                         continue
                     stamp = iso(modified)
                     oid = str(obj.id)
+                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
+                        # Also when skipped below: it lies in the next window's overlap too.
+                        recent[oid] = stamp
                     if seen_before.get(oid) == stamp:
                         continue  # read unchanged by the previous window's overlap
-                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
-                        recent[oid] = stamp
                     objects.append(obj)
                 if not results or answer.paging is None or answer.paging.next is None:
                     done = True
