@@ -75,6 +75,7 @@ def build_hubspot(
         archived_check_interval_seconds=float(resource.archived_check_interval_seconds),
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
+        contact_hub_fields=tuple(writeback.contact_specs()),
         hub_field_names=writeback.hubspot_names,
     )
     return HubSpotConnector(config)

@@ -42,6 +42,7 @@ from unified_model.signals import (
     marketing_alert,
     negotiation_flag,
     stale_deals,
+    suppression_reason,
     unlogged_contact,
 )
 from unified_model.store import HubStore, utcnow
@@ -127,6 +128,7 @@ def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     alert = marketing_alert(facts, rules, now)
     values["negotiation_flag"] = negotiation.flagged
     values["negotiation_detail"] = negotiation.detail if negotiation.flagged else None
+    values["suppression_reason"] = suppression_reason(facts, rules, now)
     values["marketing_alert"] = alert.flagged
     values["marketing_alert_detail"] = alert.detail if alert.flagged else None
     values["stale_deals"] = len(stale)

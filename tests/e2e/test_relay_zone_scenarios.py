@@ -308,3 +308,65 @@ def test_first_seen_with_an_account_manager_then_at_risk_dated_by_the_case(
     store.dispose()
     opened = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
     assert moved.at == opened  # dated by the case, not by the run
+
+
+def _contact_writes(p: Portal, since: int) -> list[dict[str, Any]]:
+    """HubSpot contact batch updates the sandbox served after ledger row ``since``."""
+    return [
+        r
+        for r in p.sb.state.ledger(since, crm="hubspot")
+        if r["method"] == "POST" and "/objects/contacts/batch/update" in r["path"]
+    ]
+
+
+def test_suppression_reaches_the_hubspot_contacts_and_ends_when_the_deal_is_won(
+    world: dict[str, Any],
+) -> None:
+    p: Portal = world["portal"]
+    hs = hubspot_client(p.sb.info)
+    props = ["crmhub_marketing_suppressed", "crmhub_suppression_reason"]
+    # both contacts of the Zone company (jane and joe, whether or not marketing emailed them)
+    # carry the flag marketers filter lists on, naming deal, stage, seller and since
+    reason = (
+        f"open deal 'Zone expansion' in stage Negotiation/Review, seller Sam Seller, "
+        f"since {p.day(0)}"
+    )
+    for rid in ("801", "802"):
+        held = hs.crm.contacts.basic_api.get_by_id(rid, properties=props).properties
+        assert (held["crmhub_marketing_suppressed"], held["crmhub_suppression_reason"]) == (
+            "true",
+            reason,
+        ), rid
+    # provisioned like the company fields: a checkbox in the hub's group on contacts
+    prop = hs.crm.properties.core_api.get_by_name("contacts", "crmhub_marketing_suppressed")
+    assert (prop.group_name, prop.type, prop.field_type) == (
+        "crmhub",
+        "enumeration",
+        "booleancheckbox",
+    )
+    # a sync with nothing new for the contacts sends them nothing
+    head = p.sb.state.ledger_head()
+    _run(world["instance"])
+    assert _contact_writes(p, head) == []
+    # the deal is won: the next sync clears the suppression, both contacts in one batch call
+    (deal,) = p.sf.query("SELECT Id FROM Opportunity WHERE Name = 'Zone expansion'")["records"]
+    p.sf.Opportunity.update(deal["Id"], {"StageName": "Closed Won"})
+    head = p.sb.state.ledger_head()
+    _run(world["instance"])
+    writes = _contact_writes(p, head)
+    assert len(writes) == 1, writes
+    for rid in ("801", "802"):
+        held = hs.crm.contacts.basic_api.get_by_id(rid, properties=props).properties
+        assert held.get("crmhub_marketing_suppressed") in (None, ""), rid
+        assert held.get("crmhub_suppression_reason") in (None, ""), rid
+    # the ledger and the audit keep contacts apart from companies, one ok row per contact write
+    store = HubStore(world["db_url"])
+    audit = [a for a in store.all(t.WriteAudit) if a.source == "hubspot_contact"]
+    store.dispose()
+    assert sorted((a.source_id, a.outcome) for a in audit) == [
+        ("801", "ok"),
+        ("801", "ok"),
+        ("802", "ok"),
+        ("802", "ok"),
+    ]
+    assert p.fields("Zone")["negotiation_flag"] is False
