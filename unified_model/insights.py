@@ -360,6 +360,7 @@ COMPANY_COLUMNS: list[tuple[str, str]] = [
     ("case_handling_median_hours", "case h (median)"),
     ("case_handling_p90_hours", "case h (p90)"),
     ("resolution_rate", "resolved"),
+    ("reopen_rate", "reopened"),
     ("first_response_median_hours", "1st reply h"),
     ("unanswered_inquiries", "unanswered"),
     ("logged_email_share", "customers w/ emails"),
@@ -378,6 +379,7 @@ OWNER_COLUMNS: list[tuple[str, str]] = [
     ("contract_value", "won value"),
     ("cost_of_sale", "cost of sale"),
     ("resolution_rate", "resolved"),
+    ("reopen_rate", "reopened"),
     ("csat_mean", "CSAT"),
 ]
 

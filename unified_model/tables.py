@@ -220,6 +220,11 @@ class Ticket(SQLModel, table=True):
     closed_at: dt.datetime | None = _ts()
     satisfaction: float | None = None
     owner_id: str | None = None
+    #: how often the hub saw this ticket closed on one read and open again on a later one (the
+    #: CRMs' status history is not read: a close and reopen between two syncs is not seen)
+    reopened_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: the CRM's modification time of the record the hub last saw reopened
+    reopened_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
     #: hub time this row's content last changed (not the CRM's clock; a re-read of the same

@@ -370,3 +370,42 @@ def test_suppression_reaches_the_hubspot_contacts_and_ends_when_the_deal_is_won(
         ("802", "ok"),
     ]
     assert p.fields("Zone")["negotiation_flag"] is False
+
+
+def test_a_case_closed_then_reopened_counts_in_its_owners_reopen_rate(
+    world: dict[str, Any],
+) -> None:
+    from unified_model.insights import compute_company_kpis
+    from unified_model.rules import load_rules
+
+    p: Portal = world["portal"]
+    rita = user(p.sb.state, "Rita", "Support", "rita@vendor.example", Department="Support")
+    common = {"AccountId": p.ids["Early"], "OwnerId": rita}
+    # Rita's cases this month: one closed and later reopened, one closed for good, one open
+    flipped = p.sf.Case.create({**common, "Subject": "Export wrong", "Status": "Closed"})["id"]
+    p.sf.Case.create({**common, "Subject": "Password reset", "Status": "Closed"})
+    p.sf.Case.create({**common, "Subject": "New report", "Status": "New"})
+    _run(world["instance"])  # the hub sees both closed
+    p.sf.Case.update(flipped, {"Status": "Working"})
+    _run(world["instance"])  # ... and the first open again
+    store = HubStore(world["db_url"])
+    (row,) = [x for x in store.live(t.Ticket) if x.source_id == flipped]
+    assert row.reopened_count == 1 and not row.is_closed
+    report = compute_company_kpis(
+        store,
+        load_rules(Path(os.environ["CRMHUB_CONFIG_DIR"]) / "rules.yaml"),
+        now=dt.datetime.now(dt.UTC),
+    )
+    (mine,) = [r for r in report.owner_rows if r["owner"] == "rita@vendor.example"]
+    # closed at least once: the reopened one and the one closed for good; reopened: 1 -> 0.5
+    assert (mine["tickets_opened"], mine["tickets_reopened"], mine["reopen_rate"]) == (3, 1, 0.5)
+    assert "reopened" in report.owner_text().splitlines()[0]
+    # per customer: Early's tickets are these three
+    (early,) = [
+        m
+        for m in store.all(t.CustomerMetrics)
+        if m.customer_id
+        == next(a.customer_id for a in store.live(t.SourceAccount) if a.source_id == p.ids["Early"])
+    ]
+    store.dispose()
+    assert (early.values["reopened_tickets"], early.values["reopen_rate"]) == (1, 0.5)
