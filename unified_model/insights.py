@@ -132,6 +132,8 @@ def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     values["marketing_alert"] = alert.flagged
     values["marketing_alert_detail"] = alert.detail if alert.flagged else None
     values["stale_deals"] = len(stale)
+    # the survey score as the CRM holds it (mapped; None elsewhere), per customer
+    values["nps_score"] = facts.customer.nps_score
     values["unlogged_contact"] = unlogged.flagged
     return values
 

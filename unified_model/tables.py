@@ -113,6 +113,8 @@ class SourceAccount(SQLModel, table=True):
     contracted_modules: list[str] = _json([])
     modules_in_use: list[str] = _json([])
     usage_score: float | None = None
+    #: NPS or another satisfaction survey score, where the CRM holds one and it is mapped
+    nps_score: float | None = None
     extra: dict[str, Any] = _json({})
     hub_fields: dict[str, Any] = _json({})
     #: hash of the business fields, and when they last changed: the hub's own writes bump the
@@ -293,6 +295,7 @@ class Customer(SQLModel, table=True):
     contracted_modules: list[str] = _json([])
     modules_in_use: list[str] = _json([])
     usage_score: float | None = None
+    nps_score: float | None = None
     #: the survived owner (seller or AM) of the customer, by email so it is the same person in both CRMs
     owner_email: str | None = None
     owner_name: str | None = None

@@ -199,6 +199,16 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
         ),
         (
             HubFieldSpec(
+                "nps_score",
+                "NPS / survey score",
+                "number",
+                "The customer's satisfaction survey score (NPS) as the CRM field mapped to "
+                "nps_score holds it; written only when that mapping exists.",
+            ),
+            "metric:nps_score",
+        ),
+        (
+            HubFieldSpec(
                 "first_response_hours",
                 "First response time (business h)",
                 "number",
@@ -318,6 +328,13 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
 }
 
 
+#: Hub fields written only when their input is mapped (``<crm>.read.<key>`` in the mapping
+#: file): without a survey field in either CRM there is nothing to write, and no field to create.
+MAPPED_ONLY: tuple[str, ...] = ("nps_score",)
+
+#: The fields written when the mapping file lists none.
+DEFAULT_FIELDS: tuple[str, ...] = tuple(k for k in HUB_FIELDS if k not in MAPPED_ONLY)
+
 #: Ledger and audit ``source`` of writes to HubSpot *contacts*: contact and company ids are
 #: separate id spaces in HubSpot, so the contacts keep their own ledger rows and watermark.
 HUBSPOT_CONTACT = "hubspot_contact"
@@ -359,7 +376,7 @@ class WritebackConfigError(ValueError):
 class WritebackConfig:
     """Which hub fields are written, and per-CRM name overrides (validated by the connectors)."""
 
-    fields: tuple[str, ...] = tuple(HUB_FIELDS)
+    fields: tuple[str, ...] = DEFAULT_FIELDS
     salesforce_names: dict[str, str] = field(default_factory=dict)
     hubspot_names: dict[str, str] = field(default_factory=dict)
     #: Above this many changed records a run writes nothing and fails loudly (a safety net
@@ -395,7 +412,9 @@ def load_writeback_config(path: Path | None) -> WritebackConfig:
         raise WritebackConfigError(
             f"{path}: unknown key(s) writeback.{sorted(unknown)[0]}; allowed: {sorted(allowed)}"
         )
-    fields = tuple(section.get("fields") or HUB_FIELDS)
+    fields = tuple(section.get("fields") or DEFAULT_FIELDS)
+    # a mapped survey score is written back without listing it (absent mapping: nothing)
+    fields += tuple(k for k in MAPPED_ONLY if k not in fields and _mapped(raw, k))
     for key in fields:
         if key not in HUB_FIELDS:
             raise WritebackConfigError(
@@ -424,6 +443,16 @@ def load_writeback_config(path: Path | None) -> WritebackConfig:
         max_changed_records=int(section.get("max_changed_records") or 0),
         hubspot_contact_fields=contact_fields,
     )
+
+
+def _mapped(raw: dict[str, Any], key: str) -> bool:
+    """Whether either CRM's ``read`` section of the mapping file names a field for ``key``."""
+    for crm in ("salesforce", "hubspot"):
+        section = raw.get(crm)
+        read = section.get("read") if isinstance(section, dict) else None
+        if isinstance(read, dict) and read.get(key):
+            return True
+    return False
 
 
 def render(value: Any, kind: str) -> str | None:

@@ -1,4 +1,5 @@
-"""The HubSpot contact suppression fields: configuration and the values a contact should show."""
+"""Writeback configuration: the HubSpot contact suppression fields (and the values a contact
+should show), and the survey score written only when a CRM field is mapped to it."""
 
 from __future__ import annotations
 
@@ -58,3 +59,15 @@ def test_a_contact_shows_the_suppression_only_while_the_customer_is_flagged() ->
     )
     assert contact_values(calm, config) == dict.fromkeys(HUB_CONTACT_FIELDS)
     assert contact_values(None, config) == dict.fromkeys(HUB_CONTACT_FIELDS)
+
+
+def test_the_survey_score_is_written_only_when_a_crm_field_is_mapped(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2] / "config" / "mapping.yaml"
+    assert "nps_score" not in load_writeback_config(repo).fields  # the shipped file maps none
+    assert "nps_score" not in load_writeback_config(None).fields
+    mapped = _config(
+        tmp_path, "hubspot:\n  read:\n    nps_score: nps\nwriteback:\n  fields: [health_score]\n"
+    )
+    assert load_writeback_config(mapped).fields == ("health_score", "nps_score")
+    switched_off = _config(tmp_path, "salesforce:\n  read:\n    nps_score: ''\n")
+    assert "nps_score" not in load_writeback_config(switched_off).fields
