@@ -124,8 +124,13 @@ def _existing(spec: HubFieldSpec, name: str, prop: Any, noun: str) -> ProvisionR
             spec.key,
             name,
             "not_writable",
-            f"HubSpot {noun} property {name} exists but is read-only; rename the hub field "
-            f"with writeback.hubspot_names.{spec.key} or make the property writable",
+            f"HubSpot {noun} property {name} exists but is read-only; "
+            + (
+                f"rename the hub field with writeback.hubspot_names.{spec.key}"
+                if noun == "company"
+                else f"drop {spec.key} from writeback.hubspot_contact_fields"
+            )
+            + " or make the property writable",
         )
     expected = PROPERTY_TYPES.get(spec.kind, ("", ""))[0]
     if expected and getattr(prop, "type", expected) != expected:
