@@ -38,6 +38,10 @@ def build_salesforce(
         jwt_key_file=resource.jwt_key_file,
         session_id=resource.session_id,
     )
+    # A provisioned hub needs no periodic describe looking for hub fields not yet created.
+    describe: dict[str, Any] = (
+        {"hub_describe_interval_hours": 0.0} if hub_fields_provisioned else {}
+    )
     config = SalesforceConfig(
         instance_url=resource.instance_url,
         auth=auth,
@@ -49,7 +53,7 @@ def build_salesforce(
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
         hub_field_names=writeback.salesforce_names,
-        **({"hub_describe_interval_hours": 0.0} if hub_fields_provisioned else {}),
+        **describe,
     )
     return SalesforceConnector(config)
 
@@ -73,6 +77,7 @@ def build_hubspot(
         search_per_second=resource.search_per_second,
         rate_limit_store=resource.limiter_store(),
         archived_check_interval_seconds=float(resource.archived_check_interval_seconds),
+        first_sync_plan=resource.first_sync_plan,
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
         contact_hub_fields=tuple(writeback.contact_specs()),

@@ -87,6 +87,7 @@ def build_resources() -> dict[str, Any]:
                 refresh_token=_env("CRMHUB_HS_REFRESH_TOKEN"),
                 ca_bundle=_env("CRMHUB_HS_CA_BUNDLE"),
                 archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
+                first_sync_plan=_env("CRMHUB_HS_FIRST_SYNC_PLAN"),
                 rate_limit_store=_env("CRMHUB_REDIS_URL"),
             )
         ),

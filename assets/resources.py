@@ -185,6 +185,10 @@ class HubSpotResource(_CrmResource):
     #: How often archived (deleted) records are listed, per object type: the latency of a
     #: HubSpot delete against one extra call per object on the runs that check (0: every run).
     archived_check_interval_seconds: int = 21600
+    #: How a first sync reads each object: ``list`` (the list endpoint, associations inline,
+    #: paced by the burst limit: faster) or ``search`` (the search windows increments use, paced
+    #: by HubSpot's ~5 searches per second). Increments always search. See README, Performance.
+    first_sync_plan: str = "list"
     #: Where the portal's burst and search windows are shared between processes and machines:
     #: a Redis URL (``CRMHUB_REDIS_URL``), ``sqlite:///path`` or ``memory``; empty: the file
     #: ``ratelimit.db`` next to the hub database in ``CRMHUB_HOME``.

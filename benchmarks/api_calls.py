@@ -35,7 +35,15 @@ discovery the issue requires, shown in their own columns:
   ``ceil(changed / 1000)`` v4 association batch reads per association type the record needs
   (activity: calls, meetings, notes and tasks, each with companies and deals); owners (no change filter):
   ``ceil(active owners / 500)``, on a first sync plus ``ceil(archived owners / 500)`` (at least
-  1: the API lists archived owners separately, and a first read needs them).
+  1: the API lists archived owners separately, and a first read needs them). A first sync
+  through the list endpoint (``--hs-first-sync-plan list``, the hub's default) instead costs
+  ``ceil(n / 100)`` list pages per object type (at least 1) with the associations inline, plus
+  ``ceil(cut / 1000)`` v4 batch reads per association type for the records whose inline list
+  HubSpot cuts (more than 100 items of one type); increments search either way.
+- Time floor, HubSpot: the seconds the calls of a run need at HubSpot's published limits
+  (190 requests per 10 s, 5 searches per second) and at the hub's default share of them
+  (``burst_limit`` 100 per 10 s, ``search_per_second`` 4), both rolling windows: about
+  ``max(calls / burst rate, searches / search rate)``, less one window (see ``hs_floor``).
 - Discovery (required): on a first sync, one Salesforce ``describe`` per object and one HubSpot
   properties list per object type (the mapping is validated against the CRM's fields before
   anything is read, with an error naming an unknown field; HubSpot owners have no mapping);
@@ -53,12 +61,14 @@ The sandbox clock is advanced between runs instead of waiting. Usage:
 ``uv run python benchmarks/api_calls.py --profile demo`` (``large``: ~2.5 GB in /tmp, removed
 afterwards; ``tiny`` for a quick check). ``--crm salesforce --runs first`` measures only the
 Salesforce first sync (on ``large`` the data generation then takes most of the time).
+``--hs-first-sync-plan search`` measures HubSpot's first sync through search instead of lists.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import sys
 import time
@@ -96,19 +106,27 @@ from unified_model.sync import extract
 SF_PAGE = 2000
 SF_BULK_CHUNK = 50_000
 HS_SEARCH_PAGE = 200
+HS_LIST_PAGE = 100
+#: Inline associations per type and record before HubSpot cuts the list (``paging.next``).
+HS_INLINE_MAX = 100
 HS_ASSOC_BATCH = 1000
 HS_OWNERS_PAGE = 500
+#: HubSpot's published limits (Professional/Enterprise) and the hub's default share of them.
+HS_LIMITS = {"HubSpot's limits": (190, 5.0), "the hub's share": (100, 4.0)}
 DEALS_TARGET = 80
 DEALS_AIRBYTE = 200
 #: Above this share of the minimum a figure is reported as an inefficiency.
 TOLERANCE = 1.10
 #: The row of the Salesforce ``limits/recordCount`` call (one per run, not per object kind).
 RECORD_COUNT_KIND = "record count"
+SEARCH_CATEGORIES = frozenset({"search"})
 PHASES = ("first", "changed", "idle", "delete-check")
 #: The default archived-check interval of the HubSpot resource ``crmhub sync`` builds, in seconds.
 HS_ARCHIVED_INTERVAL = int(
     HubSpotResource.model_fields["archived_check_interval_seconds"].default  # type: ignore[arg-type]
 )
+#: How ``crmhub sync`` reads a HubSpot object on a first sync unless configured otherwise.
+HS_FIRST_SYNC_PLAN = str(HubSpotResource.model_fields["first_sync_plan"].default)
 
 
 @dataclass
@@ -132,6 +150,8 @@ class Row:
     seconds: float
     records: int
     breakdown: str
+    #: search requests among ``calls`` (HubSpot's tighter per-second limit)
+    searches: int = 0
 
     @property
     def minimum(self) -> int:
@@ -186,11 +206,26 @@ def sf_record_count_minimum(state: SandboxState, since: str | None) -> int:
     return int(any(_sf_pages(_count(state, SF, o, None, deleted=True), True)[1] for o in objects))
 
 
-def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, int, int, str]:
+def _hs_cut(state: SandboxState, from_ot: str, to_ot: str) -> int:
+    """Live ``from_ot`` records with more than :data:`HS_INLINE_MAX` inline association items
+    to ``to_ot`` (one item per type of a pair, live targets only): HubSpot cuts their list."""
+    sql = (
+        "SELECT COUNT(*) FROM (SELECT a.from_id FROM assoc a "
+        "JOIN records t ON t.crm=? AND t.object=a.to_object AND t.id=a.to_id AND t.deleted=0 "
+        "JOIN records f ON f.crm=? AND f.object=a.from_object AND f.id=a.from_id AND f.deleted=0 "
+        "WHERE a.from_object=? AND a.to_object=? GROUP BY a.from_id HAVING COUNT(*) > ?)"
+    )
+    return int(state.execute(sql, (HS, HS, from_ot, to_ot, HS_INLINE_MAX))[0][0])
+
+
+def hs_minimum(
+    state: SandboxState, kind: str, since: str | None, *, plan: str = HS_FIRST_SYNC_PLAN
+) -> tuple[int, int, int, str]:
     """(rows, minimum pages, required discovery, object) of a HubSpot kind.
 
     ``since`` None = first sync: one properties list per object type (mapping validation);
-    owners have no mapping to validate.
+    owners have no mapping to validate. ``plan``: how a first sync reads (``list`` or
+    ``search``; later runs always search).
     """
     if kind == "owner":
         n = _count(state, HS, "owners", None, deleted=True)
@@ -205,13 +240,21 @@ def hs_minimum(state: SandboxState, kind: str, since: str | None) -> tuple[int, 
     # searched (and, on a first sync, validated) on its own.
     rows = minimum = 0
     names: list[str] = []
+    listed = since is None and plan == "list"
     for spec in (SPECS[name] for name in KIND_SPECS[kind]):
         n = _count(state, HS, spec.object_type, since, deleted=False)
         rows += n
-        minimum += max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
-            n, HS_ASSOC_BATCH
-        )
-        assoc = f" (+{','.join(spec.associations)})" if spec.associations else ""
+        if listed:
+            minimum += max(1, ceil_div(n, HS_LIST_PAGE)) + sum(
+                ceil_div(_hs_cut(state, spec.object_type, to), HS_ASSOC_BATCH)
+                for to in spec.associations
+            )
+        else:
+            minimum += max(1, ceil_div(n, HS_SEARCH_PAGE)) + len(spec.associations) * ceil_div(
+                n, HS_ASSOC_BATCH
+            )
+        joined = ",".join(spec.associations)
+        assoc = f" ({'inline ' if listed else '+'}{joined})" if spec.associations else ""
         names.append(spec.object_type + assoc)
     discovery = len(KIND_SPECS[kind]) if since is None else 0
     return rows, minimum, discovery, "+".join(names)
@@ -225,17 +268,28 @@ def _record_count_usage(connector: Any) -> int:
 
 
 def sync_run(
-    sb: Sandbox, store: HubStore, phase: str, since: str | None, crms: tuple[str, ...] = (SF, HS)
+    sb: Sandbox,
+    store: HubStore,
+    phase: str,
+    since: str | None,
+    crms: tuple[str, ...] = (SF, HS),
+    hs_plan: str = HS_FIRST_SYNC_PLAN,
 ) -> list[Row]:
     """Extract every kind of the CRMs once, with fresh connectors (one run of ``crmhub sync``).
 
     Salesforce's ``limits/recordCount`` call (one per run with a first sync) is taken out of the
     kind it happened in and reported as a row of its own, kind :data:`RECORD_COUNT_KIND`.
+    ``hs_plan``: HubSpot's ``first_sync_plan``.
     """
     out: list[Row] = []
     for crm, kinds, build, minimum in (
         (SF, SF_KINDS, build_salesforce, sf_minimum),
-        (HS, HS_KINDS, build_hubspot, hs_minimum),
+        (
+            HS,
+            HS_KINDS,
+            functools.partial(build_hubspot, first_sync_plan=hs_plan),
+            functools.partial(hs_minimum, plan=hs_plan),
+        ),
     ):
         if crm not in crms:
             continue
@@ -274,6 +328,7 @@ def sync_run(
                         seconds=seconds,
                         records=stats.records,
                         breakdown=calls.breakdown(),
+                        searches=calls.of(SEARCH_CATEGORIES) if crm == HS else 0,
                     )
                 )
                 print(
@@ -455,6 +510,41 @@ def totals_table(rows: list[Row], phases: list[str], crms: tuple[str, ...] = (SF
     )
 
 
+def hs_floor(calls: int, searches: int, burst_per_10s: int, search_per_s: float) -> float:
+    """Seconds HubSpot calls need at a burst and a search limit (searches count in both).
+
+    Both limits are rolling windows (at most ``burst`` requests in any 10 s, ``search`` in any
+    second), so the k-th request (from 0) can leave at ``(k // limit) * window`` at the
+    earliest: the first window's worth goes at once, which is why a small run beats
+    ``calls / rate``.
+    """
+    burst = ((calls - 1) // burst_per_10s) * 10.0 if calls else 0.0
+    search = float((searches - 1) // int(search_per_s)) if searches else 0.0
+    return max(burst, search)
+
+
+def floor_table(rows: list[Row], phases: list[str]) -> str:
+    """HubSpot's measured seconds per run next to the time floor of its calls at the limits."""
+    body = []
+    for phase in phases:
+        sel = [r for r in rows if r.phase == phase and r.crm == HS]
+        if not sel:
+            continue
+        calls, searches = sum(r.calls for r in sel), sum(r.searches for r in sel)
+        body.append(
+            (
+                phase,
+                calls,
+                searches,
+                *(f"{hs_floor(calls, searches, *limits):.1f}" for limits in HS_LIMITS.values()),
+                f"{sum(r.seconds for r in sel):.1f}",
+            )
+        )
+    headers = ["run", "calls", "of which searches"]
+    headers += [f"floor s at {name} ({b}/10 s, {s:g}/s)" for name, (b, s) in HS_LIMITS.items()]
+    return markdown_table([*headers, "measured s"], body)
+
+
 def findings(rows: list[Row]) -> list[str]:
     """Every object whose calls exceed the targets, with the numbers and the call breakdown."""
     out = []
@@ -509,13 +599,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=("all", "first"),
         help="first: only the first sync (no mutation, later runs or deals)",
     )
+    parser.add_argument(
+        "--hs-first-sync-plan",
+        default=HS_FIRST_SYNC_PLAN,
+        choices=("list", "search"),
+        help=f"how HubSpot's first sync reads (default {HS_FIRST_SYNC_PLAN}, as crmhub sync)",
+    )
     args = parser.parse_args(argv)
     crms: tuple[str, ...] = (SF, HS) if args.crm == "both" else (args.crm,)
     phases = list(PHASES) if args.runs == "all" else ["first"]
 
     print(
         f"# API calls per CRM object: profile {args.profile}, seed {args.seed}, "
-        f"CRM {args.crm}, runs {args.runs}\n"
+        f"CRM {args.crm}, runs {args.runs}, HubSpot first sync plan {args.hs_first_sync_plan}\n"
     )
     print(f"{machine_line()}\n")
     total_started = time.time()
@@ -536,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def run(phase: str, since: str | None) -> None:
             started = time.time()
-            rows.extend(sync_run(sb, store, phase, since, crms))
+            rows.extend(sync_run(sb, store, phase, since, crms, args.hs_first_sync_plan))
             phase_seconds[phase] = time.time() - started
 
         run("first", None)
@@ -568,6 +664,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("## Totals per run\n")
     print(totals_table(rows, phases, crms) + "\n")
+    if HS in crms:
+        print("## HubSpot: seconds against the time floor at the rate limits\n")
+        print(floor_table(rows, phases) + "\n")
     for phase in phases:
         print(f"## Run `{phase}` ({phase_seconds[phase]:.1f} s)\n")
         print(phase_table([r for r in rows if r.phase == phase]) + "\n")
@@ -596,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "crm": args.crm,
             "runs": args.runs,
+            "hs_first_sync_plan": args.hs_first_sync_plan,
             "machine": machine_line(),
             "when": dt.datetime.now(dt.UTC).isoformat(),
             "seed_seconds": seed_seconds,

@@ -97,13 +97,16 @@ def build_salesforce(info: SandboxInfo) -> SalesforceConnector:
     return connector
 
 
-def build_hubspot(info: SandboxInfo) -> HubSpotConnector:
-    """A HubSpot connector on the sandbox, configured like ``crmhub sync`` configures it."""
+def build_hubspot(info: SandboxInfo, *, first_sync_plan: str | None = None) -> HubSpotConnector:
+    """A HubSpot connector on the sandbox, configured like ``crmhub sync`` configures it
+    (``first_sync_plan``: the resource's setting, its default when None)."""
     env = settings.sandbox_environment(info)
+    plan = {"first_sync_plan": first_sync_plan} if first_sync_plan else {}
     resource = HubSpotResource(
         base_url=env["CRMHUB_HS_BASE_URL"],
         access_token=env["CRMHUB_HS_ACCESS_TOKEN"],
         ca_bundle=env["CRMHUB_HS_CA_BUNDLE"],
+        **plan,
     )
     config = _config()
     connector: HubSpotConnector = resource.connector(config.mapping("hubspot"), config.writeback())

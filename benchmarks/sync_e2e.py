@@ -285,25 +285,33 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
             _progress(profile, phases[-1])
         else:
             state.advance_clock(args.gap)  # later than the kept run's last sync
-        # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
-        # search index lags, so a read never reaches closer than a margin to the portal's now.
-        since = fmt_ts(state.now())
-        t = time.time()
-        changes = mutate(state, seed=args.seed, share=args.share)
-        mutate_seconds = round(time.time() - t, 1)
-        state.advance_clock(args.gap)
-        print(f"[{profile}] mutate {args.share:g}: {mutate_seconds} s", file=sys.stderr)
-        phases.append(
-            run_phase(home / "hub", info_path, state, "changed", since, args, sandbox.pid)
-        )
-        _progress(profile, phases[-1])
-        state.advance_clock(args.gap)
-        phases.append(
-            run_phase(
-                home / "hub", info_path, state, "idle", fmt_ts(state.now()), args, sandbox.pid
+        for round_ in range(1, args.rounds + 1):
+            tag = "" if round_ == 1 else f"-{round_}"
+            # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
+            # search index lags, so a read never reaches closer than a margin to the portal's now.
+            since = fmt_ts(state.now())
+            t = time.time()
+            changes = mutate(state, seed=args.seed + round_ - 1, share=args.share)
+            mutate_seconds = round(time.time() - t, 1)
+            state.advance_clock(args.gap)
+            print(f"[{profile}] mutate {args.share:g}: {mutate_seconds} s", file=sys.stderr)
+            phases.append(
+                run_phase(home / "hub", info_path, state, f"changed{tag}", since, args, sandbox.pid)
             )
-        )
-        _progress(profile, phases[-1])
+            _progress(profile, phases[-1])
+            state.advance_clock(args.gap)
+            phases.append(
+                run_phase(
+                    home / "hub",
+                    info_path,
+                    state,
+                    f"idle{tag}",
+                    fmt_ts(state.now()),
+                    args,
+                    sandbox.pid,
+                )
+            )
+            _progress(profile, phases[-1])
         state.close()
         return {
             "profile": profile,
@@ -435,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a folder kept by --keep: skip seeding and the first sync, measure changed and idle",
     )
     parser.add_argument("--pyspy", help="record a py-spy profile of each hub run into this folder")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat change + changed sync + idle sync this many times (the second round of a "
+        "--resume after an upgrade shows the incremental figures)",
+    )
     args = parser.parse_args(argv)
     profiles = args.profile or ["demo"]
     results = [bench_profile(p, args) for p in profiles]

@@ -499,11 +499,11 @@ def compute_company_kpis(
     """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
     # Plain result rows (attribute access like the models), not ORM objects: a tenth of the
     # memory and no per-row object construction, for the largest tables of the hub.
-    deals: list[Any] = _live_rows(store, t.Deal)
-    tickets: list[Any] = _live_rows(store, t.Ticket)
-    emails: list[Any] = _live_rows(store, t.Email)
-    contacts: list[Any] = _live_rows(store, t.Contact)
-    activities: list[Any] = _live_rows(store, t.Activity)
+    deals: list[Any] = _live_rows(store, t.Deal, {"name", "contact_source_ids"})
+    tickets: list[Any] = _live_rows(store, t.Ticket, {"subject"})
+    emails: list[Any] = _live_rows(store, t.Email, _EMAIL_UNUSED)
+    contacts: list[Any] = _live_rows(store, t.Contact, _CONTACT_UNUSED)
+    activities: list[Any] = _live_rows(store, t.Activity, set())
     with store.session() as s:
         owners = list(s.exec(select(t.Owner)))
     zone = rules.kpis.business_hours.zone
@@ -547,11 +547,34 @@ def compute_company_kpis(
     )
 
 
-def _live_rows(store: HubStore, model: type[Any]) -> list[Any]:
-    """The live rows of a source table as read-only result rows."""
+#: text and id-list columns no company KPI reads (the bulk of an email's or contact's size)
+_EMAIL_UNUSED = {
+    "subject",
+    "from_address",
+    "to_addresses",
+    "account_source_ids",
+    "contact_source_ids",
+    "deal_source_ids",
+}
+_CONTACT_UNUSED = {
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "title",
+    "account_source_ids",
+    "company_name",
+    "company_website",
+}
+
+
+def _live_rows(store: HubStore, model: type[Any], unused: set[str]) -> list[Any]:
+    """The live rows of a source table as read-only result rows, without ``unused`` columns
+    (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly)."""
     tbl = t.table_of(model)
+    columns = [c for c in tbl.columns if c.name not in unused]
     with store.engine.connect() as conn:
-        return list(conn.execute(sa.select(tbl).where(tbl.c.deleted.is_(False))))
+        return list(conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False))))
 
 
 def _unanswered_per_owner(

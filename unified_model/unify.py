@@ -215,12 +215,13 @@ def _unify(
                     if a.customer_id and assignment.get((a.source, a.source_id)) != a.customer_id
                 ],
             )
-            conn.execute(acc.update().where(*leaving).values(customer_id=None, changed_at=now))
+            conn.execute(acc.update().where(*leaving).values(customer_id=None, changed_at=utcnow()))
 
     with timed("golden records"):
         customers = set(assignment.values())
+        only = _changed_account_customers(store, since) if since is not None else None
         stats.written["customer"], stats.retired_ids = _write_golden(
-            store, customers, policy or SurvivorshipPolicy(), now
+            store, customers, policy or SurvivorshipPolicy(), now, only
         )
 
     review_rows = [
@@ -233,10 +234,10 @@ def _unify(
         stats.written["contact"] = _link_contacts(store, contacts, assignment, accounts)
     del accounts
     with timed("children"):
-        for name, written in _attach_by_account(store).items():
+        for name, written in _attach_by_account(store, since).items():
             stats.written[name] = written
-        stats.written["email"] = _attach_emails(store)
-        stats.written["deal_stage_history"] = _fold_stage_events(store)
+        stats.written["email"] = _attach_emails(store, since)
+        stats.written["deal_stage_history"] = _fold_stage_events(store, since)
 
     # --- stats ---------------------------------------------------------------------------------
     sources: dict[str, set[str]] = defaultdict(set)
@@ -356,8 +357,37 @@ def _write_links(store: HubStore, rows: Iterator[dict[str, Any]], previous: list
     return written
 
 
-def _customer_pages(store: HubStore) -> Iterator[list[tuple[str, list[t.SourceAccount]]]]:
-    """The live accounts grouped by customer, a page of whole customers at a time."""
+def _customer_pages(
+    store: HubStore, only: set[str] | None = None
+) -> Iterator[list[tuple[str, list[t.SourceAccount]]]]:
+    """The live accounts grouped by customer, a page of whole customers at a time (``only``:
+    just these customers, in pages of ids)."""
+    if only is not None:
+        ids = sorted(only)
+        step = max(1, PAGE // 4)
+        for start in range(0, len(ids), step):
+            with store.session() as s:
+                rows = list(
+                    s.exec(
+                        select(t.SourceAccount)
+                        .where(
+                            col(t.SourceAccount.deleted).is_(False),
+                            col(t.SourceAccount.customer_id).in_(ids[start : start + step]),
+                        )
+                        .order_by(
+                            col(t.SourceAccount.customer_id),
+                            col(t.SourceAccount.source),
+                            col(t.SourceAccount.source_id),
+                        )
+                    )
+                )
+            chosen: dict[str, list[t.SourceAccount]] = defaultdict(list)
+            for r in rows:
+                assert r.customer_id is not None
+                chosen[r.customer_id].append(r)
+            if chosen:
+                yield list(chosen.items())
+        return
     after: str | None = None
     acc = t.SourceAccount
     live = (col(acc.deleted).is_(False), col(acc.customer_id).is_not(None))
@@ -395,10 +425,15 @@ def _customer_pages(store: HubStore) -> Iterator[list[tuple[str, list[t.SourceAc
 
 
 def _write_golden(
-    store: HubStore, customers: set[str], policy: SurvivorshipPolicy, now: dt.datetime
+    store: HubStore,
+    customers: set[str],
+    policy: SurvivorshipPolicy,
+    now: dt.datetime,
+    only: set[str] | None = None,
 ) -> tuple[int, int]:
     """Survive each customer's golden record; write the changed ones, retire the gone ones.
 
+    ``only``: survive just these customers (the others' accounts did not change).
     Returns (golden records written, customer ids retired).
     """
     with store.session() as s:
@@ -406,7 +441,7 @@ def _write_golden(
         existing_ids = set(s.exec(select(t.Customer.id)).all())
     cust = t.table_of(t.Customer)
     written = 0
-    for page in _customer_pages(store):
+    for page in _customer_pages(store, only):
         ids = [cid for cid, _ in page]
         with store.engine.connect() as conn:
             stored = {
@@ -482,10 +517,22 @@ def _link_contacts(
     return written
 
 
-def _attach_by_account(store: HubStore) -> dict[str, int]:
-    """Deals, tickets and activities take the customer of their account (same CRM)."""
+def _attach_by_account(store: HubStore, since: dt.datetime | None = None) -> dict[str, int]:
+    """Deals, tickets and activities take the customer of their account (same CRM).
+
+    With ``since``, only rows that changed since then or whose account changed (re-linked
+    included) are looked at, through the ``changed_at`` and ``account_source_id`` indexes,
+    instead of a pass over every row.
+    """
     acc = t.table_of(t.SourceAccount)
     written: dict[str, int] = {}
+    moved: dict[str, list[str]] = defaultdict(list)
+    if since is not None:
+        with store.engine.connect() as conn:
+            for source, sid in conn.execute(
+                sa.select(acc.c.source, acc.c.source_id).where(acc.c.changed_at > since)
+            ):
+                moved[source].append(sid)
     with store.engine.begin() as conn:
         for model in (t.Deal, t.Ticket, t.Activity):
             tbl = t.table_of(model)
@@ -494,13 +541,51 @@ def _attach_by_account(store: HubStore) -> dict[str, int]:
                 .where(acc.c.source == tbl.c.source, acc.c.source_id == tbl.c.account_source_id)
                 .scalar_subquery()
             )
-            result = conn.execute(
-                tbl.update()
-                .where(tbl.c.customer_id.is_distinct_from(sub))
-                .values(customer_id=sub, changed_at=utcnow())
-            )
-            written[tbl.name] = int(result.rowcount or 0)
+            differs = tbl.c.customer_id.is_distinct_from(sub)
+            scopes: list[Any] = [None]
+            if since is not None:
+                scopes = [tbl.c.changed_at > since] + [
+                    sa.and_(tbl.c.source == source, tbl.c.account_source_id.in_(ids[i : i + 500]))
+                    for source, ids in moved.items()
+                    for i in range(0, len(ids), 500)
+                ]
+            count = 0
+            for scope in scopes:
+                where = differs if scope is None else sa.and_(scope, differs)
+                result = conn.execute(
+                    tbl.update().where(where).values(customer_id=sub, changed_at=utcnow())
+                )
+                count += int(result.rowcount or 0)
+            written[tbl.name] = count
     return written
+
+
+def _changed_account_customers(store: HubStore, since: dt.datetime) -> set[str]:
+    """Customers with an account that changed (content, link, delete) since ``since``, plus
+    every customer when an owner changed (the golden record names the owner's address)."""
+    acc = t.table_of(t.SourceAccount)
+    owner = t.table_of(t.Owner)
+    dirty = t.table_of(t.DirtyCustomer)
+    with store.engine.connect() as conn:
+        # customers that lost an account to another (noted before the re-link) change too
+        lost = set(conn.execute(sa.select(dirty.c.customer_id)).scalars())
+        if conn.execute(
+            sa.select(owner.c.source).where(owner.c.changed_at > since).limit(1)
+        ).first():
+            return set(
+                conn.execute(
+                    sa.select(acc.c.customer_id)
+                    .where(acc.c.customer_id.is_not(None), acc.c.deleted.is_(False))
+                    .distinct()
+                ).scalars()
+            )
+        return lost | set(
+            conn.execute(
+                sa.select(acc.c.customer_id)
+                .where(acc.c.changed_at > since, acc.c.customer_id.is_not(None))
+                .distinct()
+            ).scalars()
+        )
 
 
 #: The first id in a JSON list column whose row (same CRM) has a customer: one dialect each.
@@ -516,7 +601,7 @@ _FIRST_CUSTOMER = {
 }
 
 
-def _attach_emails(store: HubStore) -> int:
+def _attach_emails(store: HubStore, since: dt.datetime | None = None) -> int:
     """An email belongs to the customer of its account, else of its contact, else of its deal.
 
     One set-based UPDATE over the JSON id lists (SQLite ``json_each``, PostgreSQL
@@ -534,15 +619,29 @@ def _attach_emails(store: HubStore) -> int:
     )
     differs = "IS DISTINCT FROM" if store.dialect == "postgresql" else "IS NOT"
     # correlated (evaluated per row, primary-key lookups), so no join plan can go quadratic
+    scope, params = "", {"now": utcnow()}
+    if since is not None:
+        # An email's customer can only change when the email changed, when it has none yet
+        # (a contact or account it names may have been linked since), or when a record it names
+        # moved away from its customer, which unify noted as dirty before it re-linked anything.
+        scope = (
+            "(e.changed_at > :since OR e.customer_id IS NULL "
+            "OR e.customer_id IN (SELECT customer_id FROM dirty_customer WHERE marked_at > :since)"
+            ") AND "
+        )
+        params["since"] = since
     statement = sa.text(
         f"UPDATE email AS e SET customer_id = COALESCE({found}), changed_at = :now "
-        f"WHERE e.customer_id {differs} COALESCE({found})"
-    ).bindparams(sa.bindparam("now", type_=t.UtcDateTime()))
+        f"WHERE {scope}e.customer_id {differs} COALESCE({found})"
+    ).bindparams(
+        sa.bindparam("now", type_=t.UtcDateTime()),
+        *([sa.bindparam("since", type_=t.UtcDateTime())] if since is not None else []),
+    )
     with store.engine.begin() as conn:
-        return int(conn.execute(statement, {"now": utcnow()}).rowcount or 0)
+        return int(conn.execute(statement, params).rowcount or 0)
 
 
-def _fold_stage_events(store: HubStore) -> int:
+def _fold_stage_events(store: HubStore, since: dt.datetime | None = None) -> int:
     """Salesforce stage history → ``Deal.stage_entered_at`` (first entry per stage).
 
     Page by page over the deals: each page's events are aggregated in SQL (first entry per
@@ -555,7 +654,25 @@ def _fold_stage_events(store: HubStore) -> int:
             return 0
     written = 0
     columns = [deal.c.source, deal.c.source_id, deal.c.stage_entered_at]
-    for rows in store.iter_pages(deal, columns, size=1000):
+    pages: Iterator[list[Any]]
+    if since is None:
+        pages = store.iter_pages(deal, columns, size=1000)
+    else:  # only deals with a stage event that changed (or deals that changed themselves)
+        with store.engine.connect() as conn:
+            keys: list[Any] = sorted(
+                set(
+                    conn.execute(
+                        sa.select(ev.c.source, ev.c.deal_source_id).where(ev.c.changed_at > since)
+                    ).all()
+                )
+                | set(
+                    conn.execute(
+                        sa.select(deal.c.source, deal.c.source_id).where(deal.c.changed_at > since)
+                    ).all()
+                )
+            )
+        pages = _deal_pages(store, columns, [(str(k[0]), str(k[1])) for k in keys])
+    for rows in pages:
         keys = [(r[0], r[1]) for r in rows]
         query = (
             sa.select(ev.c.source, ev.c.deal_source_id, ev.c.stage, sa.func.min(ev.c.entered_at))
@@ -581,3 +698,20 @@ def _fold_stage_events(store: HubStore) -> int:
                 updates.append({"source": source, "source_id": sid, "stage_entered_at": merged})
         written += store.bulk_set(t.Deal, updates, ["stage_entered_at"])
     return written
+
+
+def _deal_pages(
+    store: HubStore, columns: list[Any], keys: list[tuple[str, str]]
+) -> Iterator[list[Any]]:
+    """The given deals' ``columns``, 1,000 at a time."""
+    deal = t.table_of(t.Deal)
+    for start in range(0, len(keys), 1000):
+        part = keys[start : start + 1000]
+        with store.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    sa.select(*columns).where(sa.tuple_(deal.c.source, deal.c.source_id).in_(part))
+                )
+            )
+        if rows:
+            yield rows

@@ -934,7 +934,7 @@ def _apply_outcomes(
                     accounts.c.source_id.in_(gone[start : start + 500]),
                     accounts.c.deleted.is_(False),
                 )
-                .values(deleted=True, modified_at=now, changed_at=now)
+                .values(deleted=True, modified_at=now, changed_at=utcnow())
             )
         if ledger_rows:
             table = t.table_of(t.WritebackLedger)

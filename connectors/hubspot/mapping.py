@@ -206,6 +206,10 @@ ACTIVITY_SPECS = KIND_SPECS["activity"]
 
 #: Association type ids HubSpot defines for the *primary* company of a contact, deal, ticket.
 _PRIMARY_TYPE_IDS = {1, 5, 26}
+#: The same primary types by their v3 names, as inline associations of a list read carry them
+#: (the unlabelled type of those pairs is ``…_unlabeled``; a label called "Primary" counts too,
+#: as it does in ``ordered_targets``).
+_PRIMARY_V3_NAMES = {"contact_to_company", "deal_to_company", "ticket_to_company", "primary"}
 _LEAD_STAGES = {"lead", "marketingqualifiedlead"}
 
 
@@ -671,6 +675,25 @@ def ordered_targets(to: Iterable[Any]) -> list[str]:
             for t in types
         )
         (primary if is_primary else others).append(target)
+    key = _numeric
+    return sorted(dict.fromkeys(primary), key=key) + sorted(
+        (t for t in dict.fromkeys(others) if t not in primary), key=key
+    )
+
+
+def ordered_inline(results: Iterable[Any]) -> list[str]:
+    """Associated ids from a v3 inline ``associations.<type>.results`` list, ordered like
+    :func:`ordered_targets` orders a v4 batch read: the primary one first, then by id.
+
+    Each ``{id, type}`` item is one association type of a pair (a primary company comes twice:
+    ``contact_to_company`` and ``contact_to_company_unlabeled``).
+    """
+    primary: list[str] = []
+    others: list[str] = []
+    for item in results:
+        target = str(item.id)
+        kind = (getattr(item, "type", None) or "").lower()
+        (primary if kind in _PRIMARY_V3_NAMES else others).append(target)
     key = _numeric
     return sorted(dict.fromkeys(primary), key=key) + sorted(
         (t for t in dict.fromkeys(others) if t not in primary), key=key

@@ -11,6 +11,17 @@ pass's first search) minus ``lag_margin_seconds``; the next window starts ``over
 before it, because the search index lags and a record changed just before ``upper`` may show up
 only later. First sync: ``lower`` = epoch.
 
+First syncs through the list endpoint (``first_sync_plan = "list"``, the default): search is
+limited to about 5 requests per second per portal, ordinary requests to 100-190 per 10 s, so a
+first read of a large portal is faster through ``GET /crm/v3/objects/{ot}`` (100 a page, the
+associations inline: no v4 batch reads) than through 200-record searches plus association
+batches. The list cannot filter by time, so it is only a first read: the window's ``upper`` is
+frozen from the portal's clock at the pass's first page, exactly as a search window's, and the
+next (incremental, searching) window starts ``overlap_seconds`` before it, so anything changed
+while the list pass ran is read again. The list's own ``after`` token is the resume point
+(``in_list`` in the cursor). Inline associations are cut at 100 per type and record (with a
+``paging.next`` of their own): such records get that type through the v4 batch read instead.
+
 Why 1,000 records per checkpoint: the v4 associations batch read takes 1,000 ids, so the reader
 gathers five search pages, makes one association call per needed type and yields one ``Page``:
 10,000 changed deals cost 50 searches + 20 association calls.
@@ -55,6 +66,7 @@ from connectors.hubspot.mapping import (
     epoch_ms,
     instant,
     iso,
+    ordered_inline,
     ordered_targets,
     owner_record,
     tombstone,
@@ -75,6 +87,16 @@ _RECENT_MAX = 1000
 
 def _when(value: str | None) -> dt.datetime | None:
     return instant(value) if value else None
+
+
+def _inline_block(obj: Any, to_ot: str) -> Any:
+    """The inline ``associations`` entry of ``to_ot`` (keyed by the plural name asked for; the
+    singular is accepted too)."""
+    blocks = getattr(obj, "associations", None) or {}
+    found = blocks.get(to_ot)
+    if found is None and to_ot.endswith("s"):
+        found = blocks.get(to_ot[:-1])
+    return found
 
 
 class HubSpotReader:
@@ -127,8 +149,24 @@ class HubSpotReader:
         state: dict[str, Any] = dict(cursor or {})
         state["v"] = CURSOR_VERSION
         first_sync = cursor is None or state.get("upper") is None
-        yield from self._window_pass(kind, spec, state, first_sync=first_sync)
+        if self._lists_first(state, first_sync=first_sync):
+            yield from self._list_pass(kind, spec, state)
+        else:
+            yield from self._window_pass(kind, spec, state, first_sync=first_sync)
         yield from self._archived_pass(kind, spec, state)
+
+    def _lists_first(self, state: dict[str, Any], *, first_sync: bool) -> bool:
+        """Whether this pass reads through the list endpoint.
+
+        A pass in progress finishes the way it started, whatever the setting says now: a list
+        pass's ``after`` token means nothing to search, and a search window's ``last_id`` nothing
+        to the list.
+        """
+        if state.get("in_list"):
+            return True
+        if state.get("in_window"):
+            return False
+        return first_sync and self.config.first_sync_plan == "list"
 
     def _search(
         self,
@@ -227,10 +265,11 @@ class HubSpotReader:
                         continue
                     stamp = iso(modified)
                     oid = str(obj.id)
+                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
+                        # Also when skipped below: it lies in the next window's overlap too.
+                        recent[oid] = stamp
                     if seen_before.get(oid) == stamp:
                         continue  # read unchanged by the previous window's overlap
-                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
-                        recent[oid] = stamp
                     objects.append(obj)
                 if not results or answer.paging is None or answer.paging.next is None:
                     done = True
@@ -251,6 +290,112 @@ class HubSpotReader:
                     },
                 )
             yield Page(records=records, cursor=dict(state), total=total)
+
+    def _list_page(self, spec: ObjectSpec, properties: list[str], after: str | None) -> Any:
+        kwargs: dict[str, Any] = {"limit": self.config.list_page_size, "properties": properties}
+        if spec.associations:
+            kwargs["associations"] = list(spec.associations)
+        if after:
+            kwargs["after"] = after
+        ot = spec.object_type
+        answer = self.client.call(
+            f"list {ot}",
+            functools.partial(self.client.api("objects").get_page, ot, **kwargs),
+        )
+        if answer is None:
+            raise CrmRequestError(
+                f"HubSpot answered the {ot} list with an unexpected status; check "
+                "CRMHUB_HS_BASE_URL points at the HubSpot API",
+                crm=HUBSPOT,
+            )
+        return answer
+
+    def _list_pass(self, kind: str, spec: ObjectSpec, state: dict[str, Any]) -> Iterator[Page]:
+        """A first sync through the list endpoint, a page per unit (``association_batch_size``).
+
+        The cursor's ``in_list`` holds the window's frozen ``upper``, the list's ``after`` token
+        of the next page and the overlap ids (``recent``): a run killed mid-pass resumes at the
+        page after the last checkpoint. Records changed after ``upper`` are kept (the list has no
+        time filter; they are simply read again by the next window); records in the window's
+        overlap are remembered in ``seen_recent`` like a search window's, so the next window
+        drops them when they come back unchanged.
+        """
+        cfg = self.config
+        overlap = dt.timedelta(seconds=cfg.overlap_seconds)
+        progress = dict(state.get("in_list") or {})
+        upper = _when(progress.get("upper"))
+        after: str | None = progress.get("after")
+        recent: dict[str, str] = dict(progress.get("recent") or {})
+        properties = self.mapping.properties(kind)
+        first, rest = (
+            properties[: cfg.max_properties_per_request],
+            properties[cfg.max_properties_per_request :],
+        )
+        per_unit = max(1, cfg.association_batch_size // cfg.list_page_size)
+        done = False
+        while not done:
+            self.client.check_budget()
+            objects: list[Any] = []
+            for _ in range(per_unit):
+                answer = self._list_page(spec, first, after)
+                if upper is None:
+                    # The portal's clock at the pass's first page: everything changed after it
+                    # is the next window's, however long the pass takes.
+                    upper = self._freeze_upper(None)
+                    if not state.get("archived_checked_at"):
+                        # As for a search first sync: what was archived before was never stored.
+                        state["archived_checked_at"] = iso(upper)
+                results = list(answer.results or [])
+                for obj in results:
+                    modified = self._modified(spec, obj)
+                    if modified >= upper - overlap and len(recent) < _RECENT_MAX:
+                        recent[str(obj.id)] = iso(modified)
+                objects.extend(results)
+                nxt = getattr(getattr(answer, "paging", None), "next", None)
+                if not results or nxt is None or not getattr(nxt, "after", None):
+                    done = True
+                    break
+                after = str(nxt.after)
+            if rest and objects:
+                self._fill_properties(spec, objects, rest)
+            records = self._inline_records(kind, spec, objects)
+            assert upper is not None
+            if done:
+                state.update(
+                    upper=iso(upper), last_id=None, in_window=None, in_list=None, seen_recent=recent
+                )
+            else:
+                state["in_list"] = {"upper": iso(upper), "after": after, "recent": dict(recent)}
+            yield Page(records=records, cursor=dict(state))
+
+    def _inline_records(self, kind: str, spec: ObjectSpec, objects: list[Any]) -> list[AnyRecord]:
+        """Records from list results with their inline associations.
+
+        HubSpot cuts an inline association list at 100 (``paging.next`` set on that type): those
+        records get that type through the v4 batch read, so no link is lost.
+        """
+        if not objects:
+            return []
+        assoc: dict[str, dict[str, list[str]]] = {}
+        for to in spec.associations:
+            found: dict[str, list[str]] = {}
+            cut: list[str] = []
+            for obj in objects:
+                block = _inline_block(obj, to)
+                if block is None:
+                    continue
+                oid = str(obj.id)
+                nxt = getattr(getattr(block, "paging", None), "next", None)
+                if nxt is not None:
+                    cut.append(oid)
+                    continue
+                targets = ordered_inline(block.results or [])
+                if targets:
+                    found[oid] = targets
+            if cut:
+                found.update(self.associations(spec.object_type, to, cut))
+            assoc[to] = found
+        return [self.mapper.record(kind, o, assoc) for o in objects]
 
     def _freeze_upper(self, previous_upper: dt.datetime | None) -> dt.datetime:
         now = self.client.usage.server_time

@@ -148,7 +148,12 @@ class HubSpotApp(EmulatorApp):
         )
         add("GET", _O, lambda r: objects.list_objects(st, r, self.base_url), _objects("read"))
         add("POST", _O, lambda r: objects.create_object(st, r), _objects("write"))
-        add("GET", f"{_O}/{{id}}", lambda r: objects.get_object(st, r), _objects("read"))
+        add(
+            "GET",
+            f"{_O}/{{id}}",
+            lambda r: objects.get_object(st, r, self.base_url),
+            _objects("read"),
+        )
         add("PATCH", f"{_O}/{{id}}", lambda r: objects.update_object(st, r), _objects("write"))
         add("DELETE", f"{_O}/{{id}}", lambda r: objects.archive_object(st, r), _objects("write"))
         # associations v4

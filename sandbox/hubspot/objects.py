@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from sandbox.catalog import HS_DEAL_STAGES
 from sandbox.formats import hs_new_id
@@ -43,6 +44,13 @@ from sandbox.state import HS, SandboxState
 
 LIST_MAX = 100
 BATCH_MAX = 100
+#: Inline associations per association type and record in a v3 object read (list or get):
+#: "if your request returns more than 100 associations, you will need to use the value of the
+#: after field returned in the response to get the next set" (HubSpot developer changelog,
+#: "Announcing a change to how v3 CRM APIs return association data", Oct 2020, in force since
+#: 2021-01-18; https://developers.hubspot.com/changelog/announcing-a-change-to-how-v3-crm-apis-
+#: return-association-data). Counted in ``{id, type}`` items, as the ``results`` list holds them.
+INLINE_ASSOCIATIONS_MAX = 100
 _DAY_MS = 86_400_000
 
 
@@ -266,14 +274,38 @@ def _assoc_types(request: Request) -> list[str]:
 
 
 def _with_associations(
-    state: SandboxState, ot: str, objs: list[dict[str, Any]], to_ots: list[str]
+    state: SandboxState, ot: str, objs: list[dict[str, Any]], to_ots: list[str], base_url: str
 ) -> None:
+    """Inline ``associations`` blocks, each cut at :data:`INLINE_ASSOCIATIONS_MAX` items.
+
+    A cut block carries ``paging.next`` like HubSpot's: ``after`` is a keyset cursor on the last
+    target id kept (the cut never splits one target's types), ``link`` the per-record page that
+    continues it. HubSpot links its v3 per-record endpoint; the sandbox serves the v4 one, so the
+    link points there (a client that follows it gets the rest, in v4's shape).
+    """
     if not to_ots or not objs:
         return
     blocks = assoc.v3_associations(state, ot, [o["id"] for o in objs], to_ots)
     for obj in objs:
-        if blocks.get(obj["id"]):
-            obj["associations"] = blocks[obj["id"]]
+        block = blocks.get(obj["id"])
+        if not block:
+            continue
+        for to_ot, entry in block.items():
+            results = entry["results"]
+            if len(results) <= INLINE_ASSOCIATIONS_MAX:
+                continue
+            kept = results[:INLINE_ASSOCIATIONS_MAX]
+            last = kept[-1]["id"]
+            if results[INLINE_ASSOCIATIONS_MAX]["id"] == last and kept[0]["id"] != last:
+                # Never split one target's types: drop the target from this page.
+                kept = [r for r in kept if r["id"] != last]
+                last = kept[-1]["id"]
+            after = encode_cursor(last)
+            link = f"{base_url}/crm/v4/objects/{ot}/{obj['id']}/associations/{to_ot}?" + urlencode(
+                {"after": after}
+            )
+            block[to_ot] = {"results": kept, "paging": {"next": {"after": after, "link": link}}}
+        obj["associations"] = block
 
 
 def _create_associations(state: SandboxState, ot: str, raw: Any) -> list[tuple[str, str, int, str]]:
@@ -321,7 +353,7 @@ def list_objects(state: SandboxState, request: Request, base_url: str) -> Respon
     names = requested(request, "properties", defs)
     history = requested(request, "propertiesWithHistory", defs)
     results = [render_object(ot, r, names, with_history=history) for r in rows[:limit]]
-    _with_associations(state, ot, results, _assoc_types(request))
+    _with_associations(state, ot, results, _assoc_types(request), base_url)
     body: dict[str, Any] = {"results": results}
     if len(rows) > limit:
         body["paging"] = next_page(base_url, request, encode_cursor(rows[limit - 1]["id"]))
@@ -359,7 +391,7 @@ def _not_found(ot: str, rid: str) -> HubSpotError:
     )
 
 
-def get_object(state: SandboxState, request: Request) -> Response:
+def get_object(state: SandboxState, request: Request, base_url: str) -> Response:
     ot = object_type(request.params["ot"])
     defs = definitions(state, ot)
     rid = request.params["id"]
@@ -379,7 +411,7 @@ def get_object(state: SandboxState, request: Request) -> Response:
         requested(request, "properties", defs),
         with_history=requested(request, "propertiesWithHistory", defs),
     )
-    _with_associations(state, ot, [obj], _assoc_types(request))
+    _with_associations(state, ot, [obj], _assoc_types(request), base_url)
     return Response(200, obj)
 
 

@@ -154,3 +154,17 @@ def test_hubspot_archived_check_interval_comes_from_its_variable(monkeypatch: ob
     finally:
         os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
         os.environ.pop("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", None)
+
+
+def test_hubspot_first_sync_plan_comes_from_its_variable() -> None:
+    # Lists by default (faster at HubSpot's limits); search on request.
+    os.environ["CRMHUB_HS_ACCESS_TOKEN"] = "pat-test-value"
+    try:
+        with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+            assert built.hubspot.connector().config.first_sync_plan == "list"
+        os.environ["CRMHUB_HS_FIRST_SYNC_PLAN"] = "search"
+        with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+            assert built.hubspot.connector().config.first_sync_plan == "search"
+    finally:
+        os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
+        os.environ.pop("CRMHUB_HS_FIRST_SYNC_PLAN", None)

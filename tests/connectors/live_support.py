@@ -229,15 +229,17 @@ def live_hubspot() -> tuple[HubSpotConnector, Path]:
 
 
 def _small_hubspot(built: HubSpotConnector, page_size: int = PAGE_SIZE) -> Any:
-    """The factory's config with one small search page per checkpoint (no other change).
+    """The factory's config with one small page per checkpoint (no other change).
 
-    Associations are batch-read per checkpoint, so a batch as small as the page makes the first
-    page exactly one search plus one associations read per linked object type.
+    A first sync lists (the factory's default plan), so its first page is one list call with the
+    associations inline; through search, associations are batch-read per checkpoint, and a batch
+    as small as the page makes it one search plus one associations read per linked object type.
     """
     built.close()
     return dataclasses.replace(
         built.config,
         search_page_size=page_size,
+        list_page_size=page_size,
         association_batch_size=page_size,
         owners_page_size=page_size,
     )

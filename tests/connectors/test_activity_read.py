@@ -1,8 +1,9 @@
 """Every activity both CRMs hold reaches the hub as an ``activity`` record: HubSpot calls,
 meetings, notes and tasks, Salesforce Tasks and Events, read with the real client libraries from
 the seeded sandbox. A first sync reads each exactly once, with its company/account and deal, at an
-exact number of API calls (one properties list or describe per object, one search or query page
-per object, one association batch per linked type); an incremental sync after one change reads only
+exact number of API calls (one properties list or describe per object, then HubSpot's list pages
+with the associations inline, or one search or query page per object and one association batch per
+linked type); an incremental sync after one change reads only
 that change, one search or query per object; a deleted (archived / recycle-bin) activity comes
 back as a tombstone."""
 
@@ -54,11 +55,14 @@ def _companies(sb: Sandbox, ot: str, rid: str) -> set[str]:
     return {str(a["to_id"]) for a in sb.state.associations(ot, rid, "companies")}
 
 
-def test_hubspot_first_sync_reads_every_activity_once_with_exact_calls(sb: Sandbox) -> None:
+@pytest.mark.parametrize("plan", ["list", "search"])
+def test_hubspot_first_sync_reads_every_activity_once_with_exact_calls(
+    sb: Sandbox, plan: str
+) -> None:
     expected = _rows(sb, HS, tuple(HS_OBJECTS), deleted=False)
     per_object = collections.Counter(expected.values())
     assert all(per_object[ot] > 0 for ot in HS_OBJECTS), per_object  # the profile seeds each
-    conn = connector(sb)
+    conn = connector(sb, first_sync_plan=plan)
     head = sb.state.ledger_head()
     records, cursor, _ = drain(conn.read("activity", None))
     ids = [r.source_id for r in records]
@@ -73,19 +77,22 @@ def test_hubspot_first_sync_reads_every_activity_once_with_exact_calls(sb: Sandb
     assert any(d and d > 0 for _, d, _ in calls_)
     assert all(x in ("inbound", "outbound") for *_, x in calls_)
     assert any(r.deal_id for r in records)
-    # Per object: the properties list (mapping check), one search page (tiny profile: < 100 each),
-    # one companies and one deals association batch (207 where some have no deal). No archived
-    # list on a first sync.
-    page = conn.config.search_page_size
-    assert all(n <= page for n in per_object.values())
+    # Per object: the properties list (mapping check), then one list page per 100 (companies and
+    # deals inline), or one search page (tiny profile: < 200 each) with one companies and one
+    # deals association batch (207 where some have no deal). No archived list on a first sync.
+    assert all(n <= conn.config.search_page_size for n in per_object.values())
     expected_calls = []
     for ot in HS_OBJECTS:
-        expected_calls += [
-            ("GET", f"/crm/v3/properties/{ot}"),
-            ("POST", f"/crm/v3/objects/{ot}/search"),
-            ("POST", f"/crm/v4/associations/{ot}/companies/batch/read"),
-            ("POST", f"/crm/v4/associations/{ot}/deals/batch/read"),
-        ]
+        expected_calls.append(("GET", f"/crm/v3/properties/{ot}"))
+        if plan == "list":
+            pages = -(-per_object[ot] // conn.config.list_page_size)
+            expected_calls += [("GET", f"/crm/v3/objects/{ot}")] * pages
+        else:
+            expected_calls += [
+                ("POST", f"/crm/v3/objects/{ot}/search"),
+                ("POST", f"/crm/v4/associations/{ot}/companies/batch/read"),
+                ("POST", f"/crm/v4/associations/{ot}/deals/batch/read"),
+            ]
     assert [(m, p) for m, p, _ in calls(sb, head)] == expected_calls
     assert cursor is not None and set(cursor) == set(HS_OBJECTS.values())
 

@@ -1,6 +1,7 @@
 """Contract of the HubSpot connector with the API, recorded: every request/response shape it
-relies on (search, v4 association batch reads with 207s, archived list, owners, properties and
-groups, batch update with a 207, batch read, OAuth refresh, MISSING_SCOPES and DAILY errors) is
+relies on (a first sync's list pages with inline associations, search, v4 association batch reads
+with 207s, archived list, owners, properties and groups, batch update with a 207, batch read, OAuth
+refresh, MISSING_SCOPES and DAILY errors) is
 kept as a vcrpy cassette recorded against the sandbox, replays without any server to the same
 records and outcomes, and holds no token or client secret."""
 
@@ -125,17 +126,21 @@ def _run_reads(conn: HubSpotConnector) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for page in conn.read("owner", None):
         out += [("owner", r.source_id, r.department) for r in page.records]  # type: ignore[union-attr]
+    # A first sync: the list endpoint with the associations inline.
     for page in conn.read("deal", None):
         out += [
             ("deal", r.source_id, r.account_id, r.contact_ids, r.amount, r.is_won)  # type: ignore[union-attr]
             for r in page.records
         ]
-    for page in conn.read("email", None):
+    # Increments: search windows, v4 association batch reads (207 for the types without links)
+    # and the archived list.
+    old = {"upper": "2000-01-01T00:00:00.000Z", "archived_checked_at": "2000-01-01T00:00:00.000Z"}
+    conn.reader.validate("email")  # what a first sync does before reading
+    for page in conn.read("email", old):
         out += [
             ("email", r.source_id, r.direction, r.contact_ids, r.account_ids)  # type: ignore[union-attr]
             for r in page.records
         ]
-    old = {"upper": "2000-01-01T00:00:00.000Z", "archived_checked_at": "2000-01-01T00:00:00.000Z"}
     for page in conn.read("account", old):
         out += [
             ("account", r.source_id, r.deleted, getattr(r, "annual_revenue", None))

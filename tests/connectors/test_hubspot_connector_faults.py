@@ -49,7 +49,7 @@ def test_burst_429_is_retried_after_retry_after_and_counted(sb: Sandbox) -> None
     set_config(sb.state, HS, {"retry_after_seconds": None})  # the emulator's own 10 s
     _fault(sb, kind="rate_limit", path="/search$", nth=1, params={"policy": "TEN_SECONDLY_ROLLING"})
     clock = FakeClock()
-    conn = connector(sb, clock)
+    conn = connector(sb, clock, first_sync_plan="search")
     head = sb.state.ledger_head()
     records, _, _ = drain(conn.read("account", None))
     assert [r.source_id for r in records] == ids
@@ -65,18 +65,21 @@ def test_secondly_429_server_errors_and_resets_are_retried(sb: Sandbox) -> None:
     _fault(sb, kind="server_error", path="/search$", nth=1, params={"status": 503})
     _fault(sb, kind="reset", path="/properties/", nth=1)
     clock = FakeClock()
-    conn = connector(sb, clock)
+    conn = connector(sb, clock, first_sync_plan="search")
     records, _, _ = drain(conn.read("account", None))
     assert [r.source_id for r in records] == ids
     assert [c[2] for c in calls(sb, 0)] == [0, 200, 429, 503, 200]  # 0: the dropped connection
     assert conn.usage().calls == 5 and len(clock.sleeps) == 3
 
 
-def test_daily_limit_stops_between_pages_and_the_checkpoint_resumes(sb: Sandbox) -> None:
+@pytest.mark.parametrize("plan", ["list", "search"])
+def test_daily_limit_stops_between_pages_and_the_checkpoint_resumes(sb: Sandbox, plan: str) -> None:
     ids = _companies(sb, 7)
-    _fault(sb, kind="rate_limit", path="/search$", nth=3, params={"policy": "DAILY"})
+    path = "/search$" if plan == "search" else "/objects/companies$"
+    _fault(sb, kind="rate_limit", path=path, nth=3, params={"policy": "DAILY"})
     clock = FakeClock()
-    conn = connector(sb, clock, search_page_size=2, association_batch_size=2)
+    small = {"search_page_size": 2, "list_page_size": 2, "association_batch_size": 2}
+    conn = connector(sb, clock, first_sync_plan=plan, **small)
     seen: list[str] = []
     cursor = None
     with pytest.raises(QuotaExhausted, match="daily"):
@@ -84,22 +87,28 @@ def test_daily_limit_stops_between_pages_and_the_checkpoint_resumes(sb: Sandbox)
             seen += [r.source_id for r in page.records]
             cursor = page.cursor
     assert seen == ids[:4] and clock.sleeps == []  # no sleeping on a DAILY limit
-    assert cursor is not None and cursor["last_id"] == ids[3]
-    resumed = connector(sb, search_page_size=2, association_batch_size=2)
+    assert cursor is not None
+    if plan == "search":
+        assert cursor["last_id"] == ids[3]
+    else:
+        assert cursor["in_list"]["after"]  # the list's own token of the page that failed
+    resumed = connector(sb, first_sync_plan=plan, **small)
     rest, final, _ = drain(resumed.read("account", cursor))
     assert [r.source_id for r in rest] == ids[4:]
-    assert final is not None and final["in_window"] is None
+    assert final is not None and final["in_window"] is None and not final.get("in_list")
 
 
-def test_budget_share_of_the_daily_quota_stops_the_read(sb: Sandbox) -> None:
+@pytest.mark.parametrize("plan", ["list", "search"])
+def test_budget_share_of_the_daily_quota_stops_the_read(sb: Sandbox, plan: str) -> None:
     ids = _companies(sb, 7)
     set_config(sb.state, HS, {"daily_limit": 10})
-    conn = connector(sb, budget_share=0.5, search_page_size=1, association_batch_size=1)
+    small = {"search_page_size": 1, "list_page_size": 1, "association_batch_size": 1}
+    conn = connector(sb, budget_share=0.5, first_sync_plan=plan, **small)
     seen: list[str] = []
     with pytest.raises(QuotaExhausted, match=r"budget_share=0\.5"):
         for page in conn.read("account", None):
             seen += [r.source_id for r in page.records]
-    assert seen == ids[:4]  # 1 properties call + 4 searches = half of 10
+    assert seen == ids[:4]  # 1 properties call + 4 searches or list pages = half of 10
     assert len(calls(sb, 0)) == 5
     assert conn.usage().quota_used == 5 and conn.usage().quota_max == 10
 

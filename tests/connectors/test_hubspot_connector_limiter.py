@@ -68,16 +68,15 @@ def test_a_sync_stays_under_the_portal_burst_limit(sb: Sandbox) -> None:
     set_config(sb.state, HS, {"burst_limit": 3, "burst_window_seconds": 0.5})
     # The client counts at send time, the portal at arrival: keep a margin, as the default
     # (100 per 10 s) does below every tier's real limit.
-    limited = connector(
-        sb, limiter=PortalLimiter(3, 0.7, 100), search_page_size=1, association_batch_size=1
-    )
+    one = {"search_page_size": 1, "list_page_size": 1, "association_batch_size": 1}
+    limited = connector(sb, limiter=PortalLimiter(3, 0.7, 100), **one)
     records, _, _ = drain(limited.read("account", None))
     assert len(records) == 7
     statuses = [c[2] for c in calls(sb, 0)]
-    assert statuses == [200] * 8  # properties + 7 searches, never a 429
+    assert statuses == [200] * 8  # properties + 7 list pages, never a 429
 
     head = sb.state.ledger_head()
-    unlimited = connector(sb, search_page_size=1, association_batch_size=1)
+    unlimited = connector(sb, **one)
     with contextlib.suppress(TransientError):  # its retries on a fake clock are spent at once
         drain(unlimited.read("account", None))
     assert 429 in [c[2] for c in calls(sb, head)]

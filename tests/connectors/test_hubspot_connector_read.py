@@ -193,9 +193,14 @@ def _portal(sb: Sandbox) -> dt.datetime:
     return t
 
 
-def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sandbox) -> None:
+@pytest.mark.parametrize("plan", ["list", "search"])
+def test_first_sync_reads_exact_records_and_associations_with_few_calls(
+    sb: Sandbox, plan: str
+) -> None:
+    """Both first-sync plans give the same records; the list plan reads associations inline."""
     t = _portal(sb)
-    conn = connector(sb)
+    conn = connector(sb, first_sync_plan=plan)
+    listed = plan == "list"
     common: dict[str, Any] = {"source": "hubspot", "modified_at": t}
 
     def read(kind: str) -> tuple[dict[str, object], list[tuple[str, str, int]]]:
@@ -264,7 +269,9 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
     }
     assert account_calls == [
         ("GET", "/crm/v3/properties/companies", 200),
-        ("POST", "/crm/v3/objects/companies/search", 200),
+        ("GET", "/crm/v3/objects/companies", 200)
+        if listed
+        else ("POST", "/crm/v3/objects/companies/search", 200),
     ]
 
     contacts, contact_calls = read("contact")
@@ -296,11 +303,15 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
             **common,
         ),
     }
-    assert [c[1] for c in contact_calls] == [
-        "/crm/v3/properties/contacts",
-        "/crm/v3/objects/contacts/search",
-        "/crm/v4/associations/contacts/companies/batch/read",
-    ]
+    assert [c[1] for c in contact_calls] == (
+        ["/crm/v3/properties/contacts", "/crm/v3/objects/contacts"]
+        if listed
+        else [
+            "/crm/v3/properties/contacts",
+            "/crm/v3/objects/contacts/search",
+            "/crm/v4/associations/contacts/companies/batch/read",
+        ]
+    )
 
     deals, deal_calls = read("deal")
     assert deals == {
@@ -339,7 +350,8 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
             **common,
         ),
     }
-    assert len(deal_calls) == 4  # properties, search, deals→companies, deals→contacts
+    # properties and one list page; or properties, search, deals→companies, deals→contacts
+    assert len(deal_calls) == (2 if listed else 4)
 
     tickets, ticket_calls = read("ticket")
     assert tickets == {
@@ -369,7 +381,7 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
             **common,
         ),
     }
-    assert len(ticket_calls) == 4
+    assert len(ticket_calls) == (2 if listed else 4)
 
     emails, email_calls = read("email")
     assert emails == {
@@ -397,15 +409,15 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(sb: Sand
             **common,
         ),
     }
-    assert len(email_calls) == 5  # properties, search, three association types
+    assert len(email_calls) == (2 if listed else 5)  # (search:) three association types
 
     head = sb.state.ledger_head()
     # Stage history lives on the HubSpot deal: no deal_stage kind to read, no call.
     assert drain(conn.read("deal_stage", None))[0] == []
     assert calls(sb, head) == []
     usage = conn.usage()
-    assert usage.calls == 2 + 2 + 3 + 4 + 4 + 5
-    assert usage.calls_by_object["associations"] == 8
+    assert usage.calls == (2 + 2 + 2 + 2 + 2 + 2 if listed else 2 + 2 + 3 + 4 + 4 + 5)
+    assert usage.calls_by_object.get("associations", 0) == (0 if listed else 8)
     assert usage.quota_max == 650_000 and usage.quota_used == usage.calls
     assert usage.server_time is not None
 
@@ -449,7 +461,7 @@ def test_incremental_sync_reads_only_changes_at_one_call_when_nothing_changed(
 def test_window_upper_is_the_portal_clock_minus_the_lag_margin(sb: Sandbox) -> None:
     seed(sb.state, "companies", {"name": "Old"}, rid="1", created=ago(sb, 600))
     seed(sb.state, "companies", {"name": "Fresh"}, rid="2", created=ago(sb, 5))
-    conn = connector(sb)
+    conn = connector(sb, first_sync_plan="search")
     records, cursor, _ = drain(conn.read("account", None))
     assert [r.source_id for r in records] == ["1"]  # "Fresh" is inside the 30 s margin
     server_now = conn.usage().server_time
@@ -465,7 +477,7 @@ def test_ten_thousand_result_cap_is_never_reached(sb: Sandbox) -> None:
     sb.state.insert_many(
         (HS, "companies", str(1000 + i), created, created, 0, '{"name":"c"}') for i in range(10_050)
     )
-    conn = connector(sb)
+    conn = connector(sb, first_sync_plan="search")
     head = sb.state.ledger_head()
     records, cursor, pages = drain(conn.read("account", None))
     ids = [r.source_id for r in records]
@@ -489,7 +501,7 @@ def test_deal_sync_call_count_scales_as_searches_plus_one_association_call_per_t
     sb.state.insert(HS, "companies", "1", {"name": "C"}, created=ago(sb, 3600))
     for i in range(1000):
         sb.state.associate("deals", str(5000 + i), "companies", "1", 341)
-    conn = connector(sb, search_page_size=20, association_batch_size=100)
+    conn = connector(sb, search_page_size=20, association_batch_size=100, first_sync_plan="search")
     head = sb.state.ledger_head()
     records, _, pages = drain(conn.read("deal", None))
     assert len(records) == 1000 and {r.account_id for r in records} == {"1"}  # type: ignore[union-attr]
@@ -504,8 +516,8 @@ def test_search_index_lag_is_covered_by_the_window_overlap(sb: Sandbox) -> None:
     set_config(sb.state, HS, {"search_lag_seconds": 100})
     seed(sb.state, "companies", {"name": "Old"}, rid="1", created=ago(sb, 3600))
     seed(sb.state, "companies", {"name": "Lagging"}, rid="2", created=ago(sb, 60))
-    with_overlap = connector(sb)
-    without = connector(sb, overlap_seconds=0)
+    with_overlap = connector(sb, first_sync_plan="search")
+    without = connector(sb, overlap_seconds=0, first_sync_plan="search")
     first, cursor, _ = drain(with_overlap.read("account", None))
     first_no, cursor_no, _ = drain(without.read("account", None))
     # "Lagging" is older than the 30 s margin but not yet indexed: neither sees it.
@@ -522,14 +534,14 @@ def test_equal_timestamps_across_pages_and_a_killed_run_lose_nothing(sb: Sandbox
     ids = [str(i) for i in range(10, 17)]
     for rid in ids:
         seed(sb.state, "companies", {"name": f"n{rid}"}, rid=rid, created=same)
-    conn = connector(sb, search_page_size=2, association_batch_size=2)
+    conn = connector(sb, search_page_size=2, association_batch_size=2, first_sync_plan="search")
     pages = conn.read("account", None)
     page1 = next(pages)
     page2 = next(pages)
     assert [r.source_id for r in page1.records + page2.records] == ["10", "11", "12", "13"]
     assert page2.cursor["last_id"] == "13" and page2.cursor["in_window"] is not None
     # The run is killed here; a new process resumes from the stored cursor.
-    resumed = connector(sb, search_page_size=2, association_batch_size=2)
+    resumed = connector(sb, search_page_size=2, association_batch_size=2, first_sync_plan="search")
     rest, cursor, _ = drain(resumed.read("account", page2.cursor))
     assert [r.source_id for r in rest] == ["14", "15", "16"]
     assert cursor is not None and cursor["in_window"] is None

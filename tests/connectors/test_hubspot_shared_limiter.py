@@ -67,7 +67,8 @@ from connectors.hubspot import HubSpotConfig, HubSpotConnector
 url, ca, token, store, go = sys.argv[1:6]
 config = HubSpotConfig(base_url=url, ca_bundle=ca, access_token=token, burst_limit=3,
                        burst_window_seconds=0.7, search_per_second=100, rate_limit_store=store,
-                       search_page_size=1, association_batch_size=1, retry_attempts=1)
+                       search_page_size=1, list_page_size=1, association_batch_size=1,
+                       retry_attempts=1)
 connector = HubSpotConnector(config)
 print("ready", flush=True)
 while not Path(go).exists():

@@ -336,3 +336,48 @@ def test_deal_stage_changes_maintain_calculated_properties(client: hubspot.Clien
     won = api.update(deal.id, SimplePublicObjectInput(properties={"dealstage": "closedwon"}))
     assert won.properties["hs_is_closed_won"] == "true"
     assert won.properties["hs_v2_date_entered_closedwon"].endswith("Z")
+
+
+def test_inline_associations_stop_at_100_per_type_with_a_next_page(
+    sb: Sandbox, client: hubspot.Client
+) -> None:
+    # HubSpot pages inline associations beyond 100 per type (changelog of Oct 2020): a record
+    # with more carries ``paging.next`` on that type; the rest is one per-record call away.
+    big = seed(sb.state, "companies", {"name": "Big"})
+    exact = seed(sb.state, "companies", {"name": "Exactly 100"})
+    contacts = [seed(sb.state, "contacts", {"email": f"c{i}@big.io"}) for i in range(250)]
+    for contact in contacts:
+        link(sb.state, "companies", big, "contacts", contact)
+    for contact in contacts[:100]:
+        link(sb.state, "companies", exact, "contacts", contact)
+    page = client.crm.companies.basic_api.get_page(associations=["contacts"])
+    by_id = {r.id: r for r in page.results}
+    cut = by_id[big].associations["contacts"]
+    assert [a.id for a in cut.results] == contacts[:100]
+    assert cut.paging is not None and cut.paging.next.after
+    whole = by_id[exact].associations["contacts"]
+    assert len(whole.results) == 100 and whole.paging is None
+    # The same cut on a single read; the link continues after the last id kept.
+    got = client.crm.companies.basic_api.get_by_id(big, associations=["contacts"])
+    assert got.associations["contacts"].paging.next.after == cut.paging.next.after
+    rest = raw(sb).get(cut.paging.next.link).json()
+    assert [str(r["toObjectId"]) for r in rest["results"]] == contacts[100:]
+
+
+def test_an_inline_association_cut_never_splits_one_target_s_types(
+    sb: Sandbox, client: hubspot.Client
+) -> None:
+    deal = seed(sb.state, "deals", {"dealname": "D"})
+    companies = [seed(sb.state, "companies", {"name": f"n{i}"}) for i in range(100)]
+    for company in companies[:99]:
+        link(sb.state, "deals", deal, "companies", company)
+    # The 100th company is the primary one: two types (deal_to_company and …_unlabeled), items
+    # 100 and 101, so it moves to the next page whole.
+    link(sb.state, "deals", deal, "companies", companies[99], primary=True)
+    got = client.crm.deals.basic_api.get_by_id(deal, associations=["companies"])
+    block = got.associations["companies"]
+    assert [a.id for a in block.results] == companies[:99]
+    assert block.paging.next.after
+    rest = raw(sb).get(block.paging.next.link).json()
+    assert [str(r["toObjectId"]) for r in rest["results"]] == [companies[99]]
+    assert len(rest["results"][0]["associationTypes"]) == 2

@@ -288,3 +288,38 @@ def test_changes_between_runs_are_applied(store: HubStore) -> None:
     # only what changed was written: Acme's golden record (a newer HubSpot name), not the rest
     assert stats.written["customer"] == 1
     assert stats.written["source_link"] == 1  # the gone record's link removed
+
+
+def test_incremental_unify_follows_a_reparented_deal_and_notes_the_customer_it_left(
+    store: HubStore,
+) -> None:
+    """A deal moved to another account: the incremental run (which looks only at rows changed
+    since the last one) moves it to the new customer and notes the old one as dirty."""
+    _seed(store)
+    unify(store, now=NOW)
+    acme = _customer_of(store, t.SourceAccount, "001A")
+    beta = _customer_of(store, t.SourceAccount, "001B")
+    assert _customer_of(store, t.Deal, "006A") == acme
+    again = unify(store, now=NOW)
+    assert again.skipped  # nothing changed: nothing re-resolved
+    store.upsert_records(
+        "deal",
+        [
+            DealRecord(
+                source="salesforce",
+                object_type="Opportunity",
+                source_id="006A",
+                modified_at=T0 + dt.timedelta(days=2),
+                account_id="001B",
+                stage="Negotiation",
+                stage_entered_at={},
+            )
+        ],
+    )
+    stats = unify(store, now=NOW)
+    assert not stats.skipped
+    assert _customer_of(store, t.Deal, "006A") == beta
+    dirty = {d.customer_id for d in store.all(t.DirtyCustomer)}
+    assert acme in dirty  # the customer the deal left is recomputed by the next handover
+    # and a full re-resolution agrees with the incremental one
+    assert {k: v for k, v in unify(store, now=NOW, incremental=False).written.items() if v} == {}
