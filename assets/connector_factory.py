@@ -80,6 +80,7 @@ def build_hubspot(
         first_sync_plan=resource.first_sync_plan,
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
+        contact_hub_fields=tuple(writeback.contact_specs()),
         hub_field_names=writeback.hubspot_names,
     )
     return HubSpotConnector(config)

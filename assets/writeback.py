@@ -20,8 +20,8 @@ from unified_model.operations import (
 )
 from unified_model.writeback import run_writeback
 
-CRM_NAMES = {SALESFORCE: "Salesforce", HUBSPOT: "HubSpot"}
-RECORDS = {SALESFORCE: "Accounts", HUBSPOT: "companies"}
+CRM_NAMES: dict[str, str] = {SALESFORCE: "Salesforce", HUBSPOT: "HubSpot"}
+RECORDS: dict[str, str] = {SALESFORCE: "Accounts", HUBSPOT: "companies"}
 #: Run tag of a dry run: the Runs page shows it, and a filter on it lists every dry run.
 DRY_RUN_TAG = "crmhub/dry_run"
 #: The writeback checks (pinned in tests/assets/test_definitions.py) and what each means.
@@ -91,11 +91,17 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
             # visible as a dry run in the Runs list, whoever launched it and however
             context.instance.add_run_tags(context.run_id, {DRY_RUN_TAG: "true"})
         problems = write_problems(store, context.run_id, crm)
+        contacts = report.contacts
+        if contacts is not None:
+            problems += write_problems(store, context.run_id, contacts.crm)
+            for line in contacts.provisioning_notes:
+                context.log.warning(line)
         verdicts = writeback_verdicts(
             crm,
-            failed=report.failed,
-            skipped=report.skipped,
-            provisioning_notes=report.provisioning_notes,
+            failed=report.failed + (contacts.failed if contacts else 0),
+            skipped=report.skipped + (contacts.skipped if contacts else 0),
+            provisioning_notes=report.provisioning_notes
+            + (contacts.provisioning_notes if contacts else []),
         )
         return dg.MaterializeResult(
             check_results=[
@@ -122,6 +128,18 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
                 "dry_run": dg.MetadataValue.bool(config.dry_run),
                 "preview": dg.MetadataValue.md(report.preview_markdown()),
                 "failed_records": dg.MetadataValue.md(write_problems_markdown(problems)),
+                **(
+                    {
+                        # HubSpot: the marketing suppression on the contacts of the customers
+                        "contacts_changed": dg.MetadataValue.int(contacts.records_changed),
+                        "contacts_written_ok": dg.MetadataValue.int(contacts.ok),
+                        "contacts_failed": dg.MetadataValue.int(contacts.failed),
+                        "contact_write_calls": dg.MetadataValue.int(contacts.write_calls),
+                        "contacts_preview": dg.MetadataValue.md(contacts.preview_markdown()),
+                    }
+                    if contacts is not None
+                    else {}
+                ),
             },
         )
 

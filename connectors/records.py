@@ -83,6 +83,9 @@ class AccountRecord(SourceRecord):
     contracted_modules: tuple[str, ...] = ()
     modules_in_use: tuple[str, ...] = ()
     usage_score: float | None = None
+    #: A satisfaction survey score (NPS) where the CRM holds one; read only when mapped
+    #: (``nps_score`` in the mapping file), else None.
+    nps_score: float | None = None
     #: Mapped custom fields (configured in the field mapping), hub name -> value.
     extra: dict[str, object] = field(default_factory=dict)
     #: Current values of the hub's own writeback fields on this record (hub key -> CRM value),

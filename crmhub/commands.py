@@ -200,7 +200,12 @@ def cmd_fields_ensure(args: argparse.Namespace) -> int:
             # process_config_and_initialize refuses resources with a teardown)
             with resources[crm].process_config_and_initialize_cm() as resource:
                 connector = resource.connector(hub_config.mapping(crm), wb)
-                for r in connector.ensure_fields(wb.specs(), dry_run=args.dry_run):
+                results = list(connector.ensure_fields(wb.specs(), dry_run=args.dry_run))
+                contacts = getattr(connector, "contacts", None)
+                if contacts is not None and wb.hubspot_contact_fields:
+                    # the contact properties marketers filter lists on (marketing suppression)
+                    results += contacts.ensure_fields(wb.contact_specs(), dry_run=args.dry_run)
+                for r in results:
                     detail = f": {r.detail}" if r.detail else ""
                     print(f"  {crm:<10} {r.crm_name:<40} {r.action}{detail}")
                     failures += r.action == "not_writable"

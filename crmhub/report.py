@@ -108,6 +108,13 @@ def print_sync_summary(
             f"failed {int(_value(wb, 'failed'))}, skipped {int(_value(wb, 'skipped'))}; "
             f"{int(_value(wb, 'write_calls'))} write calls"
         )
+        if "contacts_changed" in wb:  # HubSpot: the marketing suppression on contacts
+            p(
+                f"  {'':<10} {int(_value(wb, 'contacts_changed'))} contacts changed (marketing "
+                f"suppression); ok {int(_value(wb, 'contacts_written_ok'))}, failed "
+                f"{int(_value(wb, 'contacts_failed'))}; "
+                f"{int(_value(wb, 'contact_write_calls'))} write calls"
+            )
     p("")
     checked = preflight or {}
     for crm, n in checked.items():

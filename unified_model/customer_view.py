@@ -32,6 +32,7 @@ GOLDEN_FIELDS = (
     "contracted_modules",
     "modules_in_use",
     "usage_score",
+    "nps_score",
 )
 
 

@@ -42,7 +42,13 @@ def writeback_phase(crm: str) -> str:
     return f"writeback:{crm}"
 
 
-DOWNSTREAM = (HANDOVER, COMPANY_KPIS, writeback_phase("salesforce"), writeback_phase("hubspot"))
+DOWNSTREAM = (
+    HANDOVER,
+    COMPANY_KPIS,
+    writeback_phase("salesforce"),
+    writeback_phase("hubspot"),
+    writeback_phase("hubspot_contact"),
+)
 #: source tables whose rows carry a ``customer_id``
 CUSTOMER_ROWS: tuple[type[Any], ...] = (
     t.SourceAccount,

@@ -42,6 +42,7 @@ from unified_model.signals import (
     marketing_alert,
     negotiation_flag,
     stale_deals,
+    suppression_reason,
     unlogged_contact,
 )
 from unified_model.store import HubStore, utcnow
@@ -127,9 +128,12 @@ def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> 
     alert = marketing_alert(facts, rules, now)
     values["negotiation_flag"] = negotiation.flagged
     values["negotiation_detail"] = negotiation.detail if negotiation.flagged else None
+    values["suppression_reason"] = suppression_reason(facts, rules, now)
     values["marketing_alert"] = alert.flagged
     values["marketing_alert_detail"] = alert.detail if alert.flagged else None
     values["stale_deals"] = len(stale)
+    # the survey score as the CRM holds it (mapped; None elsewhere), per customer
+    values["nps_score"] = facts.customer.nps_score
     values["unlogged_contact"] = unlogged.flagged
     return values
 
@@ -358,6 +362,7 @@ COMPANY_COLUMNS: list[tuple[str, str]] = [
     ("case_handling_median_hours", "case h (median)"),
     ("case_handling_p90_hours", "case h (p90)"),
     ("resolution_rate", "resolved"),
+    ("reopen_rate", "reopened"),
     ("first_response_median_hours", "1st reply h"),
     ("unanswered_inquiries", "unanswered"),
     ("logged_email_share", "customers w/ emails"),
@@ -376,6 +381,7 @@ OWNER_COLUMNS: list[tuple[str, str]] = [
     ("contract_value", "won value"),
     ("cost_of_sale", "cost of sale"),
     ("resolution_rate", "resolved"),
+    ("reopen_rate", "reopened"),
     ("csat_mean", "CSAT"),
 ]
 

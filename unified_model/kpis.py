@@ -29,6 +29,10 @@ Definitions (the words in DOMAIN.md made precise):
   calendar hours from opened to closed, for tickets closed in the period.
 - **resolution rate**: of the tickets opened in the period, the share closed by the period's end
   (so a share in 0..1, not a backlog ratio).
+- **reopen rate** ("answers precisely"): of the tickets opened in the period that have been
+  closed at least once (closed now, or reopened since), the share the hub saw reopened (stored
+  closed, read open again: ``Ticket.reopened_count``); per customer over all its tickets. The
+  CRMs' status history is not read, so a close and reopen between two syncs is not seen.
 - **first-response time**: for each inbound customer email, the first *later* outbound email in the
   same thread (or, for an inbound email without a thread id, to the same customer) is its reply;
   when several inbound emails wait for the same reply, the customer has waited since the earliest,
@@ -194,6 +198,17 @@ def reached_quote(deal: Deal, rules: HubRules) -> bool:
     return quote_entered_at(deal, rules) is not None or rules.kpis.quote_stages.matches(
         deal.source, deal.stage
     )
+
+
+def reopened(ticket: Ticket) -> bool:
+    """Whether the hub saw the ticket closed and later open again (at least once)."""
+    return (getattr(ticket, "reopened_count", 0) or 0) > 0
+
+
+def reopen_rate(tickets: Iterable[Ticket]) -> float | None:
+    """Reopened / closed at least once (closed now, or reopened); None when none was closed."""
+    done = [t for t in tickets if t.is_closed or reopened(t)]
+    return ratio(sum(1 for t in done if reopened(t)), len(done))
 
 
 def handling_hours(ticket: Ticket) -> float | None:
@@ -489,6 +504,8 @@ def customer_kpis(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> di
         "case_handling_median_hours": percentile(handling, 0.5),
         "case_handling_p90_hours": percentile(handling, 0.9),
         "resolution_rate": ratio(sum(1 for t in tickets if t.is_closed), len(tickets)),
+        "reopened_tickets": sum(1 for t in tickets if reopened(t)),
+        "reopen_rate": reopen_rate(tickets),
         "first_response_median_hours": percentile((r.business_hours for r in responses), 0.5),
         "days_since_two_way_contact": whole_days(last, now),
         "last_two_way_contact_at": None if last is None else last.isoformat(),
@@ -783,6 +800,8 @@ class _Data:
             "case_handling_median_hours": percentile(handling, 0.5),
             "case_handling_p90_hours": percentile(handling, 0.9),
             "resolution_rate": ratio(len(resolved), len(opened)),
+            "tickets_reopened": sum(1 for t in opened if reopened(t)),
+            "reopen_rate": reopen_rate(opened),
             "first_response_median_hours": percentile(responses, 0.5),
             "unanswered_inquiries": len(waiting),
             "oldest_unanswered_inquiry_days": whole_days(_sent(waiting[0]), e) if waiting else None,

@@ -120,6 +120,26 @@ def negotiation_flag(facts: CustomerFacts, rules: HubRules, now: dt.datetime) ->
     )
 
 
+def suppression_reason(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> str | None:
+    """Why the customer's contacts are suppressed from marketing, in a marketer's words.
+
+    Written onto each HubSpot contact of the customer next to the suppression flag, so a marketer
+    filtering a list sees which deal, in which stage, whose seller, since when (e.g. "open deal
+    'Renewal' in stage Negotiation/Review, seller Ann Smith, since 2026-11-03"). None: no open
+    deal in a late stage, nothing to suppress.
+    """
+    now = require_aware(now)
+    late = _late_deals(facts, rules, now)
+    if not late:
+        return None
+    zone = rules.kpis.business_hours.zone
+    return "; ".join(
+        f"open deal {_deal_label(d)} in stage {d.stage}, seller {_seller(d, facts)}, since "
+        + (since.astimezone(zone).date().isoformat() if since else "an unknown date")
+        for since, d in late
+    )
+
+
 def marketing_alert(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> Signal:
     """Marketing emailed a contact after a deal entered a late stage (and within the window).
 

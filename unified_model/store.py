@@ -349,6 +349,14 @@ class HubStore:
                 update_cols["hub_fields_at"] = _changed_case(
                     table, stmt, ["hub_fields"] if "hub_fields" in cols else [], "hub_fields_at"
                 )
+        if "is_closed" in update_cols and "reopened_count" in table.c:
+            # a ticket stored closed that arrives open was reopened: counted here, in the same
+            # statement, because the CRMs' status history is not read (see Ticket.reopened_count)
+            reopened = sa.and_(table.c.is_closed.is_(True), stmt.excluded.is_closed.is_(False))
+            update_cols["reopened_count"] = table.c.reopened_count + sa.case((reopened, 1), else_=0)
+            update_cols["reopened_at"] = sa.case(
+                (reopened, stmt.excluded.modified_at), else_=table.c.reopened_at
+            )
         where = None
         if newer_only and "modified_at" in cols:
             where = sa.or_(

@@ -60,6 +60,7 @@ GOLDEN_FIELDS: tuple[str, ...] = (
     "contracted_modules",
     "modules_in_use",
     "usage_score",
+    "nps_score",
     "owner",
 )
 

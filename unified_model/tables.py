@@ -113,6 +113,8 @@ class SourceAccount(SQLModel, table=True):
     contracted_modules: list[str] = _json([])
     modules_in_use: list[str] = _json([])
     usage_score: float | None = None
+    #: NPS or another satisfaction survey score, where the CRM holds one and it is mapped
+    nps_score: float | None = None
     extra: dict[str, Any] = _json({})
     hub_fields: dict[str, Any] = _json({})
     #: hash of the business fields, and when they last changed: the hub's own writes bump the
@@ -220,6 +222,11 @@ class Ticket(SQLModel, table=True):
     closed_at: dt.datetime | None = _ts()
     satisfaction: float | None = None
     owner_id: str | None = None
+    #: how often the hub saw this ticket closed on one read and open again on a later one (the
+    #: CRMs' status history is not read: a close and reopen between two syncs is not seen)
+    reopened_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: the CRM's modification time of the record the hub last saw reopened
+    reopened_at: dt.datetime | None = _ts()
     deleted: bool = False
     modified_at: dt.datetime | None = _ts()
     #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
@@ -288,6 +295,7 @@ class Customer(SQLModel, table=True):
     contracted_modules: list[str] = _json([])
     modules_in_use: list[str] = _json([])
     usage_score: float | None = None
+    nps_score: float | None = None
     #: the survived owner (seller or AM) of the customer, by email so it is the same person in both CRMs
     owner_email: str | None = None
     owner_name: str | None = None

@@ -28,7 +28,7 @@ import yaml
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
-from connectors.records import FieldUpdate, HubFieldSpec, WriteResult
+from connectors.records import HUBSPOT, FieldUpdate, HubFieldSpec, WriteResult
 from unified_model import incremental as changes_
 from unified_model import tables as t
 from unified_model.failpoints import crash_point
@@ -200,6 +200,16 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
         ),
         (
             HubFieldSpec(
+                "nps_score",
+                "NPS / survey score",
+                "number",
+                "The customer's satisfaction survey score (NPS) as the CRM field mapped to "
+                "nps_score holds it; written only when that mapping exists.",
+            ),
+            "metric:nps_score",
+        ),
+        (
+            HubFieldSpec(
                 "first_response_hours",
                 "First response time (business h)",
                 "number",
@@ -319,6 +329,46 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
 }
 
 
+#: Hub fields written only when their input is mapped (``<crm>.read.<key>`` in the mapping
+#: file): without a survey field in either CRM there is nothing to write, and no field to create.
+MAPPED_ONLY: tuple[str, ...] = ("nps_score",)
+
+#: The fields written when the mapping file lists none.
+DEFAULT_FIELDS: tuple[str, ...] = tuple(k for k in HUB_FIELDS if k not in MAPPED_ONLY)
+
+#: Ledger and audit ``source`` of writes to HubSpot *contacts*: contact and company ids are
+#: separate id spaces in HubSpot, so the contacts keep their own ledger rows and watermark.
+HUBSPOT_CONTACT = "hubspot_contact"
+
+#: The hub fields written onto each HubSpot contact of a customer (``crmhub_<key>`` properties).
+#: Both are set only while the customer is in a late-stage negotiation and cleared after, so a
+#: portal's contacts are touched only when a suppression begins or ends.
+HUB_CONTACT_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
+    spec.key: (spec, src)
+    for spec, src in [
+        (
+            HubFieldSpec(
+                "marketing_suppressed",
+                "Suppress marketing (crmhub)",
+                "bool",
+                "Yes while the contact's company has an open deal in a late stage: leave the "
+                "contact out of marketing emails. Cleared when the deal is won, lost or goes back.",
+            ),
+            "metric:negotiation_flag",
+        ),
+        (
+            HubFieldSpec(
+                "suppression_reason",
+                "Marketing suppression reason (crmhub)",
+                "text",
+                "The deal behind the suppression: its name, stage, seller and since when.",
+            ),
+            "metric:suppression_reason",
+        ),
+    ]
+}
+
+
 class WritebackConfigError(ValueError):
     """The writeback section of the mapping file is wrong; the message names key and fix."""
 
@@ -327,15 +377,20 @@ class WritebackConfigError(ValueError):
 class WritebackConfig:
     """Which hub fields are written, and per-CRM name overrides (validated by the connectors)."""
 
-    fields: tuple[str, ...] = tuple(HUB_FIELDS)
+    fields: tuple[str, ...] = DEFAULT_FIELDS
     salesforce_names: dict[str, str] = field(default_factory=dict)
     hubspot_names: dict[str, str] = field(default_factory=dict)
     #: Above this many changed records a run writes nothing and fails loudly (a safety net
     #: against a bad rule change rewriting the whole CRM); 0 disables it.
     max_changed_records: int = 0
+    #: Hub fields written onto HubSpot contacts (the marketing suppression); empty: none.
+    hubspot_contact_fields: tuple[str, ...] = tuple(HUB_CONTACT_FIELDS)
 
     def specs(self) -> list[HubFieldSpec]:
         return [HUB_FIELDS[k][0] for k in self.fields]
+
+    def contact_specs(self) -> list[HubFieldSpec]:
+        return [HUB_CONTACT_FIELDS[k][0] for k in self.hubspot_contact_fields]
 
 
 def load_writeback_config(path: Path | None) -> WritebackConfig:
@@ -346,18 +401,34 @@ def load_writeback_config(path: Path | None) -> WritebackConfig:
     section = raw.get("writeback") or {}
     if not isinstance(section, dict):
         raise WritebackConfigError(f"{path}: 'writeback' must be a mapping")
-    allowed = {"fields", "salesforce_names", "hubspot_names", "max_changed_records"}
+    allowed = {
+        "fields",
+        "salesforce_names",
+        "hubspot_names",
+        "max_changed_records",
+        "hubspot_contact_fields",
+    }
     unknown = set(section) - allowed
     if unknown:
         raise WritebackConfigError(
             f"{path}: unknown key(s) writeback.{sorted(unknown)[0]}; allowed: {sorted(allowed)}"
         )
-    fields = tuple(section.get("fields") or HUB_FIELDS)
+    fields = tuple(section.get("fields") or DEFAULT_FIELDS)
+    # a mapped survey score is written back without listing it (absent mapping: nothing)
+    fields += tuple(k for k in MAPPED_ONLY if k not in fields and _mapped(raw, k))
     for key in fields:
         if key not in HUB_FIELDS:
             raise WritebackConfigError(
                 f"{path}: writeback.fields names '{key}', which is not a hub field; "
                 f"choose from: {', '.join(HUB_FIELDS)}"
+            )
+    raw_contact = section.get("hubspot_contact_fields")
+    contact_fields = tuple(HUB_CONTACT_FIELDS) if raw_contact is None else tuple(raw_contact)
+    for key in contact_fields:
+        if key not in HUB_CONTACT_FIELDS:
+            raise WritebackConfigError(
+                f"{path}: writeback.hubspot_contact_fields names '{key}', which is not a hub "
+                f"contact field; choose from: {', '.join(HUB_CONTACT_FIELDS)} (or [] for none)"
             )
     for crm in ("salesforce_names", "hubspot_names"):
         for key in section.get(crm) or {}:
@@ -371,7 +442,18 @@ def load_writeback_config(path: Path | None) -> WritebackConfig:
         salesforce_names=dict(section.get("salesforce_names") or {}),
         hubspot_names=dict(section.get("hubspot_names") or {}),
         max_changed_records=int(section.get("max_changed_records") or 0),
+        hubspot_contact_fields=contact_fields,
     )
+
+
+def _mapped(raw: dict[str, Any], key: str) -> bool:
+    """Whether either CRM's ``read`` section of the mapping file names a field for ``key``."""
+    for crm in ("salesforce", "hubspot"):
+        section = raw.get(crm)
+        read = section.get("read") if isinstance(section, dict) else None
+        if isinstance(read, dict) and read.get(key):
+            return True
+    return False
 
 
 def render(value: Any, kind: str) -> str | None:
@@ -531,6 +613,149 @@ def plan_writeback(
     return planned
 
 
+def contact_values(
+    metrics: t.CustomerMetrics | None, config: WritebackConfig
+) -> dict[str, str | None]:
+    """The hub contact fields one contact of this customer should show.
+
+    Everything is empty unless the customer is suppressed: a contact the hub never flagged is
+    never written (no "false" on every contact of the portal), and a suppression that ends is
+    cleared, which is what a marketer's list filter "is suppressed = Yes" expects.
+    """
+    values = (metrics.values if metrics else {}) or {}
+    flagged = bool(values.get("negotiation_flag"))
+    out: dict[str, str | None] = {}
+    for key in config.hubspot_contact_fields:
+        spec, src = HUB_CONTACT_FIELDS[key]
+        raw = values.get(src.split(":", 1)[1]) if flagged else None
+        out[key] = render(raw, spec.kind) if flagged else None
+    return out
+
+
+def plan_contact_writeback(
+    session: Any,
+    config: WritebackConfig,
+    *,
+    since: dt.datetime | None = None,
+    audit_after: int = 0,
+) -> list[PlannedWrite]:
+    """Diff the suppression fields of HubSpot contacts against the contact ledger.
+
+    Candidates: without ``since`` (first run, changed configuration) the contacts of customers
+    suppressed now and every contact the hub holds a value on (to clear it); with ``since``
+    those of customers whose values or golden record changed since, contacts that changed
+    (new, re-linked, deleted), and contacts whose write failed after audit row ``audit_after``.
+    The CRM's own copy of these properties is not read (contacts are read without them), so a
+    manual edit is corrected only when the hub's value changes next.
+    """
+    if not config.hubspot_contact_fields:
+        return []
+    contacts = t.table_of(t.Contact)
+    metrics_tbl = t.table_of(t.CustomerMetrics)
+    ledger_tbl = t.table_of(t.WritebackLedger)
+    ids: set[str] = set()
+    customers: set[str] = set()
+    if since is None:
+        for cid, values in session.execute(
+            sa.select(metrics_tbl.c.customer_id, metrics_tbl.c["values"])
+        ):
+            if (values or {}).get("negotiation_flag"):
+                customers.add(cid)
+        ids.update(
+            session.execute(
+                sa.select(ledger_tbl.c.source_id)
+                .where(ledger_tbl.c.source == HUBSPOT_CONTACT, ledger_tbl.c.value.is_not(None))
+                .distinct()
+            ).scalars()
+        )
+    else:
+        cust = t.table_of(t.Customer)
+        customers.update(
+            session.execute(
+                sa.select(metrics_tbl.c.customer_id).where(metrics_tbl.c.changed_at > since)
+            ).scalars()
+        )
+        customers.update(
+            session.execute(sa.select(cust.c.id).where(cust.c.updated_at > since)).scalars()
+        )
+        ids.update(
+            session.execute(
+                sa.select(contacts.c.source_id).where(
+                    contacts.c.source == HUBSPOT, contacts.c.changed_at > since
+                )
+            ).scalars()
+        )
+        audit = t.table_of(t.WriteAudit)
+        ids.update(
+            session.execute(
+                sa.select(audit.c.source_id).where(
+                    audit.c.source == HUBSPOT_CONTACT,
+                    audit.c.outcome == "failed",
+                    audit.c.id > audit_after,
+                )
+            ).scalars()
+        )
+    ordered = sorted(customers)
+    for start in range(0, len(ordered), 5000):
+        ids.update(
+            session.execute(
+                sa.select(contacts.c.source_id).where(
+                    contacts.c.source == HUBSPOT,
+                    contacts.c.customer_id.in_(ordered[start : start + 5000]),
+                )
+            ).scalars()
+        )
+    candidates = sorted(ids)
+    rows: dict[str, str | None] = {}  # live contact -> its customer
+    ledger: dict[tuple[str, str], str | None] = {}
+    for start in range(0, len(candidates), 5000):
+        part = candidates[start : start + 5000]
+        rows.update(
+            (sid, cid)
+            for sid, cid in session.execute(
+                sa.select(contacts.c.source_id, contacts.c.customer_id).where(
+                    contacts.c.source == HUBSPOT,
+                    contacts.c.deleted.is_(False),
+                    contacts.c.source_id.in_(part),
+                )
+            )
+        )
+        ledger.update(
+            ((sid, key), value)
+            for sid, key, value in session.execute(
+                sa.select(ledger_tbl.c.source_id, ledger_tbl.c.field_key, ledger_tbl.c.value).where(
+                    ledger_tbl.c.source == HUBSPOT_CONTACT, ledger_tbl.c.source_id.in_(part)
+                )
+            )
+        )
+    wanted = sorted({cid for cid in rows.values() if cid})
+    metrics: dict[str, t.CustomerMetrics] = {}
+    for start in range(0, len(wanted), 5000):
+        metrics.update(
+            (m.customer_id, m)
+            for m in session.exec(
+                select(t.CustomerMetrics).where(
+                    col(t.CustomerMetrics.customer_id).in_(wanted[start : start + 5000])
+                )
+            )
+        )
+    planned: list[PlannedWrite] = []
+    for sid in sorted(rows):  # a deleted contact is never written (batch update cannot create)
+        cid = rows[sid]
+        desired = contact_values(metrics.get(cid or ""), config)
+        changes: dict[str, tuple[str | None, str | None]] = {}
+        for key, new in desired.items():
+            confirmed = (sid, key) in ledger
+            old = ledger.get((sid, key))
+            if not confirmed and new is None:
+                continue
+            if old != new:
+                changes[key] = (old, new)
+        if changes:
+            planned.append(PlannedWrite(HUBSPOT_CONTACT, sid, cid or "", changes))
+    return planned
+
+
 def _candidates(session: Any, source: str, since: dt.datetime, audit_after: int) -> list[str]:
     """The records of ``source`` whose hub field values can differ from the last plan's."""
     acc = t.table_of(t.SourceAccount)
@@ -613,6 +838,10 @@ def write_intents(
             conn.execute(table.insert(), rows[start : start + 1000])
 
 
+#: ledger source -> (the store table of its records, their ``source`` there); others: accounts
+_RECORDS: dict[str, tuple[type[Any], str]] = {HUBSPOT_CONTACT: (t.Contact, HUBSPOT)}
+
+
 def _apply_outcomes(
     store: Any,
     settled: Sequence[tuple[PlannedWrite, str, str | None]],
@@ -633,13 +862,15 @@ def _apply_outcomes(
     if not settled:
         return counts
     audit = t.table_of(t.WriteAudit)
-    accounts = t.table_of(t.SourceAccount)
+    ledger_source = settled[0][0].source
+    model, source = _RECORDS.get(ledger_source, (t.SourceAccount, ledger_source))
+    accounts = t.table_of(model)
+    has_baseline = "hub_fields" in accounts.c
     ledger_rows: list[dict[str, Any]] = []
     with store.engine.begin() as conn:
-        source = settled[0][0].source
         ids = [plan.source_id for plan, _, _ in settled]
         baseline: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
+        for start in range(0, len(ids), 500) if has_baseline else ():
             for sid, hub in conn.execute(
                 sa.select(accounts.c.source_id, accounts.c.hub_fields).where(
                     accounts.c.source == source,
@@ -843,6 +1074,8 @@ class WritebackReport:
     plans: list[PlannedWrite] = field(default_factory=list)
     #: only records that could have changed since the last writeback were compared
     incremental: bool = False
+    #: HubSpot only: the writeback of the contacts' marketing suppression (None: not run)
+    contacts: WritebackReport | None = None
 
     def preview_markdown(self, limit: int = 20) -> str:
         """The first changes as a table: record, field, old → new."""
@@ -880,28 +1113,85 @@ def run_writeback(
     """Provision fields if needed, diff, send the changes, record every outcome.
 
     ``connector`` is the CRM connector (it does the HTTP); this function decides what to send
-    and keeps the ledger and the audit trail.
+    and keeps the ledger and the audit trail. On HubSpot the contacts follow the companies
+    (``report.contacts``): the marketing suppression of each contact of a customer in a
+    late-stage negotiation, through the same machinery with its own ledger source.
     """
-    report = WritebackReport(crm=crm, dry_run=dry_run)
-    provisioned = set((store.get_cursor(crm, _PROVISIONED) or {}).get("keys", []))
-    if not set(config.fields) <= provisioned:
-        results = connector.ensure_fields(config.specs(), dry_run=dry_run)
+
+    def plan(session: Any, since: dt.datetime | None, audit_after: int) -> list[PlannedWrite]:
+        return plan_writeback(session, crm, config, now, since=since, audit_after=audit_after)
+
+    report = _run_target(
+        store,
+        connector,
+        crm,
+        config.specs(),
+        plan,
+        config,
+        run_id=run_id,
+        now=now,
+        dry_run=dry_run,
+    )
+    target = getattr(connector, "contacts", None)
+    if crm == HUBSPOT and target is not None and config.hubspot_contact_fields:
+
+        def plan_contacts(
+            session: Any, since: dt.datetime | None, audit_after: int
+        ) -> list[PlannedWrite]:
+            return plan_contact_writeback(session, config, since=since, audit_after=audit_after)
+
+        report.contacts = _run_target(
+            store,
+            target,
+            HUBSPOT_CONTACT,
+            config.contact_specs(),
+            plan_contacts,
+            config,
+            run_id=run_id,
+            now=now,
+            dry_run=dry_run,
+        )
+    return report
+
+
+def _run_target(
+    store: Any,
+    target: Any,
+    source: str,
+    specs: Sequence[HubFieldSpec],
+    plan: Any,
+    config: WritebackConfig,
+    *,
+    run_id: str,
+    now: dt.datetime,
+    dry_run: bool,
+) -> WritebackReport:
+    """One writeback target (the CRM's accounts/companies, or HubSpot's contacts), end to end.
+
+    ``source`` keys the ledger, the audit rows, the provisioning mark and the watermark;
+    ``plan(session, since, audit_after)`` returns the records to change.
+    """
+    report = WritebackReport(crm=source, dry_run=dry_run)
+    keys = sorted(s.key for s in specs)
+    provisioned = set((store.get_cursor(source, _PROVISIONED) or {}).get("keys", []))
+    if not set(keys) <= provisioned:
+        results = target.ensure_fields(list(specs), dry_run=dry_run)
         for r in results:
             if r.action == "not_writable":
                 report.provisioning_notes.append(r.detail)
         if not dry_run and not report.provisioning_notes:
-            store.save_cursor(crm, _PROVISIONED, {"keys": sorted(config.fields)})
-    phase = changes_.writeback_phase(crm)
+            store.save_cursor(source, _PROVISIONED, {"keys": keys})
+    phase = changes_.writeback_phase(source)
     fp = changes_.fingerprint(changes_.hub_version(), repr(config))
     mark = changes_.load(store, phase)
     since = mark.at if mark is not None and mark.fingerprint == fp else None
     audit_after = int(mark.extra.get("audit_id", 0)) if mark is not None else 0
     # the watermark: a hub time, and the last audit row before this run's settlement and writes
     started, audit_now = utcnow(), _last_audit_id(store)
-    report.settled = settle_pending(store, connector, crm, now)
+    report.settled = settle_pending(store, target, source, now)
     report.incremental = since is not None
     with store.session() as session:
-        plans = plan_writeback(session, crm, config, now, since=since, audit_after=audit_after)
+        plans = plan(session, since, audit_after)
     report.plans = plans
     report.records_changed = len(plans)
     report.fields_changed = sum(len(p.changes) for p in plans)
@@ -912,25 +1202,27 @@ def run_writeback(
         return report
     if config.max_changed_records and len(plans) > config.max_changed_records:
         raise WritebackAborted(
-            f"{crm}: {len(plans)} records would change, above writeback.max_changed_records="
-            f"{config.max_changed_records}; check the rule change, then raise the limit or run "
-            "with a dry run to review"
+            f"{source}: {len(plans)} records would change, above "
+            f"writeback.max_changed_records={config.max_changed_records}; check the rule "
+            "change, then raise the limit or run with a dry run to review"
         )
-    before = connector.usage().calls
-    size = _intent_batch_size(connector, len(plans))
+    before = target.usage().calls
+    size = _intent_batch_size(target, len(plans))
     for number, start in enumerate(range(0, len(plans), size), 1):
         chunk = plans[start : start + size]
-        batch_id = f"{run_id}:{number}"
+        # contact batches are named apart: their ids may equal a company's of the same run
+        prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
+        batch_id = f"{prefix}:{number}"
         write_intents(store, run_id, batch_id, chunk, now)
         crash_point("writeback.before_send")
-        results = connector.write([p.update() for p in chunk])
+        results = target.write([p.update() for p in chunk])
         crash_point("writeback.after_send")
         counts = record_results(store, run_id, batch_id, chunk, results, now)
         crash_point("writeback.after_record")
         report.ok += counts["ok"]
         report.failed += counts["failed"]
         report.skipped += counts["skipped"]
-    report.write_calls = connector.usage().calls - before
+    report.write_calls = target.usage().calls - before
     # failed writes stay candidates of the next plan (their audit rows are after this mark)
     changes_.save(store, phase, started, fp, audit_id=audit_now)
     return report

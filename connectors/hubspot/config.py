@@ -123,6 +123,9 @@ class HubSpotConfig:
     # ---- writeback ---------------------------------------------------------------------------
     #: The hub-owned fields this connector may write (and reads back as ``hub_fields``).
     hub_fields: tuple[HubFieldSpec, ...] = ()
+    #: The hub-owned *contact* fields (the marketing suppression on every contact of a customer
+    #: in a late-stage negotiation); empty: the hub writes no contact.
+    contact_hub_fields: tuple[HubFieldSpec, ...] = ()
     #: Per-key overrides of the property name (must still start with ``crmhub_``).
     hub_field_names: Mapping[str, str] = field(default_factory=dict)
     property_group: str = "crmhub"
@@ -160,7 +163,7 @@ class HubSpotConfig:
             raise ValueError("write_batch_size must be between 1 and 100 (HubSpot's maximum)")
         for key in self.hub_field_names:
             self.hub_property(key)  # raises MappingError for names outside the allow-list
-        for spec in self.hub_fields:
+        for spec in (*self.hub_fields, *self.contact_hub_fields):
             self.hub_property(spec.key)
 
     @property

@@ -35,7 +35,7 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.limiter import PortalLimiter
 from connectors.hubspot.mapping import KIND_SPECS, SPECS, FieldMapping
 from connectors.hubspot.reader import HubSpotReader
-from connectors.hubspot.writer import HubSpotWriter
+from connectors.hubspot.writer import CONTACTS, HubSpotWriter
 from connectors.records import HUBSPOT, Crm, FieldUpdate, HubFieldSpec, ObjectKind, WriteResult
 
 #: Kinds this connector reads; others yield nothing.
@@ -65,6 +65,16 @@ class HubSpotConnector:
         self.client = HubSpotClient(config, limiter=limiter, sleep=sleep, clock=clock)
         self.reader = HubSpotReader(self.client, config, self.mapping)
         self.writer = HubSpotWriter(self.client, config, sleep=sleep)
+        self.contacts = HubSpotContactTarget(
+            self,
+            HubSpotWriter(
+                self.client,
+                config,
+                sleep=sleep,
+                object_type=CONTACTS,
+                specs=config.contact_hub_fields,
+            ),
+        )
 
     # ---- reads ----------------------------------------------------------------------------
     def read(self, kind: ObjectKind | str, cursor: dict[str, Any] | None) -> Iterator[Page]:
@@ -246,6 +256,48 @@ class HubSpotConnector:
 
     def __exit__(self, *_: Any) -> None:
         self.close()
+
+
+class HubSpotContactTarget:
+    """The connector's write side for *contacts*: what ``unified_model.writeback`` drives.
+
+    Why a separate object with the connector's write interface: the writeback machinery (intents,
+    ledger, settlement after a kill, batching) works on one target at a time; the contacts get
+    their own, with the same client, budget and rate limiter as the companies.
+    """
+
+    def __init__(self, connector: HubSpotConnector, writer: HubSpotWriter) -> None:
+        self._connector = connector
+        self.writer = writer
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any contact field is configured (none: the hub writes no contact)."""
+        return bool(self.writer.names)
+
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        """Set hub fields on contacts: one result per update, in order (batches of 100)."""
+        return self.writer.write(updates)
+
+    def intent_batch_size(self, pending: int) -> int:
+        return self._connector.intent_batch_size(pending)
+
+    def ensure_fields(
+        self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False
+    ) -> list[ProvisionResult]:
+        return fields.ensure_fields(
+            self._connector.client,
+            self._connector.config,
+            specs,
+            dry_run=dry_run,
+            object_type=CONTACTS,
+        )
+
+    def read_hub_fields(self, source_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
+        return self.writer.read_hub_fields(source_ids)
+
+    def usage(self) -> ApiUsage:
+        return self._connector.usage()
 
 
 def _scope_check(name: str, exc: ConnectorError) -> Check:

@@ -1,4 +1,7 @@
-"""Provisioning the hub's own company properties (``crmhub_*`` in the ``crmhub`` group).
+"""Provisioning the hub's own properties (``crmhub_*`` in the ``crmhub`` group).
+
+On companies (the hub fields) and on contacts (the marketing suppression marketers filter lists
+on); the group is created per object type, as HubSpot keeps property groups per object.
 
 Why the hub creates its fields itself: sellers and AMs see the hub's results as ordinary company
 properties, grouped under "crmhub (integration hub)" so they know where the values come from and
@@ -22,6 +25,7 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.records import HubFieldSpec
 
 COMPANIES = "companies"
+_NOUNS = {"companies": "company", "contacts": "contact"}
 
 #: Hub field kind -> (HubSpot type, fieldType).
 PROPERTY_TYPES: dict[str, tuple[str, str]] = {
@@ -74,12 +78,14 @@ def ensure_fields(
     specs: Sequence[HubFieldSpec],
     *,
     dry_run: bool = False,
+    object_type: str = COMPANIES,
 ) -> list[ProvisionResult]:
     """Create missing hub properties (and the group); one result per spec, in order."""
+    noun = _NOUNS.get(object_type, object_type)
     names = {spec.key: config.hub_property(spec.key) for spec in specs}
     answer = client.call(
-        "list company properties",
-        lambda: client.api("properties").get_all(COMPANIES, archived=False),
+        f"list {noun} properties",
+        lambda: client.api("properties").get_all(object_type, archived=False),
     )
     existing: dict[str, Any] = {p.name: p for p in (answer.results if answer else [])}
     results: list[ProvisionResult] = []
@@ -88,19 +94,19 @@ def ensure_fields(
         name = names[spec.key]
         found = existing.get(name)
         if found is not None:
-            results.append(_existing(spec, name, found))
+            results.append(_existing(spec, name, found, noun))
             continue
         if dry_run:
             results.append(ProvisionResult(spec.key, name, "would_create"))
             continue
         if not group_ready:
-            _ensure_group(client, config)
+            _ensure_group(client, config, object_type)
             group_ready = True
         request = property_create(spec, name, config.property_group)
         try:
             client.call(
-                f"create company property {name}",
-                functools.partial(client.api("properties").create, COMPANIES, request),
+                f"create {noun} property {name}",
+                functools.partial(client.api("properties").create, object_type, request),
             )
         except CrmRequestError as exc:
             if exc.status == 409:
@@ -111,15 +117,20 @@ def ensure_fields(
     return results
 
 
-def _existing(spec: HubFieldSpec, name: str, prop: Any) -> ProvisionResult:
+def _existing(spec: HubFieldSpec, name: str, prop: Any, noun: str) -> ProvisionResult:
     meta = getattr(prop, "modification_metadata", None)
     if meta is not None and getattr(meta, "read_only_value", False):
         return ProvisionResult(
             spec.key,
             name,
             "not_writable",
-            f"HubSpot company property {name} exists but is read-only; rename the hub field "
-            f"with writeback.hubspot_names.{spec.key} or make the property writable",
+            f"HubSpot {noun} property {name} exists but is read-only; "
+            + (
+                f"rename the hub field with writeback.hubspot_names.{spec.key}"
+                if noun == "company"
+                else f"drop {spec.key} from writeback.hubspot_contact_fields"
+            )
+            + " or make the property writable",
         )
     expected = PROPERTY_TYPES.get(spec.kind, ("", ""))[0]
     if expected and getattr(prop, "type", expected) != expected:
@@ -132,14 +143,14 @@ def _existing(spec: HubFieldSpec, name: str, prop: Any) -> ProvisionResult:
     return ProvisionResult(spec.key, name, "exists")
 
 
-def _ensure_group(client: HubSpotClient, config: HubSpotConfig) -> None:
+def _ensure_group(client: HubSpotClient, config: HubSpotConfig, object_type: str) -> None:
     request = PropertyGroupCreate(
         name=config.property_group, label=config.property_group_label, display_order=-1
     )
     try:
         client.call(
             "create the crmhub property group",
-            lambda: client.api("groups").create(COMPANIES, request),
+            lambda: client.api("groups").create(object_type, request),
         )
     except CrmRequestError as exc:
         if exc.status != 409:  # 409: the group exists already

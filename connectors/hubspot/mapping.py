@@ -341,6 +341,10 @@ def epoch_ms(moment: dt.datetime) -> str:
 # ---- field mapping --------------------------------------------------------------------------
 
 
+#: Attributes read only when the mapping names a property (no default: most portals have none).
+OPTIONAL: dict[str, tuple[str, ...]] = {"account": ("nps_score",)}
+
+
 class FieldMapping:
     """Which property feeds which attribute of which kind, after the config's overrides."""
 
@@ -363,17 +367,17 @@ class FieldMapping:
                     self.extras[name] = prop
                 self.sources[(kind, attr)] = key
                 continue
-            if attr not in self.props[kind]:
+            if attr not in self.props[kind] and attr not in OPTIONAL.get(kind, ()):
                 raise MappingError(
                     f"hubspot.read.{key}: {kind} has no attribute {attr} read from HubSpot; "
-                    f"mappable: {', '.join(sorted(self.props[kind]))}; fix the key in the "
-                    "mapping file",
+                    f"mappable: {', '.join(sorted({*self.props[kind], *OPTIONAL.get(kind, ())}))}; "
+                    "fix the key in the mapping file",
                     crm=HUBSPOT,
                 )
             if prop:
                 self.props[kind][attr] = prop
             else:
-                del self.props[kind][attr]
+                self.props[kind].pop(attr, None)
             self.sources[(kind, attr)] = key
         self.hub = config.hub_properties()
 
@@ -483,6 +487,7 @@ class RecordMapper:
                 contracted_modules=multi(g("contracted_modules")),
                 modules_in_use=multi(g("modules_in_use")),
                 usage_score=number(g("usage_score")),
+                nps_score=number(g("nps_score")),
                 extra={n: text(props.get(p)) for n, p in self.mapping.extras.items()},
                 hub_fields={
                     key: text(props.get(p)) for key, p in self.mapping.hub.items() if p in props

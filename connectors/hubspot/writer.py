@@ -1,4 +1,4 @@
-"""Writing the hub's own fields onto HubSpot companies, and reading them back.
+"""Writing the hub's own fields onto HubSpot companies (and contacts), and reading them back.
 
 Why batch update with per-id judgement: the batch update API takes 100 companies per call and is
 idempotent (absolute values), so a retried call does no harm; but HubSpot answers 207 when *some*
@@ -11,6 +11,9 @@ whether its id is in ``results`` or in an ``errors`` item:
 - ``VALIDATION_ERROR`` → failed, not retryable, with HubSpot's message;
 - rate limits, locks, server errors (whole call or per id) → re-sent with backoff a bounded number
   of rounds within the run, then failed as retryable for the next run.
+
+The same writer serves contacts (``object_type="contacts"``): the marketing suppression the hub
+puts on every contact of a customer in a late-stage negotiation, so marketers can filter lists.
 
 Only ``crmhub_*`` properties are ever sent (allow-list, checked at construction and per update).
 Values arrive as strings (or None = clear) and are converted by the hub field's kind first; a
@@ -48,6 +51,9 @@ from connectors.records import HUBSPOT, FieldUpdate, HubFieldSpec, WriteResult
 log = logging.getLogger(__name__)
 
 COMPANIES = "companies"
+CONTACTS = "contacts"
+#: object type -> the word used in messages
+_NOUNS = {COMPANIES: "company", CONTACTS: "contact"}
 BATCH_MAX = 100
 #: Per-id error categories worth re-sending within the run.
 _RETRYABLE = {"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT", "SERVICE_UNAVAILABLE"}
@@ -116,7 +122,10 @@ def _fail(item: _Pending, reason: str, retryable: bool) -> tuple[_Pending, Write
 
 
 class HubSpotWriter:
-    """Batch updates of hub-owned company properties, one result per update."""
+    """Batch updates of hub-owned properties of one object type, one result per update.
+
+    ``specs``: the hub fields this writer may set (default: the company hub fields).
+    """
 
     def __init__(
         self,
@@ -124,19 +133,24 @@ class HubSpotWriter:
         config: HubSpotConfig,
         *,
         sleep: Callable[[float], None],
+        object_type: str = COMPANIES,
+        specs: Sequence[HubFieldSpec] | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.sleep = sleep
-        self.specs = {s.key: s for s in config.hub_fields}
-        self.names = config.hub_properties()
+        self.object_type = object_type
+        self.noun = _NOUNS.get(object_type, object_type)
+        fields = tuple(config.hub_fields if specs is None else specs)
+        self.specs = {s.key: s for s in fields}
+        self.names = {s.key: config.hub_property(s.key) for s in fields}
 
     def _check_keys(self, updates: Sequence[FieldUpdate]) -> None:
         for update in updates:
             for key in update.values:
                 if key not in self.names:
                     raise MappingError(
-                        f"a write for HubSpot company {update.source_id} names hub field {key}, "
+                        f"a write for HubSpot {self.noun} {update.source_id} names hub field {key}, "
                         "which this connector is not configured to write; add it to "
                         "writeback.fields (hub_fields) or drop it from the update",
                         crm=HUBSPOT,
@@ -192,7 +206,8 @@ class HubSpotWriter:
                 break
             wait = min(2.0 * 2**round_no, 30.0)
             log.warning(
-                "HubSpot company batch update: %d records failed transiently; retrying in %.0f s",
+                "HubSpot %s batch update: %d records failed transiently; retrying in %.0f s",
+                self.noun,
                 len(retry),
                 wait,
             )
@@ -233,7 +248,7 @@ class HubSpotWriter:
                             WriteResult(
                                 rid,
                                 "skipped",
-                                "the company no longer exists in HubSpot (deleted or merged)",
+                                f"the {self.noun} no longer exists in HubSpot (deleted or merged)",
                             ),
                         )
                     )
@@ -247,7 +262,7 @@ class HubSpotWriter:
                 finals.append(
                     _fail(
                         item,
-                        "HubSpot did not confirm this update (the company may have been merged)",
+                        f"HubSpot did not confirm this update (the {self.noun} may have been merged)",
                         False,
                     )
                 )
@@ -276,8 +291,8 @@ class HubSpotWriter:
             )
             try:
                 answer = self.client.call(
-                    "update companies",
-                    functools.partial(api.update, COMPANIES, request),
+                    f"update {self.object_type}",
+                    functools.partial(api.update, self.object_type, request),
                     retry=False,
                 )
                 return answer, confirmed, todo
@@ -292,7 +307,7 @@ class HubSpotWriter:
                             WriteResult(
                                 i.update.source_id,
                                 "ok",
-                                "confirmed by reading the company back after an unanswered write",
+                                f"confirmed by reading the {self.noun} back after an unanswered write",
                             ),
                         )
                         for i in todo
@@ -302,7 +317,7 @@ class HubSpotWriter:
                     if not todo:
                         return None, confirmed, []
                 wait = exc.retry_after if exc.retry_after is not None else min(2.0**attempt, 30)
-                log.warning("HubSpot update companies: %s (retry in %.1f s)", exc, wait)
+                log.warning("HubSpot update %s: %s (retry in %.1f s)", self.object_type, exc, wait)
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -331,7 +346,7 @@ class HubSpotWriter:
         codes = getattr(exc, "hubspot_codes", ())
         if exc.status == 400 and "PROPERTY_DOESNT_EXIST" in codes:
             raise MappingError(
-                "a hub-owned HubSpot company property does not exist; run the field "
+                f"a hub-owned HubSpot {self.noun} property does not exist; run the field "
                 "provisioning (`crmhub fields ensure`) or fix "
                 f"writeback.hubspot_names ({exc})",
                 crm=HUBSPOT,
@@ -347,7 +362,7 @@ class HubSpotWriter:
 
     # ---- read back ----------------------------------------------------------------------
     def read_hub_fields(self, source_ids: Sequence[str]) -> dict[str, dict[str, str | None]]:
-        """Current values of the hub's properties on these companies (missing ids left out)."""
+        """Current values of the hub's properties on these records (missing ids left out)."""
         names = self.names
         if not names:
             return {}
@@ -362,8 +377,8 @@ class HubSpotWriter:
             )
             try:
                 answer = self.client.call(
-                    "read company hub fields",
-                    functools.partial(api.read, COMPANIES, request, archived=False),
+                    f"read {self.noun} hub fields",
+                    functools.partial(api.read, self.object_type, request, archived=False),
                 )
             except CrmRequestError as exc:
                 if exc.status == 404:

@@ -170,6 +170,9 @@ MAPPABLE: dict[str, MappedAttribute] = {
     "usage_score": MappedAttribute("Account", "Usage_Score__c", "number"),
     "contract_term_months": MappedAttribute("Opportunity", "Contract_Term_Months__c", "number"),
     "satisfaction": MappedAttribute("Case", "CSAT__c", "number"),
+    # off unless mapped: few orgs keep a survey score on the Account, and a default field name
+    # would fail every org that has none
+    "nps_score": MappedAttribute("Account", "", "number"),
 }
 DEFAULT_FIELD_MAP: dict[str, str] = {k: v.default_field for k, v in MAPPABLE.items()}
 EXTRA_PREFIX = "extra."
@@ -542,6 +545,7 @@ def _account(
         contracted_modules=parse_multi(_mapped(row, field_map, "contracted_modules")),
         modules_in_use=parse_multi(_mapped(row, field_map, "modules_in_use")),
         usage_score=parse_float(_mapped(row, field_map, "usage_score")),
+        nps_score=parse_float(_mapped(row, field_map, "nps_score")),
         extra=extra,
         hub_fields=hub_values,
     )

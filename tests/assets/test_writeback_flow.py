@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from hubspot.crm.companies import BatchReadInputSimplePublicObjectId, SimplePublicObjectInput
-from sqlmodel import select
+from sqlmodel import col, select
 
 from connectors.hubspot.config import HubSpotConfig
 from connectors.salesforce.fields import derived_name
@@ -36,8 +36,10 @@ from sandbox.salesforce.testing import sandbox_client as salesforce_client
 from unified_model import tables as t
 from unified_model.store import HubStore
 from unified_model.writeback import (
+    DEFAULT_FIELDS,
     HANDOVER_STATUSES,
-    HUB_FIELDS,
+    HUB_CONTACT_FIELDS,
+    HUBSPOT_CONTACT,
     WritebackConfig,
     plan_writeback,
 )
@@ -50,8 +52,10 @@ SF, HS = "salesforce", "hubspot"
 RECORD_WRITE_PATHS = ("/composite/sobjects", "/objects/companies/batch/update", "/jobs/ingest")
 #: POST requests that only read (search, batch reads, logins, query jobs).
 READ_ONLY_POSTS = ("/search", "/batch/read", "/oauth2/token", "/query")
-SF_NAMES = {key: derived_name(key) for key in HUB_FIELDS}
-HS_NAMES = {key: f"crmhub_{key}" for key in HUB_FIELDS}
+SF_NAMES = {key: derived_name(key) for key in DEFAULT_FIELDS}
+HS_NAMES = {key: f"crmhub_{key}" for key in DEFAULT_FIELDS}
+#: the marketing suppression on HubSpot contacts
+HS_CONTACT_NAMES = {key: f"crmhub_{key}" for key in HUB_CONTACT_FIELDS}
 #: The HubSpot connector reads no closer to the portal's "now" than this (search index lag);
 #: after a HubSpot edit the tests move the sandbox clock past it instead of sleeping.
 HS_LAG = dt.timedelta(seconds=HubSpotConfig.lag_margin_seconds)
@@ -187,11 +191,20 @@ class Hub:
         )
         return Run(result, self.sb.state.ledger(head))
 
-    def audit(self, run: Run) -> dict[tuple[str, str], dict[str, FieldAudit]]:
-        """(crm, record id) -> field -> what the record's one audit row says of it, for one run."""
+    def audit(
+        self, run: Run, sources: tuple[str, ...] = (SF, HS)
+    ) -> dict[tuple[str, str], dict[str, FieldAudit]]:
+        """(crm, record id) -> field -> what the record's one audit row says of it, for one run.
+
+        Accounts and companies only; ``source`` ``hubspot_contact`` (the contacts' suppression)
+        is asked for by name."""
         out: dict[tuple[str, str], dict[str, FieldAudit]] = {}
         with self.store.session() as s:
-            for row in s.exec(select(t.WriteAudit).where(t.WriteAudit.run_id == run.run_id)):
+            for row in s.exec(
+                select(t.WriteAudit).where(
+                    t.WriteAudit.run_id == run.run_id, col(t.WriteAudit.source).in_(sources)
+                )
+            ):
                 record = (row.source, row.source_id)
                 assert record not in out, f"two audit rows for one record write: {record}"
                 out[record] = {
@@ -336,6 +349,7 @@ def test_fields_ensure_dry_run_on_a_fresh_sandbox_creates_nothing(
     } == {
         *((SF, n) for n in SF_NAMES.values()),
         *((HS, n) for n in HS_NAMES.values()),
+        *((HS, n) for n in HS_CONTACT_NAMES.values()),
     }
     assert data_changes(hub.sb.state.ledger(head)) == []
     described = {f["name"] for f in hub.sf().Account.describe()["fields"]}
@@ -358,6 +372,11 @@ def test_first_run_provisions_the_hub_fields_and_writes_every_linked_record(
     }
     for name in HS_NAMES.values():
         assert name in properties and properties[name].group_name == "crmhub", name
+    on_contacts = {
+        p.name: p for p in hs.crm.properties.core_api.get_all(object_type="contacts").results
+    }
+    for name in HS_CONTACT_NAMES.values():
+        assert name in on_contacts and on_contacts[name].group_name == "crmhub", name
 
     # one batch call per CRM writes every linked record (tiny: below one batch)
     assert len(first_run.record_writes(SF)) == 1
@@ -366,6 +385,24 @@ def test_first_run_provisions_the_hub_fields_and_writes_every_linked_record(
     audit = hub.audit(first_run)
     assert set(audit) == set(linked)
     assert {row.outcome for rows in audit.values() for row in rows.values()} == {"ok"}
+    # the HubSpot contacts of the customers in a late-stage negotiation got the suppression,
+    # in batches of 100, and no other contact was written
+    suppressed = {
+        m.customer_id
+        for m in hub.store.all(t.CustomerMetrics)
+        if (m.values or {}).get("negotiation_flag")
+    }
+    flagged = {
+        c.source_id
+        for c in hub.store.live(t.Contact)
+        if c.source == HS and c.customer_id in suppressed
+    }
+    contacts = hub.audit(first_run, (HUBSPOT_CONTACT,))
+    assert {sid for _, sid in contacts} == flagged and flagged
+    assert {row.new_value for rows in contacts.values() for row in rows.values()} >= {"true"}
+    assert {row.outcome for rows in contacts.values() for row in rows.values()} == {"ok"}
+    contact_calls = [r for r in first_run.requests if "/objects/contacts/batch/update" in r["path"]]
+    assert len(contact_calls) == -(-len(flagged) // 100)
     statuses = {h.customer_id: h.status for h in hub.store.all(t.HandoverState)}
     crm = hub.crm_values()
     for (source, sid), account in linked.items():

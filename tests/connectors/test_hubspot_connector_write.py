@@ -272,3 +272,53 @@ def test_a_batch_answered_after_the_timeout_is_confirmed_by_read_back_not_writte
     assert len(updates_sent) == 1 and updates_sent[0]["note"] == "answer lost"
     assert [r["path"].split("?")[0].rsplit("/", 1)[-1] for r in ledger] == ["update", "read"]
     assert [_data(sb, i)["crmhub_health_score"] for i in ("1", "2", "3")] == ["10", "20", "30"]
+
+
+CONTACT_SPECS = (
+    HubFieldSpec("marketing_suppressed", "Suppress marketing (crmhub)", "bool"),
+    HubFieldSpec("suppression_reason", "Marketing suppression reason (crmhub)", "text"),
+)
+
+
+def test_contacts_get_their_own_properties_and_batches_judged_per_id(sb: Sandbox) -> None:
+    conn = _connector(sb, contact_hub_fields=CONTACT_SPECS)
+    target = conn.contacts
+    head = sb.state.ledger_head()
+    created = target.ensure_fields(CONTACT_SPECS)
+    assert [(r.crm_name, r.action) for r in created] == [
+        ("crmhub_marketing_suppressed", "created"),
+        ("crmhub_suppression_reason", "created"),
+    ]
+    # provisioned on contacts, in the hub's group there (HubSpot keeps groups per object)
+    assert calls(sb, head) == [
+        ("GET", "/crm/v3/properties/contacts", 200),
+        ("POST", "/crm/v3/properties/contacts/groups", 201),
+        *[("POST", "/crm/v3/properties/contacts", 201)] * 2,
+    ]
+    for rid in ("801", "802"):
+        seed(sb.state, "contacts", {"email": f"c{rid}@x.example"}, rid=rid, created=ago(sb, 3600))
+    reason = "open deal 'Renewal' in stage Negotiation/Review, seller Ann Smith, since 2026-11-03"
+    head = sb.state.ledger_head()
+    results = target.write(
+        [
+            FieldUpdate("801", {"marketing_suppressed": "true", "suppression_reason": reason}),
+            FieldUpdate("802", {"marketing_suppressed": None, "suppression_reason": None}),
+            FieldUpdate("999", {"marketing_suppressed": "true"}),  # deleted meanwhile
+        ]
+    )
+    assert [(r.source_id, r.outcome) for r in results] == [
+        ("801", "ok"),
+        ("802", "ok"),
+        ("999", "skipped"),
+    ]
+    assert results[2].reason == "the contact no longer exists in HubSpot (deleted or merged)"
+    assert calls(sb, head) == [("POST", "/crm/v3/objects/contacts/batch/update", 207)]
+    assert target.read_hub_fields(["801", "802", "999"]) == {
+        "801": {"marketing_suppressed": "true", "suppression_reason": reason},
+        "802": {"marketing_suppressed": None, "suppression_reason": None},
+    }
+    # the contact writer takes only its own keys: a company field is refused before any call
+    head = sb.state.ledger_head()
+    with pytest.raises(MappingError, match="HubSpot contact 801 names hub field health_score"):
+        target.write([FieldUpdate("801", {"health_score": "3"})])
+    assert calls(sb, head) == []

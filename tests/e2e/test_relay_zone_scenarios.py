@@ -308,3 +308,104 @@ def test_first_seen_with_an_account_manager_then_at_risk_dated_by_the_case(
     store.dispose()
     opened = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
     assert moved.at == opened  # dated by the case, not by the run
+
+
+def _contact_writes(p: Portal, since: int) -> list[dict[str, Any]]:
+    """HubSpot contact batch updates the sandbox served after ledger row ``since``."""
+    return [
+        r
+        for r in p.sb.state.ledger(since, crm="hubspot")
+        if r["method"] == "POST" and "/objects/contacts/batch/update" in r["path"]
+    ]
+
+
+def test_suppression_reaches_the_hubspot_contacts_and_ends_when_the_deal_is_won(
+    world: dict[str, Any],
+) -> None:
+    p: Portal = world["portal"]
+    hs = hubspot_client(p.sb.info)
+    props = ["crmhub_marketing_suppressed", "crmhub_suppression_reason"]
+    # both contacts of the Zone company (jane and joe, whether or not marketing emailed them)
+    # carry the flag marketers filter lists on, naming deal, stage, seller and since
+    reason = (
+        f"open deal 'Zone expansion' in stage Negotiation/Review, seller Sam Seller, "
+        f"since {p.day(0)}"
+    )
+    for rid in ("801", "802"):
+        held = hs.crm.contacts.basic_api.get_by_id(rid, properties=props).properties
+        assert (held["crmhub_marketing_suppressed"], held["crmhub_suppression_reason"]) == (
+            "true",
+            reason,
+        ), rid
+    # provisioned like the company fields: a checkbox in the hub's group on contacts
+    prop = hs.crm.properties.core_api.get_by_name("contacts", "crmhub_marketing_suppressed")
+    assert (prop.group_name, prop.type, prop.field_type) == (
+        "crmhub",
+        "enumeration",
+        "booleancheckbox",
+    )
+    # a sync with nothing new for the contacts sends them nothing
+    head = p.sb.state.ledger_head()
+    _run(world["instance"])
+    assert _contact_writes(p, head) == []
+    # the deal is won: the next sync clears the suppression, both contacts in one batch call
+    (deal,) = p.sf.query("SELECT Id FROM Opportunity WHERE Name = 'Zone expansion'")["records"]
+    p.sf.Opportunity.update(deal["Id"], {"StageName": "Closed Won"})
+    head = p.sb.state.ledger_head()
+    _run(world["instance"])
+    writes = _contact_writes(p, head)
+    assert len(writes) == 1, writes
+    for rid in ("801", "802"):
+        held = hs.crm.contacts.basic_api.get_by_id(rid, properties=props).properties
+        assert held.get("crmhub_marketing_suppressed") in (None, ""), rid
+        assert held.get("crmhub_suppression_reason") in (None, ""), rid
+    # the ledger and the audit keep contacts apart from companies, one ok row per contact write
+    store = HubStore(world["db_url"])
+    audit = [a for a in store.all(t.WriteAudit) if a.source == "hubspot_contact"]
+    store.dispose()
+    assert sorted((a.source_id, a.outcome) for a in audit) == [
+        ("801", "ok"),
+        ("801", "ok"),
+        ("802", "ok"),
+        ("802", "ok"),
+    ]
+    assert p.fields("Zone")["negotiation_flag"] is False
+
+
+def test_a_case_closed_then_reopened_counts_in_its_owners_reopen_rate(
+    world: dict[str, Any],
+) -> None:
+    from unified_model.insights import compute_company_kpis
+    from unified_model.rules import load_rules
+
+    p: Portal = world["portal"]
+    rita = user(p.sb.state, "Rita", "Support", "rita@vendor.example", Department="Support")
+    common = {"AccountId": p.ids["Early"], "OwnerId": rita}
+    # Rita's cases this month: one closed and later reopened, one closed for good, one open
+    flipped = p.sf.Case.create({**common, "Subject": "Export wrong", "Status": "Closed"})["id"]
+    p.sf.Case.create({**common, "Subject": "Password reset", "Status": "Closed"})
+    p.sf.Case.create({**common, "Subject": "New report", "Status": "New"})
+    _run(world["instance"])  # the hub sees both closed
+    p.sf.Case.update(flipped, {"Status": "Working"})
+    _run(world["instance"])  # ... and the first open again
+    store = HubStore(world["db_url"])
+    (row,) = [x for x in store.live(t.Ticket) if x.source_id == flipped]
+    assert row.reopened_count == 1 and not row.is_closed
+    report = compute_company_kpis(
+        store,
+        load_rules(Path(os.environ["CRMHUB_CONFIG_DIR"]) / "rules.yaml"),
+        now=dt.datetime.now(dt.UTC),
+    )
+    (mine,) = [r for r in report.owner_rows if r["owner"] == "rita@vendor.example"]
+    # closed at least once: the reopened one and the one closed for good; reopened: 1 -> 0.5
+    assert (mine["tickets_opened"], mine["tickets_reopened"], mine["reopen_rate"]) == (3, 1, 0.5)
+    assert "reopened" in report.owner_text().splitlines()[0]
+    # per customer: Early's tickets are these three
+    (early,) = [
+        m
+        for m in store.all(t.CustomerMetrics)
+        if m.customer_id
+        == next(a.customer_id for a in store.live(t.SourceAccount) if a.source_id == p.ids["Early"])
+    ]
+    store.dispose()
+    assert (early.values["reopened_tickets"], early.values["reopen_rate"]) == (1, 0.5)

@@ -216,6 +216,44 @@ def test_resolution_rate() -> None:
     assert v["resolution_rate"] == 0.5  # 2 of the 4 opened in June closed by its end
 
 
+def test_reopen_rate_per_owner_and_per_customer() -> None:
+    owners = [
+        Owner(source="salesforce", source_id="005A", email="ann@example.com"),
+        Owner(source="salesforce", source_id="005B", email="bob@example.com"),
+    ]
+    tickets = [
+        # Ann: 3 opened in June; 1 closed, 1 reopened and open again, 1 open never closed
+        ticket("1", owner_id="005A", opened_at=IN_JUNE, closed_at=IN_JUNE, is_closed=True),
+        ticket("2", owner_id="005A", opened_at=IN_JUNE, reopened_count=1),
+        ticket("3", owner_id="005A", opened_at=IN_JUNE),
+        # Bob: 2 opened in June, both closed, one of them after a reopen (closed again)
+        ticket("4", owner_id="005B", opened_at=IN_JUNE, is_closed=True, reopened_count=2),
+        ticket("5", owner_id="005B", opened_at=IN_JUNE, is_closed=True),
+        # opened in May: not June's cohort, whatever happened to it
+        ticket("6", owner_id="005B", opened_at=IN_MAY, reopened_count=1),
+    ]
+    table = period_kpis(
+        [], tickets, [], [], [], RULES, JUNE_START, JUNE_END, owner_key_by_email(owners)
+    )
+    rows = {r.owner: r.values for r in table.rows}
+    # Ann: closed at least once: 1 and 2; reopened: 2 -> 1/2. Bob: 4 and 5; reopened 4 -> 1/2
+    assert (
+        rows["ann@example.com"]["tickets_reopened"],
+        rows["ann@example.com"]["reopen_rate"],
+    ) == (
+        1,
+        0.5,
+    )
+    assert rows["bob@example.com"]["reopen_rate"] == 0.5
+    # the company: 2 reopened of 4 closed at least once
+    assert (rows[None]["tickets_reopened"], rows[None]["reopen_rate"]) == (2, 0.5)
+    # per customer, all its tickets: closed at least once 1, 2, 4, 5, 6; reopened 2, 4, 6
+    v = cust(tickets=tickets)
+    assert (v["reopened_tickets"], v["reopen_rate"]) == (3, 0.6)
+    # nothing ever closed: no rate (not 0)
+    assert june(tickets=[ticket("7", opened_at=IN_JUNE)])["reopen_rate"] is None
+
+
 # ---- first response (business hours) --------------------------------------------------------
 
 

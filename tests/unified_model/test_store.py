@@ -14,6 +14,7 @@ from connectors.records import (
     DealRecord,
     DealStageRecord,
     EmailRecord,
+    TicketRecord,
 )
 from unified_model import tables as t
 from unified_model.erasure import erase_email
@@ -193,7 +194,7 @@ def test_migrate_twice_keeps_data(store: HubStore) -> None:
     assert store.count(t.SourceAccount) == 1
     with store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0004_incremental_changes"
+    assert version == "0005_reopens_and_nps"
 
 
 def test_large_batch_upsert(store: HubStore) -> None:
@@ -214,3 +215,32 @@ def test_hub_field_only_change_keeps_content_time(store: HubStore) -> None:
     store.upsert_records("account", [_account("001A", "Acme AG", later + dt.timedelta(hours=1))])
     (row,) = store.live(t.SourceAccount)
     assert row.content_modified_at == later + dt.timedelta(hours=1)
+
+
+def test_a_ticket_read_closed_then_open_again_counts_as_reopened(store: HubStore) -> None:
+    def case(at: dt.datetime, closed: bool) -> TicketRecord:
+        return TicketRecord(
+            source="salesforce",
+            object_type="Case",
+            source_id="500A",
+            modified_at=at,
+            is_closed=closed,
+            status="Closed" if closed else "Working",
+        )
+
+    hour = dt.timedelta(hours=1)
+    store.upsert_records("ticket", [case(T0, False)])  # opened
+    store.upsert_records("ticket", [case(T0 + hour, True)])  # closed: not a reopen
+    store.upsert_records("ticket", [case(T0 + hour, True)])  # read again (overlap)
+    (row,) = store.live(t.Ticket)
+    assert (row.reopened_count, row.reopened_at) == (0, None)
+    store.upsert_records("ticket", [case(T0 + 2 * hour, False)])  # reopened
+    store.upsert_records("ticket", [case(T0 + 2 * hour, False)])  # the same read again
+    (row,) = store.live(t.Ticket)
+    assert (row.reopened_count, row.reopened_at) == (1, T0 + 2 * hour)
+    # closed and reopened once more; an older, closed version arriving late changes nothing
+    store.upsert_records("ticket", [case(T0 + 3 * hour, True)])
+    store.upsert_records("ticket", [case(T0 + 4 * hour, False)])
+    store.upsert_records("ticket", [case(T0 + 3 * hour, True)])
+    (row,) = store.live(t.Ticket)
+    assert (row.reopened_count, row.reopened_at, row.is_closed) == (2, T0 + 4 * hour, False)
