@@ -83,15 +83,19 @@ def hub_child(home: Path, info_path: Path) -> int:
     os.environ["CRMHUB_HOME"] = str(home)
     os.environ.update(settings.sandbox_environment(argparse.Namespace(**info)))
     os.chdir(home)  # dagster.yaml keeps the run storage in .crmhub/dagster below the cwd
-    from crmhub.runtime import _dagster_instance, _definitions
+    from crmhub.runtime import SYNC_TRIGGER_TAG, _dagster_instance, _definitions, release_dead_syncs
 
     defs = _definitions()
     job = defs.resolve_job_def("sync_job")
     run_config = {"ops": {}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     started = time.time()
     with _dagster_instance() as instance:
+        release_dead_syncs(instance)  # as crmhub sync does: a killed earlier run holds no slot
         result = job.execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False
+            instance=instance,
+            run_config=run_config,
+            raise_on_error=False,
+            tags=dict([SYNC_TRIGGER_TAG]),
         )
         ended = time.time()
         logs = instance.all_logs(result.run_id)

@@ -17,10 +17,12 @@ from typing import Any
 
 from crmhub import settings
 from crmhub.runtime import (
+    SYNC_TRIGGER_TAG,
     _check_config_files,
     _crm_environment,
     _dagster_instance,
     _definitions,
+    release_dead_syncs,
 )
 
 
@@ -103,7 +105,7 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
             for name in ("salesforce__writeback", "hubspot__writeback"):
                 run_config["ops"][name] = {"config": {"dry_run": True}}
         job = defs.resolve_job_def("sync_job")
-        tags = {"crmhub/trigger": "crmhub sync"}
+        tags = dict([SYNC_TRIGGER_TAG])
         if args.full_refresh or args.reconcile:
             from assets.unify import FULL_RECOMPUTE_TAG
 
@@ -111,6 +113,13 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
         if args.dry_run:
             tags["crmhub/dry_run"] = "true"
         with _dagster_instance() as instance, shown:
+            for dead in release_dead_syncs(instance):
+                print(
+                    f"crmhub: an earlier sync (run {dead.run_id[:8]}…) died mid-run; marked "
+                    "failed and its CRM pool slot freed",
+                    file=sys.stderr,
+                    flush=True,
+                )
             result = job.execute_in_process(
                 instance=instance,
                 run_config=run_config,

@@ -102,6 +102,36 @@ def _dagster_instance() -> Any:
     return instance
 
 
+#: The run tag of runs ``crmhub sync`` starts (it holds the hub's writer lock for the whole run).
+SYNC_TRIGGER_TAG = ("crmhub/trigger", "crmhub sync")
+
+
+def release_dead_syncs(instance: Any) -> list[Any]:
+    """Mark earlier ``crmhub sync`` runs that died mid-run as failed and free their pool slots.
+
+    Why: a sync killed mid-step (SIGKILL, power loss) stays ``STARTED`` in Dagster's run storage
+    and keeps the concurrency slot of its CRM pool, so the next sync waited for it forever (no
+    run monitor runs next to an in-process ``crmhub sync``). Called under the hub's writer lock,
+    which every ``crmhub sync`` holds for its whole run: any other sync still "started" is dead.
+    Runs launched by the Dagster daemon are left to Dagster's run monitoring.
+    """
+    import dagster as dg
+
+    key, value = SYNC_TRIGGER_TAG
+    stale = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={key: value},
+        )
+    )
+    for run in stale:
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        instance.report_run_failed(
+            run, message="crmhub sync: the process died mid-run (found by the next sync)"
+        )
+    return list(stale)
+
+
 def _definitions(loggers: dict[str, Any] | None = None) -> Any:
     """The code location with resources built from the environment as it is *now*.
 
