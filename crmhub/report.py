@@ -186,7 +186,12 @@ def dry_run_rows() -> list[dict[str, Any]]:
     from crmhub import settings
     from unified_model import tables as t
     from unified_model.store import HubStore
-    from unified_model.writeback import load_writeback_config, plan_writeback
+    from unified_model.writeback import (
+        HUBSPOT_CONTACT,
+        load_writeback_config,
+        plan_contact_writeback,
+        plan_writeback,
+    )
 
     config = load_writeback_config(settings.config_dir() / "mapping.yaml")
     store = HubStore(settings.database_url())
@@ -194,19 +199,26 @@ def dry_run_rows() -> list[dict[str, Any]]:
     try:
         with store.session() as session:
             names = {c.id: c.name for c in session.exec(select(t.Customer)).all()}
-            for crm in ("salesforce", "hubspot"):
-                for plan in plan_writeback(session, crm, config, dt.datetime.now(dt.UTC)):
-                    for key, (old, new) in plan.changes.items():
-                        rows.append(
-                            {
-                                "crm": crm,
-                                "record": plan.source_id,
-                                "customer": names.get(plan.customer_id) or plan.customer_id,
-                                "field": key,
-                                "old": old,
-                                "new": new,
-                            }
-                        )
+            now = dt.datetime.now(dt.UTC)
+            plans = [
+                (crm, plan)
+                for crm in ("salesforce", "hubspot")
+                for plan in plan_writeback(session, crm, config, now)
+            ]
+            # the HubSpot contacts' suppression fields (``crm``: the audit's source name)
+            plans += [(HUBSPOT_CONTACT, p) for p in plan_contact_writeback(session, config)]
+            for crm, plan in plans:
+                for key, (old, new) in plan.changes.items():
+                    rows.append(
+                        {
+                            "crm": crm,
+                            "record": plan.source_id,
+                            "customer": names.get(plan.customer_id) or plan.customer_id,
+                            "field": key,
+                            "old": old,
+                            "new": new,
+                        }
+                    )
     finally:
         store.dispose()
     return rows
@@ -265,10 +277,13 @@ def print_dry_run_diff(fmt: str) -> None:
 
     tty = sys.stdout.isatty()
     console = Console(width=None if tty else 200, force_terminal=tty, highlight=False)
-    for crm in ("salesforce", "hubspot"):
+    for crm in ("salesforce", "hubspot", "hubspot_contact"):
         mine = [r for r in rows if r["crm"] == crm]
+        if crm == "hubspot_contact" and not mine:
+            continue
         records = len({r["record"] for r in mine})
-        print(f"\nWould change in {crm}: {records} records, {len(mine)} fields")
+        where = "HubSpot contacts" if crm == "hubspot_contact" else crm
+        print(f"\nWould change in {where}: {records} records, {len(mine)} fields")
         if not mine:
             continue
         table = Table(box=None, pad_edge=False, header_style="bold")
