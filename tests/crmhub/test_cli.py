@@ -197,6 +197,39 @@ def test_sync_stores_every_activity_of_both_crms_with_its_customer(
     store.dispose()
 
 
+@pytest.mark.timeout(180)
+def test_a_sync_killed_mid_run_does_not_block_the_next_one(home: Home, first_sync: Output) -> None:
+    """A sync killed mid-step stays "started" and holds its CRM pool's slot; the next sync used to
+    wait for that slot forever. It now marks the dead run failed and frees the slot."""
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+    from dagster._core.utils import make_new_run_id
+
+    instance = dg.DagsterInstance.get()
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("salesforce", 1)
+    dead = instance.add_run(
+        DagsterRun(
+            job_name="sync_job",
+            run_id=make_new_run_id(),
+            status=DagsterRunStatus.STARTED,
+            tags={"crmhub/trigger": "crmhub sync"},
+        )
+    )
+    assert storage.claim_concurrency_slot("salesforce", dead.run_id, "salesforce__writeback")
+    assert storage.get_concurrency_info("salesforce").claimed_slots  # the only slot is taken
+
+    again = cli("sync", "--profile", "tiny", "-q")
+    assert again.code == 0, again.err
+    assert f"an earlier sync (run {dead.run_id[:8]}…) died mid-run" in again.err
+    run = instance.get_run_by_id(dead.run_id)
+    assert run is not None and run.status == DagsterRunStatus.FAILURE
+    assert all(
+        s.run_id != dead.run_id for s in storage.get_concurrency_info("salesforce").claimed_slots
+    )
+    instance.dispose()
+
+
 def test_sandbox_mutate_then_dry_run_shows_changes_and_sends_nothing(
     home: Home, first_sync: Output
 ) -> None:
@@ -446,36 +479,3 @@ def test_sandbox_seed_replaces_the_data_with_the_profile(home: Home, first_sync:
             crm, obj = key.split("/")
             assert state.count(crm, obj) == n, key
         assert len(state.truth()) == int(re.search(r"truth: (\d+)", seeded.out).group(1))  # type: ignore[union-attr]
-
-
-@pytest.mark.timeout(180)
-def test_a_sync_killed_mid_run_does_not_block_the_next_one(home: Home, first_sync: Output) -> None:
-    """A sync killed mid-step stays "started" and holds its CRM pool's slot; the next sync used to
-    wait for that slot forever. It now marks the dead run failed and frees the slot."""
-    import dagster as dg
-    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-    from dagster._core.utils import make_new_run_id
-
-    instance = dg.DagsterInstance.get()
-    storage = instance.event_log_storage
-    storage.set_concurrency_slots("salesforce", 1)
-    dead = instance.add_run(
-        DagsterRun(
-            job_name="sync_job",
-            run_id=make_new_run_id(),
-            status=DagsterRunStatus.STARTED,
-            tags={"crmhub/trigger": "crmhub sync"},
-        )
-    )
-    assert storage.claim_concurrency_slot("salesforce", dead.run_id, "salesforce__writeback")
-    assert storage.get_concurrency_info("salesforce").claimed_slots  # the only slot is taken
-
-    again = cli("sync", "--profile", "tiny", "-q")
-    assert again.code == 0, again.err
-    assert f"an earlier sync (run {dead.run_id[:8]}…) died mid-run" in again.err
-    run = instance.get_run_by_id(dead.run_id)
-    assert run is not None and run.status == DagsterRunStatus.FAILURE
-    assert all(
-        s.run_id != dead.run_id for s in storage.get_concurrency_info("salesforce").claimed_slots
-    )
-    instance.dispose()
