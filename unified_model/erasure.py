@@ -66,6 +66,7 @@ def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> i
     from unified_model.store import email_hash, utcnow
 
     scrubbed = 0
+    email = t.table_of(t.Email)
     with store.session() as s:
         for start in range(0, len(source_ids), 500):
             chunk = list(source_ids[start : start + 500])
@@ -74,42 +75,41 @@ def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> i
                     t.Contact.source == source, col(t.Contact.source_id).in_(chunk)
                 )
             ).all()
+            addresses: list[str] = []
             for c in rows:
                 if not c.email and not c.first_name and not c.last_name:
                     continue
-                address = c.email_normalized
+                if c.email_normalized:
+                    addresses.append(c.email_normalized)
                 c.email = c.email_normalized = c.first_name = c.last_name = None
                 c.phone = c.title = c.company_name = None
                 s.add(c)
-                removed = 0
-                if address:
-                    email = t.table_of(t.Email)
-                    store.mark_dirty(
-                        s.connection(),
-                        s.execute(
-                            sa.select(email.c.customer_id).where(
-                                email.c.source == source,
-                                sa.func.lower(email.c.from_address) == address,
-                            )
-                        ).scalars(),
-                    )
-                    removed = (
-                        s.execute(
-                            sa.delete(t.table_of(t.Email)).where(
-                                t.table_of(t.Email).c.source == source,
-                                sa.func.lower(t.table_of(t.Email).c.from_address) == address,
-                            )
-                        ).rowcount  # type: ignore[attr-defined]
-                        or 0
-                    )
-                    s.add(
-                        t.ErasureAudit(
-                            pseudonym=_pseudonym(email_hash(address)),
-                            erased_at=utcnow(),
-                            counts={"contacts": 1, "emails": removed},
-                            trigger="source_delete",
-                        )
-                    )
                 scrubbed += 1
+            if not addresses:
+                continue
+            # One pass over the emails per chunk of contacts, not one per contact: the sender's
+            # address has no index (a deleted contact each scanned every email: 91 s of a
+            # large sync that found 1,017 deletes).
+            sender = sa.func.lower(email.c.from_address)
+            found = s.execute(
+                sa.select(sender, email.c.customer_id).where(
+                    email.c.source == source, sender.in_(addresses)
+                )
+            ).all()
+            store.mark_dirty(s.connection(), (row[1] for row in found))
+            removed: dict[str, int] = {}
+            for row in found:
+                removed[row[0]] = removed.get(row[0], 0) + 1
+            if found:
+                s.execute(sa.delete(email).where(email.c.source == source, sender.in_(addresses)))
+            for address in addresses:
+                s.add(
+                    t.ErasureAudit(
+                        pseudonym=_pseudonym(email_hash(address)),
+                        erased_at=utcnow(),
+                        counts={"contacts": 1, "emails": removed.get(address, 0)},
+                        trigger="source_delete",
+                    )
+                )
         s.commit()
     return scrubbed
