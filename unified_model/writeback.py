@@ -685,16 +685,7 @@ def plan_contact_writeback(
                 )
             ).scalars()
         )
-        audit = t.table_of(t.WriteAudit)
-        ids.update(
-            session.execute(
-                sa.select(audit.c.source_id).where(
-                    audit.c.source == HUBSPOT_CONTACT,
-                    audit.c.outcome == "failed",
-                    audit.c.id > audit_after,
-                )
-            ).scalars()
-        )
+        ids.update(_failed_after(session, HUBSPOT_CONTACT, audit_after))
     ordered = sorted(customers)
     for start in range(0, len(ordered), 5000):
         ids.update(
@@ -786,8 +777,14 @@ def _candidates(session: Any, source: str, since: dt.datetime, audit_after: int)
             )
         ).scalars()
     )
+    ids.update(_failed_after(session, source, audit_after))
+    return sorted(ids)
+
+
+def _failed_after(session: Any, source: str, audit_after: int) -> set[str]:
+    """Records of ``source`` whose write failed after audit row ``audit_after``: sent again."""
     audit = t.table_of(t.WriteAudit)
-    ids.update(
+    return set(
         session.execute(
             sa.select(audit.c.source_id).where(
                 audit.c.source == source,
@@ -796,7 +793,6 @@ def _candidates(session: Any, source: str, since: dt.datetime, audit_after: int)
             )
         ).scalars()
     )
-    return sorted(ids)
 
 
 def _norm(value: Any) -> str | None:
