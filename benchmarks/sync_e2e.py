@@ -32,6 +32,7 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -75,8 +76,20 @@ def serve_child(home: Path, profile: str, seed: int) -> int:
     return 0
 
 
-def hub_child(home: Path, info_path: Path) -> int:
-    """Hub mode: one `crmhub sync` run (same definitions, instance and run config) as JSON."""
+def _sync_job() -> Any:
+    """The code location's sync job, module level: the multiprocess executor's step processes
+    rebuild it from here (``dg.reconstructable``)."""
+    from crmhub.runtime import _definitions
+
+    return _definitions().resolve_job_def("sync_job")
+
+
+def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
+    """Hub mode: one `crmhub sync` run (same definitions, instance and run config) as JSON.
+
+    ``executor`` "multiprocess" runs the same job through Dagster's multiprocess executor (what
+    the schedules use): the independent extraction steps of both CRMs in parallel, one process
+    per step, so its wall time can be set next to the in-process one measured the same way."""
     from crmhub import settings
 
     info = json.loads(info_path.read_text())
@@ -91,12 +104,23 @@ def hub_child(home: Path, info_path: Path) -> int:
     started = time.time()
     with _dagster_instance() as instance:
         release_dead_syncs(instance)  # as crmhub sync does: a killed earlier run holds no slot
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=run_config,
-            raise_on_error=False,
-            tags=dict([SYNC_TRIGGER_TAG]),
-        )
+        if executor == "multiprocess":
+            import dagster as dg
+
+            result: Any = dg.execute_job(
+                dg.reconstructable(_sync_job),
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                tags=dict([SYNC_TRIGGER_TAG]),
+            )
+        else:
+            result = job.execute_in_process(
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                tags=dict([SYNC_TRIGGER_TAG]),
+            )
         ended = time.time()
         logs = instance.all_logs(result.run_id)
     steps: dict[str, dict[str, Any]] = {}
@@ -121,7 +145,16 @@ def hub_child(home: Path, info_path: Path) -> int:
         "start": started,
         "end": ended,
         "steps": steps,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # the largest hub process: this one, or (multiprocess) the largest step process
+        "peak_rss_mb": round(
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024,
+            1,
+        ),
+        "executor": executor,
     }
     print(json.dumps(payload), flush=True)
     return 0 if result.success else 1
@@ -178,7 +211,7 @@ def run_phase(
     head = state.ledger_head()
     offset = (state.now() - dt.datetime.now(dt.UTC)).total_seconds()  # sandbox clock - real
     started = time.time()
-    command = [sys.executable, __file__, "--hub-child", str(home), str(info_path)]
+    command = [sys.executable, __file__, "--hub-child", str(home), str(info_path), args.executor]
     if args.pyspy:  # sample the hub process: where its own time goes, per phase
         out = Path(args.pyspy) / f"{home.parent.name}-{phase}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -273,9 +306,21 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
     sandbox: subprocess.Popen[str] | None = None
     try:
         started = time.time()
+        if args.from_snapshot and resume is None:  # the same seeded org, without seeding again
+            (home / "sandbox").mkdir(parents=True)
+            shutil.copyfile(args.from_snapshot, home / "sandbox" / "sandbox.db")
         sandbox, ready = start_sandbox(
-            home / "sandbox", "existing" if resume else profile, args.seed
+            home / "sandbox",
+            "existing" if resume or args.from_snapshot else profile,
+            args.seed,
         )
+        if args.snapshot and resume is None:  # keep the freshly seeded org for another executor
+            with (
+                sqlite3.connect(ready["info"]["state_path"]) as src,
+                sqlite3.connect(args.snapshot) as dst,
+            ):
+                src.backup(dst)
+            print(f"[{profile}] seeded org saved to {args.snapshot}", file=sys.stderr)
         generated = ready["generated"]
         print(f"[{profile}] sandbox ready in {generated['seconds']} s", file=sys.stderr)
         info_path = home / "sandbox-info.json"
@@ -352,7 +397,12 @@ def _progress(profile: str, p: dict[str, Any]) -> None:
 
 
 def report(results: list[dict[str, Any]], args: Any) -> str:
-    lines = [f"# End-to-end sync, commit {_commit()}", "", machine_line(), ""]
+    lines = [
+        f"# End-to-end sync, commit {_commit()}, executor {args.executor}",
+        "",
+        machine_line(),
+        "",
+    ]
     for res in results:
         m = res["mutation"]
         lines += [
@@ -425,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--sandbox-child"]:
         return serve_child(Path(argv[1]), argv[2], int(argv[3]))
     if argv[:1] == ["--hub-child"]:
-        return hub_child(Path(argv[1]), Path(argv[2]))
+        return hub_child(Path(argv[1]), Path(argv[2]), *argv[3:4])
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--profile", action="append", help="tiny, demo, large, 2x, 4x (repeat for growth)"
@@ -453,6 +503,21 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="repeat change + changed sync + idle sync this many times (the second round of a "
         "--resume after an upgrade shows the incremental figures)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=["in-process", "multiprocess"],
+        default="in-process",
+        help="Dagster executor of the hub runs: in-process (crmhub sync) or multiprocess (the "
+        "schedules' executor: extraction steps in parallel)",
+    )
+    parser.add_argument(
+        "--snapshot", help="save the freshly seeded sandbox org to this file (SQLite backup)"
+    )
+    parser.add_argument(
+        "--from-snapshot",
+        help="start from an org saved by --snapshot instead of seeding (same data, e.g. to "
+        "measure the other executor)",
     )
     args = parser.parse_args(argv)
     profiles = args.profile or ["demo"]
