@@ -35,39 +35,63 @@ def run_checks(store: HubStore) -> dict[str, CheckResult]:
     deal = t.Deal.__table__  # type: ignore[attr-defined]
     ticket = t.Ticket.__table__  # type: ignore[attr-defined]
 
+    # Each query is driven by an index (primary keys, ``customer_id``), never a correlated scan:
+    # they run before every writeback, and on ``large`` (145k accounts, 100k customers) the
+    # earlier forms (``NOT IN`` lists, a per-deal scan of every account of its CRM) took 31 s of
+    # a 39 s nothing-changed sync.
     unlinked = _scalar(
         store,
         sa.select(sa.func.count())
         .select_from(acc)
         .where(acc.c.deleted.is_(False), acc.c.customer_id.is_(None)),
     )
-    live_cust = sa.select(acc.c.customer_id).where(
-        acc.c.deleted.is_(False), acc.c.customer_id.is_not(None)
+    has_live_account = (
+        sa.select(acc.c.source_id)
+        .where(acc.c.customer_id == cust.c.id, acc.c.deleted.is_(False))
+        .exists()
     )
     orphans = _scalar(
-        store, sa.select(sa.func.count()).select_from(cust).where(cust.c.id.not_in(live_cust))
+        store, sa.select(sa.func.count()).select_from(cust).where(sa.not_(has_live_account))
     )
-    dup_sub = (
-        sa.select(link.c.source, link.c.source_id)
-        .where(link.c.object_type == "account")
-        .group_by(link.c.source, link.c.source_id)
-        .having(sa.func.count(sa.distinct(link.c.customer_id)) > 1)
-    ).subquery()
-    dups = _scalar(store, sa.select(sa.func.count()).select_from(dup_sub))
+    # A record in two customers: the link (which customer identity resolution chose) and the
+    # account row (which customer its deals, KPIs and writeback follow) name different ones, or a
+    # linked account has no link. The link table's key makes a second link per record
+    # impossible, so this is where a split can actually show.
+    joined = acc.outerjoin(
+        link,
+        sa.and_(
+            link.c.source == acc.c.source,
+            link.c.object_type == "account",
+            link.c.source_id == acc.c.source_id,
+        ),
+    )
+    dups = _scalar(
+        store,
+        sa.select(sa.func.count())
+        .select_from(joined)
+        .where(
+            acc.c.deleted.is_(False),
+            acc.c.customer_id.is_not(None),
+            sa.or_(link.c.customer_id.is_(None), link.c.customer_id != acc.c.customer_id),
+        ),
+    )
     unresolved = 0
     for tbl in (deal, ticket):
-        known = sa.select(acc.c.source_id).where(
-            acc.c.deleted.is_(False), acc.c.customer_id.is_not(None), acc.c.source == tbl.c.source
+        known = (
+            sa.select(acc.c.source_id)
+            .where(
+                acc.c.source == tbl.c.source,
+                acc.c.source_id == tbl.c.account_source_id,
+                acc.c.deleted.is_(False),
+                acc.c.customer_id.is_not(None),
+            )
+            .exists()
         )
         unresolved += _scalar(
             store,
             sa.select(sa.func.count())
             .select_from(tbl)
-            .where(
-                tbl.c.deleted.is_(False),
-                tbl.c.customer_id.is_(None),
-                tbl.c.account_source_id.in_(known.scalar_subquery()),
-            ),
+            .where(tbl.c.deleted.is_(False), tbl.c.customer_id.is_(None), known),
         )
     return {
         "every_account_linked": CheckResult(
@@ -89,7 +113,7 @@ def run_checks(store: HubStore) -> dict[str, CheckResult]:
             dups,
             "no record is in two customers"
             if dups == 0
-            else f"{dups} records are linked to more than one customer",
+            else f"{dups} accounts are linked to a different customer than their row names",
         ),
         "children_resolved": CheckResult(
             unresolved == 0,
