@@ -34,6 +34,7 @@ from unified_model.kpis import (
     customer_kpis,
     owner_key_by_email,
     period_kpis,
+    prepare_kpi_data,
     unanswered_inquiries,
     whole_days,
 )
@@ -510,7 +511,10 @@ def compute_company_kpis(
     local = now.astimezone(zone)
     month0 = local.year * 12 + local.month - 1 - (months - 1)
     start_month = dt.datetime(month0 // 12, month0 % 12 + 1, 1, tzinfo=zone).astimezone(dt.UTC)
-    table = period_kpis(deals, tickets, emails, contacts, activities, rules, start_month, now)
+    prepared = prepare_kpi_data(rules, deals, tickets, emails, contacts, activities)
+    table = period_kpis(
+        deals, tickets, emails, contacts, activities, rules, start_month, now, prepared=prepared
+    )
     rows = []
     for r in table.company():
         rows.append(
@@ -530,6 +534,7 @@ def compute_company_kpis(
         current_start,
         now,
         owner_key=owner_key_by_email(owners),
+        prepared=prepared,
     )
     owner_rows: dict[str, dict[str, Any]] = {}
     for r in owner_table.rows:
