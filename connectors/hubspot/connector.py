@@ -227,10 +227,48 @@ class HubSpotConnector:
             lambda: client.api("properties").create("companies", invalid),
             "crm.schemas.companies.write",
         )
-        if create.status == "fail" and not missing:
+        contacts_missing: list[str] = []
+        if self.contacts.enabled:  # the marketing-suppression fields go onto contacts
+            try:
+                on_contacts = self.contacts.ensure_fields(
+                    self.config.contact_hub_fields, dry_run=True
+                )
+            except ConnectorError as exc:
+                return [*checks, _scope_check("hub contact properties", exc)]
+            contacts_missing = [r.crm_name for r in on_contacts if r.action == "would_create"]
+            present = [r.crm_name for r in on_contacts if r.action == "exists"]
+            if present:
+                checks.append(
+                    summarise(HUBSPOT, "hub contact fields", present, "contact properties exist")
+                )
+            for r in on_contacts:
+                if r.action == "not_writable":
+                    checks.append(
+                        Check(HUBSPOT, f"hub field {r.crm_name}", "fail", "not writable", r.detail)
+                    )
+            checks.append(
+                _probe(
+                    "write contacts",
+                    lambda: client.api("batch").update(CONTACTS, empty),
+                    "crm.objects.contacts.write",
+                )
+            )
+        if create.status == "fail" and not missing and not contacts_missing:
             # all properties exist: creating more is not needed today
             create = Check(HUBSPOT, create.name, "warn", create.detail, create.fix)
         checks.append(create)
+        if contacts_missing:
+            checks.append(
+                Check(
+                    HUBSPOT,
+                    "hub contact fields missing",
+                    "warn",
+                    f"{len(contacts_missing)} contact properties missing: "
+                    + ", ".join(contacts_missing[:4])
+                    + (" …" if len(contacts_missing) > 4 else ""),
+                    "the first sync creates them, or run `crmhub fields ensure`",
+                )
+            )
         if missing:
             checks.append(
                 Check(

@@ -26,8 +26,15 @@ from tests.crmhub.cli_support import Output, cli
 
 pytestmark = pytest.mark.e2e
 
+NO_CONTACT_WRITE_TOKEN = "pat-sandbox-no-contact-write"
 LIMITED_TOKEN = "pat-sandbox-no-tickets-scope"
-SECRETS = (SANDBOX_SF_CLIENT_SECRET, SANDBOX_HS_TOKEN, LIMITED_TOKEN, "pat-wrong-token")
+SECRETS = (
+    SANDBOX_SF_CLIENT_SECRET,
+    SANDBOX_HS_TOKEN,
+    LIMITED_TOKEN,
+    NO_CONTACT_WRITE_TOKEN,
+    "pat-wrong-token",
+)
 
 
 def one_line(output: Output, *words: str) -> str:
@@ -64,6 +71,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     info = sandbox.start()
     sandbox.seed(profile="tiny", seed=42)
     sandbox.state.add_token(LIMITED_TOKEN, HS, [s for s in HS_ALL_SCOPES if s != "tickets"])
+    sandbox.state.add_token(
+        NO_CONTACT_WRITE_TOKEN,
+        HS,
+        [s for s in HS_ALL_SCOPES if s != "crm.objects.contacts.write"],
+    )
     from crmhub.settings import sandbox_environment
 
     with pytest.MonkeyPatch.context() as mp:
@@ -124,6 +136,23 @@ def test_doctor_names_the_missing_hubspot_scope(env: Env, monkeypatch: pytest.Mo
     assert failed[0]["name"] == "read tickets"
     assert failed[0]["detail"] == "missing scope tickets"
     assert failed[0]["fix"].startswith("add tickets to the private app's scopes")
+    no_secrets(done)
+
+
+def test_doctor_names_the_missing_contacts_write_scope(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marketing-suppression fields are written onto HubSpot contacts: a token that can
+    write companies but not contacts fails there, before a sync finds out."""
+    monkeypatch.setenv("CRMHUB_HS_ACCESS_TOKEN", NO_CONTACT_WRITE_TOKEN)
+    done = cli("doctor", "--format", "json")
+    assert done.code == 1
+    checks = {(c["crm"], c["name"]): c for c in json.loads(done.out)["checks"]}
+    failed = [k for k, c in checks.items() if c["status"] == "fail"]
+    assert failed == [("hubspot", "write contacts")], done.out
+    assert "crm.objects.contacts.write" in checks[("hubspot", "write contacts")]["fix"]
+    assert checks[("hubspot", "write companies")]["status"] == "pass"
+    assert checks[("hubspot", "hub contact fields missing")]["status"] == "warn"
     no_secrets(done)
 
 
