@@ -84,7 +84,10 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
         from assets.extract import extract_assets
 
         shown = progress.SyncProgress(enabled=not quiet)
-        defs = _definitions(progress.run_loggers(shown, verbose=verbose))
+        parallel = getattr(args, "executor", "in-process") == "multiprocess"
+        # step processes rebuild the job themselves: they get Dagster's own loggers only, and
+        # the progress comes from the run's event log (progress.watch_run)
+        defs = _definitions(None if parallel else progress.run_loggers(shown, verbose=verbose))
         _check_connectors(defs.resources)
         checked: dict[str, int] = {}
         problems = doctor.preflight(defs.resources, checked)
@@ -95,7 +98,10 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
 
         # Dagster's own step-by-step log goes to the run's event log (the UI); the terminal
         # shows progress and the summary below (and Dagster's console log with -v).
-        run_config: dict[str, Any] = {"ops": {}, "loggers": progress.loggers_config(verbose)}
+        run_config: dict[str, Any] = {
+            "ops": {},
+            "loggers": progress.loggers_config(verbose, steps_in_processes=parallel),
+        }
         if args.dry_run or args.full_refresh or args.reconcile:
             for asset in extract_assets:
                 run_config["ops"][asset.node_def.name] = {
@@ -120,13 +126,22 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-            result = job.execute_in_process(
-                instance=instance,
-                run_config=run_config,
-                raise_on_error=False,
-                run_id=run_id,
-                tags=tags,
-            )
+            if parallel:
+                from crmhub.runtime import execute_multiprocess
+
+                step_log = None if verbose else settings.hub_home() / "logs" / f"{run_id}.log"
+                with progress.watch_run(shown, instance, run_id):
+                    result = execute_multiprocess(
+                        instance, job, run_config, tags, run_id, step_log=step_log
+                    )
+            else:
+                result = job.execute_in_process(
+                    instance=instance,
+                    run_config=run_config,
+                    raise_on_error=False,
+                    run_id=run_id,
+                    tags=tags,
+                )
         if args.dry_run and args.format != "table":
             code = print_sync_summary(result, dry_run=True, file=sys.stderr, preflight=checked)
             print_dry_run_diff(args.format)
@@ -358,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--reconcile",
         action="store_true",
         help="also run the full id pass that finds hard deletes (and recompute every customer)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["in-process", "multiprocess"],
+        default=os.environ.get("CRMHUB_SYNC_EXECUTOR", "in-process"),
+        help="in-process (default: least overhead, best for incremental syncs) or multiprocess "
+        "(Dagster's executor the schedules use: both CRMs' objects read at the same time, for "
+        "large first syncs on machines with cores to spare); env CRMHUB_SYNC_EXECUTOR",
     )
     _profile(p)
     p.set_defaults(func=cmd_sync)

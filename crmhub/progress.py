@@ -106,6 +106,10 @@ class SyncProgress:
         quick = time.monotonic() - task.started < 1.0 and not task.records
         self._show(task, force=failed or not quick)
 
+    def step_records(self, step: str, records: int) -> None:
+        """A step's record count from its materialization (multiprocess runs: no pages)."""
+        self._task(step).records = records
+
     def page(self, crm: str, kind: str, records: int, pages: int, total: int | None) -> None:
         task = self._task(step_key(crm, kind))
         task.records, task.pages = records, pages
@@ -164,7 +168,8 @@ def _figures(task: _Task, elapsed: float) -> str:
     if not task.records and not task.pages:
         return ""
     rate = task.records / elapsed
-    return f"{task.records:,} records, {task.pages:,} pages, {rate:,.0f}/s"
+    pages = f", {task.pages:,} pages" if task.pages else ""  # none from multiprocess steps
+    return f"{task.records:,} records{pages}, {rate:,.0f}/s"
 
 
 def line(task: _Task, elapsed: float) -> str:
@@ -245,12 +250,82 @@ def run_loggers(progress: SyncProgress, *, verbose: bool = False) -> dict[str, A
     return loggers
 
 
-def loggers_config(verbose: bool = False) -> dict[str, Any]:
-    """Run config naming the loggers to start (unnamed ones would include Dagster's console)."""
+def loggers_config(verbose: bool = False, *, steps_in_processes: bool = False) -> dict[str, Any]:
+    """Run config naming the loggers to start (unnamed ones would include Dagster's console).
+
+    ``steps_in_processes``: the multiprocess executor rebuilds the job in each step process,
+    where the CLI's progress logger does not exist; Dagster's console logger stays (quiet
+    unless ``-v``) and the progress is read from the run's event log (:func:`watch_run`).
+    """
+    if steps_in_processes:
+        return {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}
     config: dict[str, Any] = {"crmhub_progress": {}}
     if verbose:
         config["console"] = {"config": {"log_level": "INFO"}}
     return config
+
+
+@contextlib.contextmanager
+def watch_run(
+    progress: SyncProgress, instance: Any, run_id: str, *, every: float = 1.0
+) -> Iterator[None]:
+    """Feed ``progress`` from the run's event log while the block runs (multiprocess runs).
+
+    Why the event log: the steps run in other processes, so neither the CLI's Dagster logger
+    nor the page records of the extract loop reach this one; step starts and ends, and the
+    records of each materialization, are in the run's event log, read here once a second.
+    """
+    import threading
+
+    from dagster import DagsterEventType
+
+    if not progress.enabled:
+        yield
+        return
+    kinds = {
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.ASSET_MATERIALIZATION,
+    }
+    stop = threading.Event()
+    seen = 0
+
+    def poll() -> None:
+        nonlocal seen
+        try:
+            logs = instance.all_logs(run_id, of_type=kinds)
+        except Exception:  # the storage is busy or not there yet: next time
+            return
+        for entry in logs[seen:]:
+            event, step = entry.dagster_event, entry.step_key
+            if event is None or not step:
+                continue
+            kind = event.event_type
+            if kind == DagsterEventType.STEP_START:
+                progress.step_started(step)
+            elif kind == DagsterEventType.STEP_SUCCESS:
+                progress.step_finished(step)
+            elif kind == DagsterEventType.STEP_FAILURE:
+                progress.step_finished(step, failed=True)
+            elif "__" in step:  # an extract step's records (crm__objects)
+                records = event.event_specific_data.materialization.metadata.get("records")
+                if records is not None:
+                    progress.step_records(step, int(records.value))
+        seen = len(logs)
+
+    def loop() -> None:
+        while not stop.wait(every):
+            poll()
+
+    thread = threading.Thread(target=loop, name="crmhub-watch-run", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        poll()  # the last events
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from crmhub import settings
@@ -142,6 +143,71 @@ def _definitions(loggers: dict[str, Any] | None = None) -> Any:
     from assets.definitions import build_definitions
 
     return build_definitions(discover_sandbox=False, loggers=loggers)
+
+
+def sync_job_for_steps() -> Any:
+    """The sync job as the multiprocess executor's step processes rebuild it (module level, so
+    ``dg.reconstructable`` can point at it): the same definitions, built from the environment
+    the CLI set up (sandbox or CRM credentials), which the step processes inherit."""
+    return _definitions().resolve_job_def("sync_job")
+
+
+def _step_output_to(log: Path) -> None:
+    """Start the multiprocess executor's fork server with its stderr on ``log``.
+
+    Why: every step process is forked from it and inherits its stderr, where Dagster's
+    context-free logger prints a DEBUG line per step before the run's own (quiet) loggers take
+    over. The terminal shows the CLI's progress and summary; the processes' own output, a
+    crash's traceback included, goes to the log file (and every event to Dagster's event log).
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["assets.definitions"])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    try:
+        with log.open("ab") as out:
+            os.dup2(out.fileno(), 2)
+            multiprocessing.forkserver.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def execute_multiprocess(
+    instance: Any,
+    job: Any,
+    run_config: dict[str, Any],
+    tags: dict[str, str],
+    run_id: str,
+    *,
+    step_log: Path | None = None,
+) -> Any:
+    """Run ``sync_job`` through Dagster's multiprocess executor under the CLI's run id.
+
+    Why the run id: the CLI already holds the hub's writer lock for ``run_id`` (and checked the
+    database under it); the step processes see their run holds it and go on. ``dg.execute_job``
+    picks its own id, so the run is created here the way it creates one. ``step_log``: where
+    the step processes' own terminal output goes (None: this terminal, as with ``-v``).
+    """
+    import dagster as dg
+    from dagster._core.execution.api import execute_run
+
+    from assets.definitions import EXECUTOR_ENV
+
+    os.environ[EXECUTOR_ENV] = "multiprocess"  # not the scheduled runs' Celery or k8s
+    if step_log is not None:
+        _step_output_to(step_log)
+    recon = dg.reconstructable(sync_job_for_steps)
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_id=run_id,
+        run_config=run_config,
+        tags=tags,
+        job_code_origin=recon.get_python_origin(),
+    )
+    return execute_run(recon, run, instance, raise_on_error=False)
 
 
 def _check_config_files() -> None:
