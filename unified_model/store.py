@@ -461,7 +461,7 @@ class HubStore:
             return 0
         table = t.table_of(t.SourceAccount)
         new_at = sa.bindparam("v_at", type_=t.UtcDateTime())
-        new_to = sa.bindparam("v_to")
+        new_to: sa.BindParameter[str] = sa.bindparam("v_to")
         stmt = (
             table.update()
             .where(
