@@ -209,6 +209,24 @@ class DealStageRecord(SourceRecord):
     entered_at: dt.datetime | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerAssignmentRecord(SourceRecord):
+    """When a customer company got its current owner, per the CRM's own history.
+
+    Why: a customer an account manager already owns when the hub first sees it was handed over
+    on a day no other record dates; the CRMs' owner history does (Salesforce ``AccountHistory``
+    rows with ``Field = 'Owner'``, HubSpot's versions of ``hubspot_owner_id``). One record per
+    owner change (Salesforce: the history row's id; HubSpot: the company's id, with the change
+    that gave it its current owner). ``assigned_at`` is None where the history cannot date the
+    assignment (the owner was set when the record was created or imported): the hub then says
+    "first seen on" instead of inventing a date.
+    """
+
+    account_id: str
+    owner_id: str | None = None
+    assigned_at: dt.datetime | None = None
+
+
 AnyRecord = (
     OwnerRecord
     | AccountRecord
@@ -218,6 +236,7 @@ AnyRecord = (
     | TicketRecord
     | ActivityRecord
     | DealStageRecord
+    | OwnerAssignmentRecord
 )
 
 

@@ -10,6 +10,8 @@ Endpoints (JSON bodies):
 - ``POST /__sandbox/seed`` ``{"profile": "tiny", "seed": 42}``: reset, then generate a data set.
 - ``POST /__sandbox/mutate`` ``{"seed": 1, "share": 0.01, "objects": [...]}``: simulate users
   editing, creating and deleting records (see ``sandbox.mutate``).
+- ``POST /__sandbox/reassign`` ``{"crm", "object", "id", "owner_id"}``: a user gives one record a
+  new owner, with the owner history the CRM writes (``sandbox.mutate.reassign_owner``).
 - ``GET|POST|DELETE /__sandbox/faults``: list, add (``FaultRule`` fields), clear this CRM's faults.
 - ``GET /__sandbox/clock``, ``POST /__sandbox/clock`` ``{"advance": seconds}`` or ``{"set": iso}``.
 - ``GET /__sandbox/ledger?since=SEQ&crm=salesforce``; ``GET /__sandbox/ledger/head``.
@@ -93,6 +95,13 @@ def make_control(
             from sandbox.mutate import mutate
 
             return Response(200, {"ok": True, "changes": mutate(state, **body)})
+        if path == "/reassign" and request.method == "POST":
+            from sandbox.mutate import reassign_owner
+
+            reassign_owner(
+                state, body["crm"], body["object"], str(body["id"]), str(body["owner_id"])
+            )
+            return Response(200, {"ok": True})
         if path == "/faults":
             srv = this_server(request)
             if srv is None:

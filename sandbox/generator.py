@@ -213,6 +213,8 @@ class Sink:
         self.rows: list[tuple[str, str, str, str, str, int, str]] = []
         self.assoc: list[tuple[str, str, str, str, int, str, str | None]] = []
         self.truth: list[tuple[str, str | None, str | None]] = []
+        #: HubSpot property versions: (object, id, property, value, ts, sourceType, sourceId)
+        self.history: list[tuple[str, str, str, str, str, str, str | None]] = []
         self.counts: dict[str, int] = {}
 
     def record(
@@ -246,21 +248,29 @@ class Sink:
     def add_truth(self, key: str, sf_id: str | None, hs_id: str | None) -> None:
         self.truth.append((key, sf_id, hs_id))
 
+    def version(self, obj: str, rid: str, prop: str, value: str, ts: str, source_type: str) -> None:
+        """Buffer one version of a HubSpot property (the history ``propertiesWithHistory`` shows)."""
+        self.history.append((obj, rid, prop, value, ts, source_type, None))
+        key = f"{HS}/{obj}/history"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
     def maybe_flush(self) -> None:
         if len(self.rows) + len(self.assoc) // 2 >= self.batch:
             self.flush()
 
     def flush(self) -> None:
-        if not (self.rows or self.assoc or self.truth):
+        if not (self.rows or self.assoc or self.truth or self.history):
             return
         with self.state.transaction():
             self.state.insert_many(self.rows)
             self.state.executemany("INSERT OR IGNORE INTO assoc VALUES(?,?,?,?,?,?,?)", self.assoc)
             self.state.add_truth(self.truth)
+            self.state.add_history_rows(self.history)
         self.counts["truth"] = self.counts.get("truth", 0) + len(self.truth)
         self.rows.clear()
         self.assoc.clear()
         self.truth.clear()
+        self.history.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1635,6 +1645,7 @@ class Generator:
             }
             data["BillingAddress"] = sf_billing_address(data)
             self.sink.record(SF, "Account", c.sf_id, self.ts(c.created), self.ts(modified), data)
+            self._account_history(c, owner, modified)
         if c.hs_id:
             owner_hs = c.hs_owner
             # HubSpot holds the success fields for its own customers; for shared ones only
@@ -1694,8 +1705,71 @@ class Generator:
             self.sink.record(
                 HS, "companies", c.hs_id, self.ts(hs_created), self.ts(hs_modified), data
             )
+            self._company_owner_history(c, owner_hs, hs_created, hs_modified)
         self._contacts(c)
         self._deal_records(c)
+
+    # ---- owner history --------------------------------------------------------------------
+    def _handover_day(self, c: Customer, hrng: random.Random, newest: float) -> float | None:
+        """Days ago an account manager took a won customer over: 30-150 days after the first
+        contract, never after the record's last modification (an owner change modifies it)."""
+        if c.won is None:
+            return None
+        return max(newest + 0.01, c.won - hrng.uniform(30, 150))
+
+    def _account_history(self, c: Customer, owner: Owner, modified: float) -> None:
+        """``AccountHistory`` of an Account an account manager owns: the seller-to-AM owner
+        change, two rows (ids, names) as the org writes them. None where history tracking on
+        Owner started after the handover, or the change is older than the 24 months the API
+        keeps field history: those accounts have no owner history at all."""
+        hrng = random.Random(f"owner-history/{self.seed}/{c.i}/sf")
+        when = self._handover_day(c, hrng, modified)
+        if owner.department != ACCOUNT_MANAGEMENT or when is None or not c.sf_id:
+            return
+        if hrng.random() >= 0.85 or when > 730:
+            return
+        seller = c.seller if c.seller.sf_id else hrng.choice(self._pool[(SALES, SF)])
+        stamp = self.ts(when)
+        for data_type, old, new in (
+            ("EntityId", seller.sf_id, owner.sf_id),
+            ("Text", f"{seller.first} {seller.last}", f"{owner.first} {owner.last}"),
+        ):
+            row = {
+                "AccountId": c.sf_id,
+                "CreatedById": owner.sf_id,
+                "Field": "Owner",
+                "DataType": data_type,
+                "OldValue": old,
+                "NewValue": new,
+            }
+            self.sink.record(SF, "AccountHistory", self.ids.sf("017"), stamp, stamp, row)
+
+    def _company_owner_history(
+        self, c: Customer, owner: Owner | None, created: float, modified: float
+    ) -> None:
+        """Versions of a company's ``hubspot_owner_id``: the owner set when the company was
+        created, and for an account manager's customer mostly the seller first and the AM from
+        the handover on; some companies were imported already owned by their AM (one version,
+        source IMPORT: the history cannot date that handover)."""
+        if owner is None or owner.hs_id is None or not c.hs_id:
+            return
+        hrng = random.Random(f"owner-history/{self.seed}/{c.i}/hs")
+        born = self.ts(created)
+        when = self._handover_day(c, hrng, modified)
+        if owner.department == ACCOUNT_MANAGEMENT and when is not None and when < created:
+            if hrng.random() < 0.8:
+                seller = c.seller if c.seller.hs_id else hrng.choice(self._pool[(SALES, HS)])
+                assert seller.hs_id is not None
+                self.sink.version(
+                    "companies", c.hs_id, "hubspot_owner_id", seller.hs_id, born, "CRM_UI"
+                )
+                self.sink.version(
+                    "companies", c.hs_id, "hubspot_owner_id", owner.hs_id, self.ts(when), "CRM_UI"
+                )
+                return
+            self.sink.version("companies", c.hs_id, "hubspot_owner_id", owner.hs_id, born, "IMPORT")
+            return
+        self.sink.version("companies", c.hs_id, "hubspot_owner_id", owner.hs_id, born, "CRM_UI")
 
     def _contacts(self, c: Customer) -> None:
         rng, plan = c.rng, c.plan

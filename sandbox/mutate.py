@@ -38,7 +38,12 @@ from sandbox.generator import (
     sf_stage,
     sf_template,
 )
+from sandbox.hubspot.common import record_history
+from sandbox.salesforce.store import record_owner_change
 from sandbox.state import HS, SF, SandboxState
+
+#: ``sourceType`` of a HubSpot version a user made in the portal (what the mutator simulates).
+_UI_SOURCE = "CRM_UI"
 
 #: Objects users edit, create and delete, with the CRM that holds each (names are unique).
 MUTABLE_OBJECTS: dict[str, str] = {
@@ -87,6 +92,15 @@ _HS_LIFECYCLE_ORDER = (
     "customer",
     "evangelist",
 )
+
+
+def reassign_owner(state: SandboxState, crm: str, obj: str, rid: str, owner_id: str) -> None:
+    """Give one record a new owner as a user would, at the sandbox clock's ``now``, with the
+    history the CRM writes for it (``AccountHistory`` rows; the company owner's new version).
+    Tests hand customers over with it; the sandbox control API exposes it as ``reassign``."""
+    m = _Mutator(state, 0)
+    with state.transaction():
+        m.reassign(crm, obj, rid, owner_id)
 
 
 def mutate(
@@ -227,6 +241,7 @@ class _Mutator:
     def _hs_insert(self, obj: str, values: dict[str, Any]) -> str:
         rid = hs_new_id(self.state)
         self.state.insert(HS, obj, rid, hs_template(obj) | values, created=self.now)
+        record_history(self.state, obj, rid, values, self.now, _UI_SOURCE)
         self._added(HS, obj, rid, values)
         return rid
 
@@ -270,10 +285,43 @@ class _Mutator:
             if crm == SF and "LastModifiedById" in record["data"]:
                 owner = record["data"].get("OwnerId") or record["data"].get("LastModifiedById")
                 changes.setdefault("LastModifiedById", owner)
+            self._owner_history(crm, obj, record, changes)
             self.state.update(crm, obj, rid, changes, modified=self.now)
         self._count(crm, obj, "updated", k)
         self.totals["updated"] += k
         return k
+
+    def _owner_history(
+        self, crm: str, obj: str, record: dict[str, Any], changes: dict[str, Any]
+    ) -> None:
+        """The history the CRM itself writes for an edit: an ``AccountHistory`` pair when an
+        Account changes owner, a HubSpot version of a tracked property (the company owner)."""
+        if crm == SF and obj == "Account" and "OwnerId" in changes:
+            record_owner_change(
+                self.state,
+                record["id"],
+                record["data"].get("OwnerId"),
+                changes["OwnerId"],
+                self.now,
+                changes.get("LastModifiedById") or changes["OwnerId"],
+            )
+        elif crm == HS:
+            record_history(
+                self.state, obj, record["id"], changes, self.now, _UI_SOURCE, current=record["data"]
+            )
+
+    def reassign(self, crm: str, obj: str, rid: str, owner_id: str) -> None:
+        """A user hands a record to another owner (a handover): the change and its history."""
+        record = self.state.get(crm, obj, rid)
+        if record is None:
+            raise KeyError(f"{crm} {obj} {rid} does not exist")
+        key = "OwnerId" if crm == SF else "hubspot_owner_id"
+        changes: dict[str, Any] = {key: owner_id}
+        if crm == SF:
+            changes["LastModifiedById"] = owner_id
+        self._owner_history(crm, obj, record, changes)
+        self.state.update(crm, obj, rid, changes, modified=self.now)
+        self._count(crm, obj, "updated")
 
     def _edit_Account(self, rec: dict[str, Any]) -> dict[str, Any]:
         d, rng = rec["data"], self.rng

@@ -74,6 +74,17 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS prop_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    object TEXT NOT NULL,
+    id TEXT NOT NULL,
+    property TEXT NOT NULL,
+    value TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    source_type TEXT NOT NULL,
+    source_id TEXT
+);
+CREATE INDEX IF NOT EXISTS prop_history_record ON prop_history (object, id, property, ts);
 CREATE TABLE IF NOT EXISTS truth (
     customer_key TEXT PRIMARY KEY,
     sf_account_id TEXT,
@@ -463,6 +474,63 @@ class SandboxState:
             row = self._conn.execute("SELECT MAX(seq) FROM ledger").fetchone()
         return int(row[0] or 0)
 
+    # ---- HubSpot property history -------------------------------------------------------
+    def add_history(
+        self,
+        obj: str,
+        rid: str,
+        values: dict[str, str | None],
+        when: dt.datetime | str,
+        source_type: str,
+        source_id: str | None = None,
+    ) -> None:
+        """Append one version per property (``None`` is stored as ``""``, a cleared value)."""
+        ts = when if isinstance(when, str) else fmt_ts(when)
+        with self._lock:
+            self._conn.executemany(
+                "INSERT INTO prop_history(object, id, property, value, ts, source_type, "
+                "source_id) VALUES(?,?,?,?,?,?,?)",
+                [
+                    (obj, rid, name, "" if v is None else str(v), ts, source_type, source_id)
+                    for name, v in values.items()
+                ],
+            )
+
+    def add_history_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk form for the generator: (object, id, property, value, ts, source_type, source_id)."""
+        with self._lock:
+            self._conn.executemany(
+                "INSERT INTO prop_history(object, id, property, value, ts, source_type, "
+                "source_id) VALUES(?,?,?,?,?,?,?)",
+                rows,
+            )
+
+    def history(
+        self, obj: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """``{id: {property: [version, …]}}``, newest first (ties: the later write first)."""
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        if not ids or not properties:
+            return out
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, property, value, ts, source_type, source_id FROM prop_history "
+                f"WHERE object=? AND id IN ({','.join('?' * len(ids))}) "
+                f"AND property IN ({','.join('?' * len(properties))}) "
+                "ORDER BY ts DESC, seq DESC",
+                (obj, *ids, *properties),
+            ).fetchall()
+        for r in rows:
+            version: dict[str, Any] = {
+                "value": r["value"],
+                "timestamp": r["ts"],
+                "sourceType": r["source_type"],
+            }
+            if r["source_id"]:
+                version["sourceId"] = r["source_id"]
+            out.setdefault(r["id"], {}).setdefault(r["property"], []).append(version)
+        return out
+
     # ---- ground truth of the generator ----------------------------------------------------
     def add_truth(self, rows: Iterable[tuple[str, str | None, str | None]]) -> None:
         with self._lock:
@@ -477,7 +545,7 @@ class SandboxState:
     def reset(self) -> None:
         """Empty both CRMs (records, associations, schema additions, ledger; tokens stay)."""
         with self._lock:
-            for table in ("records", "assoc", "schema_extra", "ledger", "truth"):
+            for table in ("records", "assoc", "schema_extra", "ledger", "truth", "prop_history"):
                 self._conn.execute(f"DELETE FROM {table}")
             self._conn.execute("DELETE FROM meta WHERE key NOT LIKE 'config:%'")
 

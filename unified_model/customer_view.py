@@ -144,7 +144,13 @@ def render_customer(store: HubStore, customer_id: str, *, now: dt.datetime, emai
         if mv.get("handover_ready_since"):
             out.append(f"  ready since {mv['handover_ready_since']}")
         if mv.get("handover_handed_over_on"):
-            out.append(f"  handed over on {mv['handover_handed_over_on']}")
+            source = mv.get("handover_handed_over_from")
+            from_ = f" ({source})" if source else ""
+            out.append(f"  handed over on {mv['handover_handed_over_on']}{from_}")
+        elif handover.status in ("account_management", "at_risk"):
+            out.append(
+                f"  handed over before {seen} (first seen; the CRMs' owner history has no date)"
+            )
         if mv.get("handover_next_step"):
             out.append(f"  next step: {mv['handover_next_step']}")
     out.append("")

@@ -28,9 +28,13 @@ by size, industry, owner team or product line.
 Dates are the business's days (``kpis.business_hours.timezone``) and are never invented. A status
 change is dated by the event that caused it where a record dates it (the ticket that put the
 customer at risk, the contract that started onboarding, the day a calendar rule or zone boundary
-was reached), otherwise by when the hub observed the change (``observed_at``). What happened
-before the hub first saw a customer and no record dates (an AM owner already in place, maturity
-already reached) stays unknown: the date is empty and the summary says "first seen on".
+was reached), otherwise by when the hub observed the change (``observed_at``). The handover itself
+is dated by the CRMs' owner history where it exists (``CustomerFacts.owner_assigned_at``: when the
+account manager became owner, per Salesforce ``AccountHistory`` or HubSpot's versions of
+``hubspot_owner_id``; basis ``crm_history``), also for a customer the hub first sees already
+handed over. What happened before the hub first saw a customer and no record dates (an AM owner
+without owner history, maturity already reached) stays unknown: the date is empty and the summary
+says "first seen on".
 ``ready_since`` and ``handed_over_on`` survive transitions as before; the usage peak since the
 handover is kept in the ``usage_drop`` criterion's ``value``.
 
@@ -108,6 +112,9 @@ class CustomerFacts:
     previous: HandoverState | None = None
     #: owners of the customer's records by (source, source_id): names the seller of a deal
     owners: dict[tuple[str, str], Owner] = field(default_factory=dict)
+    #: when the customer's current owner was assigned, per a CRM's owner history (None: no
+    #: history dates it); dates a handover the hub did not see happen
+    owner_assigned_at: dt.datetime | None = None
 
 
 class _Row(Protocol):
@@ -220,7 +227,8 @@ class HandoverDecision:
     mature_since: dt.datetime | None = None
     first_seen_at: dt.datetime | None = None
     #: how each date is known ("event": from a CRM record's time or a hub observation;
-    #: "first_seen": unknown, before ``first_seen_at``) and the internal trigger baseline
+    #: "crm_history": the CRM's owner history; "first_seen": unknown, before
+    #: ``first_seen_at``) and the internal trigger baseline
     date_basis: dict[str, str] = field(default_factory=dict)
     #: the segment whose rules applied ("" for the default rules)
     segment: str = ""
@@ -412,15 +420,18 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
         # judged as such: at risk when a trigger fires. The handover day is only known when the
         # hub saw the owner change; before that it is unknown ("first seen on"), and the at-risk
         # triggers count from the first signed contract (the handover cannot precede it).
+        history = _history_handover(ctx)
         if prev is None:
             assumed = HandoverState(
                 customer_id=facts.customer.id,
                 status="account_management",
                 rule_kind=rules.handover.rule,
                 reasons=[],
-                handed_over_on=None,
+                handed_over_on=history,
                 evaluated_at=ctx.observed,
-                date_basis={
+                date_basis={"handed_over_on": "crm_history"}
+                if history is not None
+                else {
                     "handed_over_on": "first_seen",
                     "trigger_baseline": (signed_at or ctx.observed).isoformat(),
                 },
@@ -431,10 +442,11 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
                 status="account_management",
                 rule_kind=rules.handover.rule,
                 reasons=[],
-                handed_over_on=ctx.observed,
+                handed_over_on=history or ctx.observed,
                 evaluated_at=ctx.observed,
                 ready_since=prev.ready_since,
                 first_seen_at=prev.first_seen_at,
+                date_basis={"handed_over_on": "crm_history"} if history is not None else {},
             )
         decision, event = _evaluate_handed_over(ctx, assumed, won_c)
         return dataclasses.replace(decision, mature_since=mature_since), event
@@ -491,14 +503,19 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
         rule_met_at,
         zone_open_at,
     )
-    if prev is None:
+    history = _history_handover(ctx)
+    if history is not None:
+        # the CRM's owner history dates the handover, seen by the hub or not
+        basis = {**ready.date_basis, "handed_over_on": "crm_history"}
+        handed_on: dt.datetime | None = history
+    elif prev is None:
         # first seen with an account manager: the handover day is in no record
         basis = {
             **ready.date_basis,
             "handed_over_on": "first_seen",
             "trigger_baseline": (signed_at or ctx.observed).isoformat(),
         }
-        handed_on: dt.datetime | None = None
+        handed_on = None
     else:
         basis, handed_on = dict(ready.date_basis), ctx.observed
     handed = HandoverState(
@@ -516,6 +533,14 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
     if d.status == "account_management":
         event = handed_on
     return d, event
+
+
+def _history_handover(ctx: _Ctx) -> dt.datetime | None:
+    """When the account manager became owner, per the CRM's owner history (None: unknown).
+
+    A time after the evaluation (a clock skew between CRM and hub) is not trusted."""
+    at = as_utc(ctx.facts.owner_assigned_at)
+    return at if at is not None and at <= ctx.observed else None
 
 
 def _with_ready_since(
@@ -577,13 +602,22 @@ def _dated(ctx: _Ctx, d: HandoverDecision, event_at: dt.datetime | None) -> Hand
     if prev is not None:
         first_seen = as_utc(prev.first_seen_at) or as_utc(prev.evaluated_at) or ctx.observed
     basis = dict(d.date_basis)
+    from_history = (
+        d.status == "account_management"
+        and d.handed_over_on is not None
+        and basis.get("handed_over_on") == "crm_history"
+    )
     if prev is not None and prev.status == d.status:
         since = as_utc(prev.status_since)
         basis["status_since"] = (prev.date_basis or {}).get(
             "status_since", "event" if since else "first_seen"
         )
+        if since is None and from_history:
+            # "since before first seen", now dated by the CRM's owner history
+            since, basis["status_since"] = d.handed_over_on, "crm_history"
     elif event_at is not None:
-        since, basis["status_since"] = event_at, "event"
+        dated_by_history = from_history and event_at == d.handed_over_on
+        since, basis["status_since"] = event_at, "crm_history" if dated_by_history else "event"
     elif prev is None:
         since, basis["status_since"] = None, "first_seen"
     else:
@@ -622,7 +656,9 @@ def _summary(ctx: _Ctx, d: HandoverDecision) -> str:
         return f"at risk{when}: {blockers}{tail}"
     handed = local_day(d.handed_over_on, rules)
     if handed is not None:
-        return f"account management since {handed.isoformat()}"
+        source = d.date_basis.get("handed_over_on") == "crm_history"
+        where = " (owner change in the CRM history)" if source else ""
+        return f"account management since {handed.isoformat()}{where}"
     return f"account management ({seen}; handover date not in the CRM history)"
 
 
@@ -1026,7 +1062,15 @@ def _evaluate_handed_over(
     facts, rules, now = ctx.facts, ctx.rules, ctx.now
     trig = rules.handover.at_risk
     m = rules.handover.maturity
-    handed = _baseline(prev, now)
+    basis = _kept_basis(prev)
+    handed_on = as_utc(prev.handed_over_on)
+    history = _history_handover(ctx)
+    if handed_on is None and history is not None and basis.get("handed_over_on") == "first_seen":
+        # first seen handed over on an unknown day, and the CRM's owner history now dates it
+        # (read for the first time after an upgrade, or the owner's history came later)
+        handed_on, basis["handed_over_on"] = history, "crm_history"
+        basis.pop("trigger_baseline", None)
+    handed = handed_on if handed_on is not None else _baseline(prev, now)
     reasons = [won_c]
     event: dt.datetime | None = None
     if trig.new_critical_ticket:
@@ -1074,7 +1118,6 @@ def _evaluate_handed_over(
                 Criterion("usage_drop", True, f"usage unknown, peak since handover {peak:g}", peak)
             )
     ready_since = as_utc(prev.ready_since)
-    basis = _kept_basis(prev)
     status: Status = "at_risk" if any(not c.passed for c in reasons) else "account_management"
     d = HandoverDecision(
         facts.customer.id,
@@ -1082,7 +1125,7 @@ def _evaluate_handed_over(
         prev.rule_kind,
         reasons,
         ready_since,
-        as_utc(prev.handed_over_on),
+        handed_on,
         "",
         date_basis=basis,
         # kept as it was when handed over: a re-evaluation of the same facts says the same
@@ -1091,4 +1134,4 @@ def _evaluate_handed_over(
     if status == "at_risk":
         return d, event
     # back from at risk, or handed over just now: dated by when the hub observed it
-    return d, (as_utc(prev.handed_over_on) if prev.status == "account_management" else None)
+    return d, (handed_on if prev.status == "account_management" else None)

@@ -94,6 +94,7 @@ def gather_facts(
 
     deals, tickets, emails = load(t.Deal), load(t.Ticket), load(t.Email)
     contacts, activities = load(t.Contact), load(t.Activity)
+    accounts = load(t.SourceAccount)
     previous = {
         h.customer_id: h
         for h in session.exec(
@@ -115,9 +116,35 @@ def gather_facts(
                 for d in deals.get(c.id, [])
                 if d.owner_id and (o := (owners_by_id or {}).get((d.source, d.owner_id)))
             },
+            owner_assigned_at=owner_assigned_at(c, accounts.get(c.id, []), owners_by_id or {}),
         )
         for c in customers
     ]
+
+
+def owner_assigned_at(
+    customer: t.Customer,
+    accounts: Iterable[t.SourceAccount],
+    owners_by_id: dict[tuple[str, str], t.Owner],
+) -> dt.datetime | None:
+    """When the customer's current owner took it over, per the CRMs' owner history.
+
+    Only accounts whose owner is still the one the history names count, and only where that
+    owner is the customer's survived owner (same email); with both CRMs dating it, the earlier
+    day (the first CRM that showed the handover). None when no history dates it.
+    """
+    email = (customer.owner_email or "").strip().casefold()
+    times = []
+    for a in accounts:
+        if a.deleted or not a.owner_id or a.owner_assigned_at is None:
+            continue
+        if a.owner_assigned_to != a.owner_id:
+            continue  # the history names an earlier owner: it dates nothing current
+        owner = owners_by_id.get((a.source, a.owner_id))
+        if email and (owner is None or (owner.email or "").strip().casefold() != email):
+            continue
+        times.append(a.owner_assigned_at)
+    return min(times) if times else None
 
 
 def customer_values(facts: CustomerFacts, rules: HubRules, now: dt.datetime) -> dict[str, Any]:
@@ -165,6 +192,14 @@ def handover_values(decision: HandoverDecision, rules: HubRules) -> dict[str, An
         "handover_status_since": day(decision.status_since),
         "handover_ready_since": day(decision.ready_since),
         "handover_handed_over_on": day(decision.handed_over_on),
+        # where the handover day comes from: the CRM's owner history, or the sync that saw it
+        "handover_handed_over_from": (
+            None
+            if decision.handed_over_on is None
+            else "CRM owner history"
+            if decision.date_basis.get("handed_over_on") == "crm_history"
+            else "seen by a sync"
+        ),
         "handover_first_seen_on": day(decision.first_seen_at),
         "handover_next_step": decision.next_steps or None,
         "handover_segment": decision.segment or None,

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from connectors.records import AnyRecord
+from connectors.records import AnyRecord, OwnerAssignmentRecord
 from unified_model import tables as t
 
 #: record attribute -> table column, where the names differ
@@ -44,7 +44,16 @@ _RENAMES: dict[str, str] = {
 _SKIP = {"object_type"}
 
 #: account columns that are not business content (see ``SourceAccount.content_hash``)
-_NOT_CONTENT = {"hub_fields", "modified_at", "deleted", "customer_id", "source", "source_id"}
+_NOT_CONTENT = {
+    "hub_fields",
+    "modified_at",
+    "deleted",
+    "customer_id",
+    "source",
+    "source_id",
+    "owner_assigned_to",
+    "owner_assigned_at",
+}
 
 #: Placeholders for NOT NULL columns in the tombstone of a record the hub never stored; they are
 #: inserted only, never written over a stored row's value.
@@ -389,7 +398,14 @@ class HubStore:
         """Store a page of connector records of one kind; tombstones mark rows deleted.
 
         Returns counts: ``upserted``, ``tombstoned``, ``suppressed`` (erased people kept out).
+        Owner assignments (the CRMs' owner history) among them update their accounts.
         """
+        assignments = [r for r in records if isinstance(r, OwnerAssignmentRecord)]
+        if assignments:
+            records = [r for r in records if not isinstance(r, OwnerAssignmentRecord)]
+            changed = self.apply_owner_assignments(assignments)
+            if not records:
+                return {"upserted": 0, "tombstoned": 0, "suppressed": 0, "owners_dated": changed}
         model = t.SOURCE_TABLES[kind]
         live: list[dict[str, Any]] = []
         dead: list[dict[str, Any]] = []
@@ -420,6 +436,59 @@ class HubStore:
             if kind == "contact":
                 self._scrub_deleted_contacts([d["source_id"] for d in dead], dead[0]["source"])
         return {"upserted": len(live), "tombstoned": len(dead), "suppressed": suppressed}
+
+    def apply_owner_assignments(self, records: Sequence[OwnerAssignmentRecord]) -> int:
+        """Note on each account when its current owner was assigned, per the CRM's history.
+
+        Per account the latest entry wins (one run may read several changes of one account;
+        a re-read of an older one never moves it back). An entry naming an owner the stored row
+        does not have yet (the account's own read comes later) is kept: the handover uses it
+        only while ``owner_assigned_to`` is the account's ``owner_id``. An entry without a date
+        clears it (the history cannot date the current owner). Accounts not stored are skipped.
+        Bumps ``changed_at`` only when a value changes, so the handover re-evaluates exactly
+        those customers. Returns how many accounts changed.
+        """
+        latest: dict[tuple[str, str], OwnerAssignmentRecord] = {}
+        for r in records:
+            if r.deleted or not r.account_id or not r.owner_id:
+                continue
+            key = (r.source, r.account_id)
+            have = latest.get(key)
+            when = r.assigned_at or r.modified_at
+            if have is None or when >= (have.assigned_at or have.modified_at):
+                latest[key] = r
+        if not latest:
+            return 0
+        table = t.table_of(t.SourceAccount)
+        new_at = sa.bindparam("v_at", type_=t.UtcDateTime())
+        new_to: sa.BindParameter[str] = sa.bindparam("v_to")
+        stmt = (
+            table.update()
+            .where(
+                table.c.source == sa.bindparam("k_source"),
+                table.c.source_id == sa.bindparam("k_id"),
+                sa.or_(
+                    table.c.owner_assigned_to.is_distinct_from(new_to),
+                    table.c.owner_assigned_at.is_distinct_from(new_at),
+                ),
+                # never back in time: an older entry read again leaves a newer one alone
+                sa.or_(
+                    table.c.owner_assigned_at.is_(None),
+                    new_at.is_(None),
+                    table.c.owner_assigned_at <= new_at,
+                ),
+            )
+            .values(owner_assigned_to=new_to, owner_assigned_at=new_at, changed_at=utcnow())
+        )
+        params = [
+            {"k_source": s, "k_id": a, "v_to": r.owner_id, "v_at": r.assigned_at}
+            for (s, a), r in sorted(latest.items())
+        ]
+        changed = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(params), 5000):
+                changed += conn.execute(stmt, params[start : start + 5000]).rowcount or 0
+        return changed
 
     def mark_missing_deleted(self, kind: str, source: str, seen_ids: Iterable[str]) -> int:
         """After a full id pass: tombstone live rows whose id the CRM no longer has (hard deletes)."""

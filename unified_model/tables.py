@@ -128,6 +128,11 @@ class SourceAccount(SQLModel, table=True):
     changed_at: dt.datetime | None = _ts(index=True)
     #: hub time the CRM's copy of the hub's own fields last changed (echo or manual edit)
     hub_fields_at: dt.datetime | None = _ts()
+    #: the owner the CRM's owner history last names (Salesforce AccountHistory, HubSpot's
+    #: versions of ``hubspot_owner_id``) and when it was assigned: the handover day of a customer
+    #: first seen with an account manager, when it is still this row's ``owner_id``
+    owner_assigned_to: str | None = None
+    owner_assigned_at: dt.datetime | None = _ts()
 
 
 class Contact(SQLModel, table=True):

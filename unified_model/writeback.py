@@ -119,7 +119,9 @@ HUB_FIELDS: dict[str, tuple[HubFieldSpec, str]] = {
                 "handed_over_on",
                 "Handed over on",
                 "date",
-                "Business day account management took the customer over (empty when unknown).",
+                "Business day account management took the customer over: from the CRM's owner "
+                "history where it has one, else the day a sync saw it (empty when unknown: the "
+                "reasons say 'first seen on').",
             ),
             "metric:handover_handed_over_on",
         ),

@@ -33,6 +33,7 @@ from connectors.records import (
     DealRecord,
     EmailRecord,
     ObjectKind,
+    OwnerAssignmentRecord,
     OwnerRecord,
     SourceRecord,
     TicketRecord,
@@ -325,6 +326,55 @@ def address(raw: str | None) -> str | None:
     """The first bare address of a single-address property (``hs_email_from_email``)."""
     found = addresses(raw)
     return found[0] if found else None
+
+
+#: The company owner property whose versions date an owner change (``propertiesWithHistory``).
+OWNER_PROPERTY = "hubspot_owner_id"
+#: A version this close to the record's creation was set when the record was made.
+_AT_CREATION = dt.timedelta(seconds=60)
+
+
+def owner_assignment(obj: Any) -> OwnerAssignmentRecord | None:
+    """When a company got its current owner, from a read with
+    ``propertiesWithHistory=hubspot_owner_id`` (versions newest first).
+
+    The current owner's versions at the head of the list (a re-set to the same owner is no
+    change) go back to the one that assigned it. It dates an assignment when an earlier version
+    names another owner (or a cleared value), or when it came after the company was created
+    and not by an import; an owner set when the company was created or imported dates no
+    handover (``assigned_at`` None: the hub says "first seen on"). None without an owner or
+    without versions of it (nothing to say).
+    """
+    props = obj.properties or {}
+    current = text(props.get(OWNER_PROPERTY))
+    history = getattr(obj, "properties_with_history", None) or {}
+    versions = list(history.get(OWNER_PROPERTY) or [])
+    if current is None or not versions:
+        return None
+    run = []
+    for v in versions:
+        if text(getattr(v, "value", None)) != current:
+            break
+        run.append(v)
+    if not run:
+        return None  # the history does not know the current owner yet: say nothing
+    first = run[-1]
+    when = instant(getattr(first, "timestamp", None))
+    earlier = len(run) < len(versions)
+    created = instant(getattr(obj, "created_at", None)) or instant(props.get("createdate"))
+    after_creation = when is not None and (created is None or when - created > _AT_CREATION)
+    imported = str(getattr(first, "source_type", "") or "").upper() == "IMPORT"
+    dated = earlier or (after_creation and not imported)
+    modified = instant(props.get("hs_lastmodifieddate")) or instant(obj.updated_at) or when
+    return OwnerAssignmentRecord(
+        source=HUBSPOT,
+        object_type="companies",
+        source_id=str(obj.id),
+        modified_at=modified or EPOCH,
+        account_id=str(obj.id),
+        owner_id=current,
+        assigned_at=when if dated else None,
+    )
 
 
 def iso(moment: dt.datetime) -> str:

@@ -59,6 +59,7 @@ from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.mapping import (
     EPOCH,
     KIND_SPECS,
+    OWNER_PROPERTY,
     SPECS,
     FieldMapping,
     ObjectSpec,
@@ -68,6 +69,7 @@ from connectors.hubspot.mapping import (
     iso,
     ordered_inline,
     ordered_targets,
+    owner_assignment,
     owner_record,
     tombstone,
 )
@@ -395,7 +397,35 @@ class HubSpotReader:
             if cut:
                 found.update(self.associations(spec.object_type, to, cut))
             assoc[to] = found
-        return [self.mapper.record(kind, o, assoc) for o in objects]
+        records = [self.mapper.record(kind, o, assoc) for o in objects]
+        return records + self._owner_assignments(spec, objects)
+
+    def _owner_assignments(self, spec: ObjectSpec, objects: list[Any]) -> list[AnyRecord]:
+        """When the companies of a unit got their current owner: the versions of
+        ``hubspot_owner_id`` through batch reads (100 companies a call; only companies that have
+        an owner). Why a batch read and not ``propertiesWithHistory`` on the read itself: search
+        cannot return history, and a list page asking for it holds 50 companies instead of 100,
+        so both ways cost one call per 100 companies; the batch read serves first syncs and
+        increments alike, and a run with no changed company makes none."""
+        if spec.object_type != "companies":
+            return []
+        owned = [str(o.id) for o in objects if (o.properties or {}).get(OWNER_PROPERTY)]
+        out: list[AnyRecord] = []
+        for i in range(0, len(owned), BATCH_READ_MAX):
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=x) for x in owned[i : i + BATCH_READ_MAX]],
+                properties=[OWNER_PROPERTY],
+                properties_with_history=[OWNER_PROPERTY],
+            )
+            answer = self.client.call(
+                "batch read companies owner history",
+                functools.partial(self.client.api("batch").read, spec.object_type, request),
+            )
+            for obj in answer.results if answer else []:
+                record = owner_assignment(obj)
+                if record is not None:
+                    out.append(record)
+        return out
 
     def _freeze_upper(self, previous_upper: dt.datetime | None) -> dt.datetime:
         now = self.client.usage.server_time
@@ -446,7 +476,8 @@ class HubSpotReader:
             return []
         ids = [str(o.id) for o in objects]
         assoc = {to: self.associations(spec.object_type, to, ids) for to in spec.associations}
-        return [self.mapper.record(kind, o, assoc) for o in objects]
+        records = [self.mapper.record(kind, o, assoc) for o in objects]
+        return records + self._owner_assignments(spec, objects)
 
     # ---- associations -----------------------------------------------------------------------
     def associations(self, from_ot: str, to_ot: str, ids: Sequence[str]) -> dict[str, list[str]]:

@@ -5,7 +5,8 @@ What it does for the rest of the hub: read every object kind incrementally with 
 Accounts (``write``), create those fields where missing (``ensure_fields``), read them back for
 drift detection (``read_hub_fields``), and report every API call it spent (``usage``).
 
-Salesforce objects per kind: owner -> User, account -> Account, contact -> Contact and Lead,
+Salesforce objects per kind: owner -> User, account -> Account and AccountHistory (owner
+changes, one query per run: when each account got its current owner), contact -> Contact and Lead,
 deal -> Opportunity, deal_stage -> OpportunityHistory, email -> EmailMessage, ticket -> Case,
 activity -> Task and Event. Cursor of a kind: the object's cursor (see ``reader.py``); for
 contact and activity, whose kinds span two objects, ``{"Contact": {...}, "Lead": {...}}`` and
@@ -45,6 +46,7 @@ from connectors.salesforce.fields import (
     not_writable_detail,
 )
 from connectors.salesforce.mapping import (
+    HISTORY_OBJECTS,
     KIND_OBJECTS,
     MAPPABLE,
     FieldMap,
@@ -105,7 +107,8 @@ class SalesforceConnector:
         ``queryAll`` again; only its absence from a full id pass tells. Costs one call per 2000
         ids; the assets run it every ``reconcile_interval_hours``.
         """
-        objects = KIND_OBJECTS.get(kind)
+        # History rows are never purged on their own: only the records' own ids need the pass.
+        objects = tuple(o for o in KIND_OBJECTS.get(kind, ()) if o not in HISTORY_OBJECTS)
         if not objects:
             return
         seen: set[str] = set()

@@ -27,6 +27,7 @@ from connectors.records import (
     DealRecord,
     DealStageRecord,
     EmailRecord,
+    OwnerAssignmentRecord,
     OwnerRecord,
     TicketRecord,
 )
@@ -36,7 +37,9 @@ Row = Mapping[str, Any]
 #: The Salesforce objects behind each hub kind, in read order.
 KIND_OBJECTS: dict[str, tuple[str, ...]] = {
     "owner": ("User",),
-    "account": ("Account",),
+    # AccountHistory (owner changes, where history tracking on Owner is on) after Account, so
+    # the accounts an owner change names are stored before it
+    "account": ("Account", "AccountHistory"),
     "contact": ("Contact", "Lead"),
     "deal": ("Opportunity",),
     "deal_stage": ("OpportunityHistory",),
@@ -46,6 +49,21 @@ KIND_OBJECTS: dict[str, tuple[str, ...]] = {
 }
 
 SYSTEM_FIELDS: tuple[str, ...] = ("Id", "IsDeleted", "SystemModstamp", "CreatedDate")
+#: Field history objects: rows the org writes once and never changes, so they have no
+#: SystemModstamp; their cursor is CreatedDate, and only the tracked fields the hub reads are
+#: asked for (a static filter of every query on them).
+HISTORY_OBJECTS: dict[str, str] = {"AccountHistory": "Field = 'Owner'"}
+_HISTORY_SYSTEM_FIELDS: tuple[str, ...] = ("Id", "IsDeleted", "CreatedDate")
+
+
+def cursor_field(sf_object: str) -> str:
+    """The timestamp an object's incremental read is keyed on (with ``Id`` for ties)."""
+    return "CreatedDate" if sf_object in HISTORY_OBJECTS else "SystemModstamp"
+
+
+def system_fields(sf_object: str) -> tuple[str, ...]:
+    return _HISTORY_SYSTEM_FIELDS if sf_object in HISTORY_OBJECTS else SYSTEM_FIELDS
+
 
 #: Standard fields read per object (besides the system fields), with their describe types.
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
@@ -104,6 +122,7 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
         "OwnerId": "reference",
     },
     "OpportunityHistory": {"OpportunityId": "reference", "StageName": "picklist"},
+    "AccountHistory": {"AccountId": "reference", "Field": "picklist", "NewValue": "anyType"},
     "Case": {
         "AccountId": "reference",
         "ContactId": "reference",
@@ -227,7 +246,7 @@ def select_fields(
     sf_object: str, field_map: FieldMap, hub_names: tuple[str, ...] = ()
 ) -> list[str]:
     """The SELECT list for one object: system, standard, mapped and (Account) hub fields."""
-    fields = [*SYSTEM_FIELDS, *STANDARD_FIELDS[sf_object]]
+    fields = [*system_fields(sf_object), *STANDARD_FIELDS[sf_object]]
     for name in [*field_map.fields_for(sf_object).values(), *hub_names]:
         if name not in fields:
             fields.append(name)
@@ -336,8 +355,8 @@ def field_types(sf_object: str, describe: Mapping[str, Any] | None) -> dict[str,
 
 
 def _base(sf_object: str, row: Row) -> dict[str, Any]:
-    modified = parse_datetime(row.get("SystemModstamp"))
-    assert modified is not None, "every Salesforce row carries SystemModstamp"
+    modified = parse_datetime(row.get(cursor_field(sf_object)))
+    assert modified is not None, "every Salesforce row carries its cursor field"
     return {
         "source": SALESFORCE,
         "object_type": sf_object,
@@ -352,6 +371,19 @@ def _mapped(row: Row, field_map: FieldMap, key: str) -> Any:
     if not name:
         return None
     return row.get(name)
+
+
+def _is_user_id(value: Any) -> bool:
+    text_value = str(value or "")
+    return text_value.startswith("005") and len(text_value) in (15, 18) and text_value.isalnum()
+
+
+def wanted_row(sf_object: str, row: Row) -> bool:
+    """Whether a row becomes a record. An owner change writes two ``AccountHistory`` rows, one
+    with the user ids and one with their names; only the id row says who the owner is."""
+    if sf_object == "AccountHistory":
+        return bool(parse_bool(row.get("IsDeleted"))) or _is_user_id(row.get("NewValue"))
+    return True
 
 
 def to_record(
@@ -438,6 +470,13 @@ def to_record(
             deal_id=str(row.get("OpportunityId") or ""),
             stage=text(row.get("StageName")),
             entered_at=parse_datetime(row.get("CreatedDate")),
+        )
+    if sf_object == "AccountHistory":
+        return OwnerAssignmentRecord(
+            **base,
+            account_id=str(row.get("AccountId") or ""),
+            owner_id=text(row.get("NewValue")),
+            assigned_at=parse_datetime(row.get("CreatedDate")),
         )
     if sf_object == "Case":
         return TicketRecord(

@@ -32,6 +32,10 @@ Why this shape:
   Above ``bulk_threshold`` the rest (strictly after that page's last position, so no row is read
   twice and none is skipped) comes from one Bulk API 2.0 job; the cursor then holds the job and
   locator until the last chunk. Otherwise REST keyset pages continue.
+- Field history objects (``AccountHistory``, the owner changes) have no SystemModstamp: a row is
+  written once and never changes, so their position is ``(CreatedDate, Id)``, with the same
+  overlap logic, and every query on them carries its fixed filter (``Field = 'Owner'``): one
+  query per run reads only the owner changes since the last one.
 - Records purged from the recycle bin never show up in ``queryAll``: :meth:`ObjectReader.live_ids`
   serves the periodic full id pass that finds them.
 
@@ -55,14 +59,17 @@ from connectors.records import SALESFORCE, AnyRecord
 from connectors.salesforce import bulk, soql
 from connectors.salesforce.client import InvalidFieldError, SalesforceClient, safe_code
 from connectors.salesforce.mapping import (
+    HISTORY_OBJECTS,
     STANDARD_FIELDS,
     FieldMap,
+    cursor_field,
     field_types,
     iso_ts,
     parse_datetime,
     select_fields,
     to_record,
     typed_csv_row,
+    wanted_row,
 )
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -317,6 +324,8 @@ class ObjectReader:
                 after=after,
                 # totalSize = min(rows, this): above the threshold <=> more than the threshold.
                 limit=max(threshold or 0, limit) + 1 if probe else limit,
+                ts_field=cursor_field(sf_object),
+                static=HISTORY_OBJECTS.get(sf_object, ""),
             )
             total: int | None = None
             if probe:
@@ -330,14 +339,15 @@ class ObjectReader:
                     continue
                 rows = got
             records: list[AnyRecord] = []
+            stamp = cursor_field(sf_object)
             for row in rows:
-                row_id, ts = str(row["Id"]), iso_ts(_ts(row["SystemModstamp"]))
-                if not recent.seen(row_id, ts):
+                row_id, ts = str(row["Id"]), iso_ts(_ts(row[stamp]))
+                if not recent.seen(row_id, ts) and wanted_row(sf_object, row):
                     records.append(self._record(sf_object, row, extra))
                 recent.add(row_id, ts)
             if rows:
                 last = rows[-1]
-                after = (_ts(last["SystemModstamp"]), str(last["Id"]))
+                after = (_ts(last[stamp]), str(last["Id"]))
                 if stored is None or after > stored:
                     stored = after
             position = stored or (EPOCH, "")
@@ -472,7 +482,15 @@ class ObjectReader:
         fields = self._fields(sf_object, extra)
         if job is None:
             job = bulk.create_query_job(
-                self.client, sf_object, soql.full_extract(sf_object, fields, after=start)
+                self.client,
+                sf_object,
+                soql.full_extract(
+                    sf_object,
+                    fields,
+                    after=start,
+                    ts_field=cursor_field(sf_object),
+                    static=HISTORY_OBJECTS.get(sf_object, ""),
+                ),
             )
             bulk.wait_for_query_job(self.client, sf_object, job)
         types = field_types(
@@ -488,9 +506,9 @@ class ObjectReader:
             records: list[AnyRecord] = []
             for raw in chunk.rows:
                 row = typed_csv_row(raw, types)
-                position = (_ts(row["SystemModstamp"]), str(row["Id"]))
+                position = (_ts(row[cursor_field(sf_object)]), str(row["Id"]))
                 ts = iso_ts(position[0])
-                if not recent.seen(position[1], ts):
+                if not recent.seen(position[1], ts) and wanted_row(sf_object, row):
                     records.append(self._record(sf_object, row, extra))
                 recent.add(position[1], ts)
                 if best is None or position > best:

@@ -48,14 +48,23 @@ def _select(fields: Sequence[str], sf_object: str) -> str:
     )
 
 
-def _after(position: tuple[dt.datetime, str]) -> str:
-    """``WHERE`` strictly after a keyset position, ties on the timestamp broken by Id."""
+def _after(position: tuple[dt.datetime, str], ts_field: str = "SystemModstamp") -> str:
+    """The condition strictly after a keyset position, ties on the timestamp broken by Id."""
     ts, last_id = position
+    check_identifier(ts_field, "field")
     return format_soql(
-        " WHERE SystemModstamp > {ts:literal} OR (SystemModstamp = {ts:literal} AND Id > {id})",
+        "{f:literal} > {ts:literal} OR ({f:literal} = {ts:literal} AND Id > {id})",
+        f=ts_field,
         ts=iso_ts(ts),
         id=last_id,
     )
+
+
+def _where(static: str, moved: str) -> str:
+    """`` WHERE`` with the static condition and the position (parenthesised when both)."""
+    if static and moved:
+        return f" WHERE {static} AND ({moved})"
+    return f" WHERE {static or moved}" if (static or moved) else ""
 
 
 def changed_since(
@@ -65,6 +74,8 @@ def changed_since(
     since: dt.datetime | None,
     after: tuple[dt.datetime, str] | None,
     limit: int | None,
+    ts_field: str = "SystemModstamp",
+    static: str = "",
 ) -> str:
     """One keyset page of rows changed after a position, oldest first.
 
@@ -73,28 +84,38 @@ def changed_since(
     ``cursor - overlap``). Neither: from the beginning (first sync). ``limit`` None: no
     ``LIMIT``. The answer's ``totalSize`` counts the rows the query matches (up to ``limit``),
     which is how a first sync's first page tells REST from Bulk without a ``COUNT()`` call.
+    ``ts_field``: the object's cursor field (``CreatedDate`` for field history objects, whose
+    rows never change); ``static``: a fixed condition (a code constant, never outside text)
+    every query of the object carries (``Field = 'Owner'``).
     """
     head = _select(fields, sf_object)
-    order = " ORDER BY SystemModstamp, Id"
+    check_identifier(ts_field, "field")
+    order = format_soql(" ORDER BY {f:literal}, Id", f=ts_field)
     if limit is not None:
         order += format_soql(" LIMIT {n}", n=int(limit))
     if after is not None:
-        where = _after(after)
+        moved = _after(after, ts_field)
     elif since is not None:
-        where = format_soql(" WHERE SystemModstamp > {ts:literal}", ts=iso_ts(since))
+        moved = format_soql("{f:literal} > {ts:literal}", f=ts_field, ts=iso_ts(since))
     else:
-        where = ""
-    return head + where + order
+        moved = ""
+    return head + _where(static, moved) + order
 
 
 def full_extract(
-    sf_object: str, fields: Sequence[str], *, after: tuple[dt.datetime, str] | None = None
+    sf_object: str,
+    fields: Sequence[str],
+    *,
+    after: tuple[dt.datetime, str] | None = None,
+    ts_field: str = "SystemModstamp",
+    static: str = "",
 ) -> str:
     """The rows of an object for a Bulk API 2.0 ``queryAll`` job (no ORDER BY: Bulk streams).
 
     ``after``: only the rows after that keyset position (the REST page a first sync read first).
     """
-    return _select(fields, sf_object) + (_after(after) if after is not None else "")
+    moved = _after(after, ts_field) if after is not None else ""
+    return _select(fields, sf_object) + _where(static, moved)
 
 
 def ids_after(sf_object: str, last_id: str | None, limit: int) -> str:

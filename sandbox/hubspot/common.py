@@ -241,7 +241,6 @@ def render_object(
     row: dict[str, Any],
     names: list[str] | None,
     *,
-    with_history: list[str] | None = None,
     extra_keys: bool = True,
 ) -> dict[str, Any]:
     """One record as ``SimplePublicObject``: id, properties, createdAt, updatedAt, archived.
@@ -268,21 +267,63 @@ def render_object(
     }
     if row["deleted"]:
         obj["archivedAt"] = row.get("deleted_at") or row["modified"]
-    if with_history:
-        history: dict[str, list[dict[str, Any]]] = {}
-        for name in with_history:
-            value = props.get(name, value_to_string(data.get(name)))
-            history[name] = (
-                []
-                if value is None
-                else [{"value": value, "timestamp": row["modified"], "sourceType": "API"}]
-            )
-        obj["propertiesWithHistory"] = history
     if extra_keys:
         obj["url"] = (
             f"https://app.hubspot.com/contacts/{PORTAL_ID}/record/{type_id(ot)}/{row['id']}"
         )
     return obj
+
+
+#: Properties whose versions the sandbox keeps, per object type: the ones the hub reads the
+#: history of. A real portal keeps every property's versions; the sandbox keeps these only,
+#: from the moment it knows them (generator seed, API writes, the mutator), and answers an empty
+#: list for the rest rather than an invented version dated at the record's last modification.
+TRACKED_HISTORY: dict[str, tuple[str, ...]] = {"companies": ("hubspot_owner_id",)}
+#: ``sourceType`` of a version written through the API (a private app's or OAuth app's write).
+API_SOURCE = "API"
+
+
+def record_history(
+    state: Any,
+    ot: str,
+    rid: str,
+    changes: dict[str, Any],
+    when: Any,
+    source_type: str = API_SOURCE,
+    *,
+    current: dict[str, Any] | None = None,
+) -> None:
+    """Append a version for each tracked property ``changes`` sets to a new value.
+
+    ``current``: the record's values before the write (None: a create, where only values that
+    are set make a version). Setting a property to the value it has makes no version.
+    """
+    tracked = TRACKED_HISTORY.get(ot, ())
+    versions: dict[str, str | None] = {}
+    for name in tracked:
+        if name not in changes:
+            continue
+        new = value_to_string(changes[name]) or None
+        if current is None:
+            if new is not None:
+                versions[name] = new
+        elif (value_to_string(current.get(name)) or None) != new:
+            versions[name] = new
+    if versions:
+        state.add_history(ot, rid, versions, when, source_type)
+
+
+def attach_history(
+    state: Any, ot: str, objs: list[dict[str, Any]], names: list[str] | None
+) -> None:
+    """``propertiesWithHistory`` of rendered records: every version of each requested property,
+    newest first, as ``{value, timestamp, sourceType[, sourceId]}`` (a cleared value is ``""``)."""
+    if not names or not objs:
+        return
+    known = state.history(ot, [o["id"] for o in objs], names)
+    for obj in objs:
+        versions = known.get(obj["id"], {})
+        obj["propertiesWithHistory"] = {name: versions.get(name, []) for name in names}
 
 
 def load_row(state: Any, ot: str, rid: str, *, archived: bool = False) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from sandbox.http import Request, Response
 from sandbox.hubspot import associations as assoc
 from sandbox.hubspot.common import (
     HubSpotError,
+    attach_history,
     batch_inputs,
     decode_cursor,
     encode_cursor,
@@ -31,6 +32,7 @@ from sandbox.hubspot.common import (
     now_iso,
     object_type,
     parse_bool,
+    record_history,
     render_object,
     row_dict,
     singular_upper,
@@ -43,6 +45,10 @@ from sandbox.hubspot.properties import definitions
 from sandbox.state import HS, SandboxState
 
 LIST_MAX = 100
+#: Page size of a list that asks for ``propertiesWithHistory``: "usage of this parameter will
+#: reduce the maximum number of objects that can be read by a single request" (the v3 objects
+#: API reference); HubSpot caps such pages at 50. Batch read keeps its 100 inputs.
+LIST_HISTORY_MAX = 50
 BATCH_MAX = 100
 #: Inline associations per association type and record in a v3 object read (list or get):
 #: "if your request returns more than 100 associations, you will need to use the value of the
@@ -339,7 +345,8 @@ def list_objects(state: SandboxState, request: Request, base_url: str) -> Respon
     """``GET /crm/v3/objects/{ot}``: keyset pages on the numeric id; ``paging`` only if more."""
     ot = object_type(request.params["ot"])
     defs = definitions(state, ot)
-    limit = int_arg(request, "limit", 10, LIST_MAX)
+    history = requested(request, "propertiesWithHistory", defs)
+    limit = int_arg(request, "limit", 10, LIST_HISTORY_MAX if history else LIST_MAX)
     after = decode_cursor(request.arg("after"))
     archived = parse_bool(request.arg("archived"))
     sql = "SELECT * FROM records WHERE crm=? AND object=? AND deleted=?"
@@ -351,8 +358,8 @@ def list_objects(state: SandboxState, request: Request, base_url: str) -> Respon
     params.append(limit + 1)
     rows = [row_dict(r) for r in state.execute(sql, params)]
     names = requested(request, "properties", defs)
-    history = requested(request, "propertiesWithHistory", defs)
-    results = [render_object(ot, r, names, with_history=history) for r in rows[:limit]]
+    results = [render_object(ot, r, names) for r in rows[:limit]]
+    attach_history(state, ot, results, history)
     _with_associations(state, ot, results, _assoc_types(request), base_url)
     body: dict[str, Any] = {"results": results}
     if len(rows) > limit:
@@ -405,12 +412,8 @@ def get_object(state: SandboxState, request: Request, base_url: str) -> Response
     )
     if row is None:
         raise _not_found(ot, rid)
-    obj = render_object(
-        ot,
-        row,
-        requested(request, "properties", defs),
-        with_history=requested(request, "propertiesWithHistory", defs),
-    )
+    obj = render_object(ot, row, requested(request, "properties", defs))
+    attach_history(state, ot, [obj], requested(request, "propertiesWithHistory", defs))
     _with_associations(state, ot, [obj], _assoc_types(request), base_url)
     return Response(200, obj)
 
@@ -425,6 +428,7 @@ def _insert(
     now = now_iso(state)
     _derive(ot, {}, props, now)
     state.insert(HS, ot, rid, props)
+    record_history(state, ot, rid, props, now)
     for to_ot, to_id, tid, category in links:
         assoc.add_link(state, ot, rid, to_ot, to_id, tid, category)
     row = state.get(HS, ot, rid)
@@ -448,7 +452,9 @@ def create_object(state: SandboxState, request: Request) -> Response:
 def _apply_update(
     state: SandboxState, ot: str, row: dict[str, Any], props: dict[str, str]
 ) -> dict[str, Any]:
-    _derive(ot, row["data"], props, now_iso(state))
+    now = now_iso(state)
+    _derive(ot, row["data"], props, now)
+    record_history(state, ot, row["id"], props, now, current=row["data"])
     updated = state.update(HS, ot, row["id"], props)
     assert updated is not None
     return updated
@@ -537,7 +543,8 @@ def batch_read(
         if row is None:
             missing.append(rid)
             continue
-        results.append(render_object(ot, row, names, with_history=history))
+        results.append(render_object(ot, row, names))
+    attach_history(state, ot, results, history)
     errors = _forced_errors({k: v for k, v in forced.items() if k}, "read", ot)
     if missing:
         errors.append(

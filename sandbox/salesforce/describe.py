@@ -51,7 +51,11 @@ _SOAP_TYPES = {
 }
 
 #: Plural child relationship names where appending "s" is wrong.
-_PLURALS = {"OpportunityHistory": "OpportunityHistories", "EmailMessage": "EmailMessages"}
+_PLURALS = {
+    "OpportunityHistory": "OpportunityHistories",
+    "AccountHistory": "Histories",
+    "EmailMessage": "EmailMessages",
+}
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ def _urls(obj: str, ver: str) -> dict[str, str]:
 
 def _object_summary(obj: str, ver: str) -> dict[str, Any]:
     meta = SF_OBJECTS[obj]
-    history = obj == "OpportunityHistory"
+    history = obj.endswith("History")
     return {
         "activateable": False,
         "createable": not history,
@@ -254,7 +258,7 @@ def _object_summary(obj: str, ver: str) -> dict[str, Any]:
         "isSubtype": False,
         "keyPrefix": meta["prefix"],
         "label": meta["label"],
-        "labelPlural": f"{meta['label']}s" if not history else "Opportunity History",
+        "labelPlural": f"{meta['label']}s" if not history else str(meta["label"]),
         "layoutable": not history,
         "mergeable": obj in ("Account", "Contact", "Lead"),
         "mruEnabled": True,

@@ -10,7 +10,8 @@ What a real org does on every write and the emulator reproduces:
   (``MALFORMED_ID`` / ``INVALID_CROSS_REFERENCE_KEY``), unique fields (``DUPLICATE_VALUE``);
 - derived values: ``Name`` of Contact/Lead/User, Opportunity ``IsClosed``/``IsWon``/``Probability``/
   ``LastStageChangeDate`` from the stage, an ``OpportunityHistory`` row whenever stage, amount,
-  close date or probability change, Case ``CaseNumber``/``IsClosed``/``ClosedDate``, Task and
+  close date or probability change, ``AccountHistory`` rows whenever an Account's owner changes
+  (field history tracking on ``Owner``, see :func:`record_owner_change`), Case ``CaseNumber``/``IsClosed``/``ClosedDate``, Task and
   Event ``AccountId``, an opportunity product's product fields and totals; ``CreatedById``/``LastModifiedById``/``OwnerId`` from the API user;
 - deletes go to the recycle bin (``IsDeleted``) and cascade from an Account to its Contacts,
   Opportunities, Cases and Events, from an Opportunity to its line items and contact roles,
@@ -430,6 +431,15 @@ class Store:
         changes = dict(values)
         changes.update(self._derive(schema.name, rec["data"], values, sf_datetime(now)))
         self.state.update(SF, schema.name, rec["id"], changes, modified=now)
+        if schema.name == "Account" and "OwnerId" in changes:
+            record_owner_change(
+                self.state,
+                rec["id"],
+                rec["data"].get("OwnerId"),
+                changes["OwnerId"],
+                now,
+                current().user_id,
+            )
         if schema.name == "Opportunity":
             new = dict(rec["data"])
             new.update(changes)
@@ -515,6 +525,46 @@ class Store:
                 self._cascade(child, cid)
 
 
+def _user_name(state: SandboxState, user_id: str | None) -> str | None:
+    rec = state.get(SF, "User", user_id, include_deleted=True) if user_id else None
+    return None if rec is None else rec["data"].get("Name")
+
+
+def record_owner_change(
+    state: SandboxState,
+    account_id: str,
+    old_owner: str | None,
+    new_owner: str | None,
+    when: dt.datetime,
+    user_id: str | None,
+) -> bool:
+    """The ``AccountHistory`` rows an org with history tracking on ``Owner`` writes for one
+    owner change: two rows at the same instant, one with the user ids (``DataType`` EntityId)
+    and one with their names (Text), as real orgs record lookup fields. Nothing when the owner
+    stays the same. Used by API writes, the mutator and the generator alike."""
+    if not new_owner or old_owner == new_owner:
+        return False
+    for data_type, old, new in (
+        ("EntityId", old_owner, new_owner),
+        ("Text", _user_name(state, old_owner), _user_name(state, new_owner)),
+    ):
+        state.insert(
+            SF,
+            "AccountHistory",
+            sf_new_id(state, "017"),
+            {
+                "AccountId": account_id,
+                "CreatedById": user_id,
+                "Field": "Owner",
+                "DataType": data_type,
+                "OldValue": old,
+                "NewValue": new,
+            },
+            created=when,
+        )
+    return True
+
+
 _EXT_SAFE = re.compile(r"^[A-Za-z0-9_]+$")
 
 #: Parent references the connectors and cascades filter on; indexed like external ids.
@@ -529,6 +579,7 @@ REFERENCE_INDEXES: dict[str, tuple[str, ...]] = {
     "CampaignMember": ("CampaignId",),
     "EmailMessage": ("ParentId",),
     "OpportunityHistory": ("OpportunityId",),
+    "AccountHistory": ("AccountId",),
 }
 
 

@@ -43,11 +43,14 @@ QUERY_ALL = ("GET", f"{V}/queryAll/")
 TOKEN = ("POST", "/services/oauth2/token")
 DESCRIBE = ("GET", f"{V}/sobjects/Account/describe")
 RECORD_COUNT = ("GET", f"{V}/limits/recordCount")
+#: The account kind's second object, its owner history: a first read (describe, one page).
+HISTORY_FIRST = [("GET", f"{V}/sobjects/AccountHistory/describe"), QUERY_ALL]
 BURST = 2500
 #: What the connector reads (``KIND_OBJECTS``): one record-count call asks for all of them.
 EVERY_OBJECT = (
     "User",
     "Account",
+    "AccountHistory",
     "Contact",
     "Lead",
     "Opportunity",
@@ -179,15 +182,15 @@ def test_first_sync_counted_above_the_bulk_threshold_goes_straight_to_bulk(sb: S
     job = calls[4][1].rsplit("/", 1)[1]
     # The org counts 1,203 live Accounts (> 1,000): record count + create + poll + 3 chunks, the
     # minimum for 1,204 rows through Bulk, and no REST page to size the object.
-    assert calls == [TOKEN, DESCRIBE, RECORD_COUNT, *_job_calls(job, 3)]
+    assert calls == [TOKEN, DESCRIBE, RECORD_COUNT, *_job_calls(job, 3), *HISTORY_FIRST]
     recount = next(r for r in sb.state.ledger(head, crm=SF) if "/recordCount" in r["path"])
     asked = unquote_plus(recount["path"]).split("sObjects=", 1)[1].split(",")
     assert sorted(asked) == sorted(EVERY_OBJECT)
-    assert [len(p.records) for p in pages] == [500, 500, 204]
+    assert [len(p.records) for p in pages] == [500, 500, 204, 0]  # then no owner history
     ids = [r.source_id for r in records]
     assert sorted(ids) == sorted(every) and len(ids) == len(every)
     assert {r.source_id for r in records if r.deleted} == {gone}
-    assert cursor["id"] == later[-1] and "bulk" not in cursor
+    assert cursor["Account"]["id"] == later[-1] and "bulk" not in cursor["Account"]
     assert connector.usage().calls_by_object["recordCount"] == 1
 
     # A sync right after: the bulk-loaded rows are older than the first sync's read time minus
@@ -196,7 +199,7 @@ def test_first_sync_counted_above_the_bulk_threshold_goes_straight_to_bulk(sb: S
     head = sb.state.ledger_head()
     more, _, _ = drain(make_connector(sb.info, **BULK_SETTINGS), "account", cursor)
     assert more == []
-    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL]
+    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL, QUERY_ALL]  # Account, AccountHistory
 
 
 def test_stale_small_count_still_switches_to_bulk_after_the_first_page(sb: Sandbox) -> None:
@@ -219,6 +222,7 @@ def test_stale_small_count_still_switches_to_bulk_after_the_first_page(sb: Sandb
         RECORD_COUNT,  # still says 3 (stale): REST
         QUERY_ALL,  # the first 200 rows; its totalSize (1,001 = more than 1,000) wins: Bulk
         *_job_calls(job, 3),  # 1,007 rows
+        *HISTORY_FIRST,
     ]
     # The sizing page is limited to threshold + 1 rows: totalSize 1,001 means "more than 1,000".
     first_query = next(
@@ -227,17 +231,17 @@ def test_stale_small_count_still_switches_to_bulk_after_the_first_page(sb: Sandb
     assert first_query.endswith("ORDER BY SystemModstamp, Id LIMIT 1001")
     # The REST page ends inside the 1,201 rows sharing one SystemModstamp: the job continues
     # strictly after its last (SystemModstamp, Id), so no row comes twice and none is missing.
-    assert [len(p.records) for p in pages] == [200, 500, 500, 7]
-    assert pages[0].cursor["bulk"]["job"] is None
+    assert [len(p.records) for p in pages] == [200, 500, 500, 7, 0]  # then no owner history
+    assert pages[0].cursor["Account"]["bulk"]["job"] is None
     ids = [r.source_id for r in records]
     assert sorted(ids) == sorted(every) and len(ids) == len(every)
     assert {r.source_id for r in records if r.deleted} == {gone}
-    assert cursor["id"] == later[-1] and "bulk" not in cursor
+    assert cursor["Account"]["id"] == later[-1] and "bulk" not in cursor["Account"]
 
     head = sb.state.ledger_head()
     more, _, _ = drain(make_connector(sb.info, **BULK_SETTINGS), "account", cursor)
     assert more == []
-    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL]
+    assert api_calls(sb.state, head) == [TOKEN, QUERY_ALL, QUERY_ALL]  # Account, AccountHistory
 
 
 def test_refused_record_count_falls_back_to_the_sizing_page(
@@ -265,6 +269,7 @@ def test_refused_record_count_falls_back_to_the_sizing_page(
         RECORD_COUNT,  # 403
         QUERY_ALL,  # sizes Account as before: 1,204 > 1,000
         *_job_calls(job, 3),
+        *HISTORY_FIRST,
         ("GET", f"{V}/sobjects/Case/describe"),
         QUERY_ALL,  # no second record-count call: the refusal is kept for the connector's life
     ]
@@ -272,7 +277,7 @@ def test_refused_record_count_falls_back_to_the_sizing_page(
     assert statuses[2] == 403 and statuses.count(403) == 1
     ids = [r.source_id for r in records]
     assert sorted(ids) == sorted([*tied, *later, gone]) and len(ids) == len(tied) + 4
-    assert cursor["id"] == later[-1] and "bulk" not in cursor
+    assert cursor["Account"]["id"] == later[-1] and "bulk" not in cursor["Account"]
     assert [r.source_id for r in tickets] == [case]
     notes = [r for r in caplog.records if "recordCount" in r.getMessage()]
     assert len(notes) == 1 and notes[0].levelno == logging.INFO

@@ -351,11 +351,16 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
     head = sb.state.ledger_head()
     records, same_cursor, _ = drain(connector, "account", account_cursor)
     assert records == []
-    # Same position; only the time this run started reading moved on.
-    assert same_cursor.pop("read_at") >= account_cursor["read_at"]
-    assert same_cursor == {k: v for k, v in account_cursor.items() if k != "read_at"}
+    # Same position; only the time this run started reading moved on. The account kind reads
+    # Account and its owner history (AccountHistory), one query each.
+    assert set(same_cursor) == {"Account", "AccountHistory"}
+    for name, before in account_cursor.items():
+        after = dict(same_cursor[name])
+        assert after.pop("read_at") >= before["read_at"]
+        assert after == {k: v for k, v in before.items() if k != "read_at"}
     assert api_calls(sb.state, head) == [
         ("POST", "/services/oauth2/token"),
+        ("GET", "/services/data/v59.0/queryAll/"),
         ("GET", "/services/data/v59.0/queryAll/"),
     ]
     head = sb.state.ledger_head()
@@ -370,7 +375,7 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
     new_id = insert(sb.state, "Account", {"Name": "Fresh AG"}, sb.state.now())
     head = sb.state.ledger_head()
     records, new_cursor, _ = drain(connector, "account", account_cursor)
-    assert len(api_calls(sb.state, head)) == 1
+    assert len(api_calls(sb.state, head)) == 2  # Account + AccountHistory
     assert {(r.source_id, r.deleted) for r in records} == {
         (ids["a2"], False),
         (ids["a1"], True),
@@ -378,7 +383,10 @@ def test_incremental_returns_exactly_the_changes_with_one_call_per_object(
     }
     accounts = of_type(records, AccountRecord)
     assert next(r for r in accounts if r.source_id == ids["a2"]).website == "nova.example"
-    assert new_cursor["id"] == max(records, key=lambda r: (r.modified_at, r.source_id)).source_id
+    assert (
+        new_cursor["Account"]["id"]
+        == max(records, key=lambda r: (r.modified_at, r.source_id)).source_id
+    )
 
     # And the run after that is empty again.
     records, _, _ = drain(connector, "account", new_cursor)
@@ -391,15 +399,17 @@ def test_cursor_without_read_at_keeps_the_plain_overlap(sb: Sandbox, org: Org) -
     # A cursor as written before ``read_at`` existed: position and the rows delivered within
     # ``overlap`` of it. The run starts ``overlap`` before its position, so a row committed late
     # with a SystemModstamp 30 s behind it is still caught, and the remembered rows are skipped.
-    old = {"ts": cursor["ts"], "id": cursor["id"]}
+    # (An Account-only cursor, as stored before the account kind also read AccountHistory:
+    # it is taken as Account's, and the owner history gets its first read.)
+    old = {"ts": cursor["Account"]["ts"], "id": cursor["Account"]["id"]}
     old["recent"] = {r.source_id: iso_ts(r.modified_at) for r in first}
     cursor = old
     late = insert(sb.state, "Account", {"Name": "Late Commit"}, org.t0 - dt.timedelta(seconds=25))
     head = sb.state.ledger_head()
     records, after, _ = drain(connector, "account", cursor)
     assert [r.source_id for r in records] == [late]
-    assert len(api_calls(sb.state, head)) == 1
-    assert "read_at" in after  # from now on the window follows the run's read time
+    assert len(api_calls(sb.state, head)) == 1 + 1  # Account; AccountHistory's first page
+    assert "read_at" in after["Account"]  # from now on the window follows the run's read time
 
 
 def test_equal_timestamps_across_page_boundaries_lose_nothing(sb: Sandbox) -> None:
@@ -408,9 +418,10 @@ def test_equal_timestamps_across_page_boundaries_lose_nothing(sb: Sandbox) -> No
     connector = make_connector(sb.info, page_size=3)
     head = sb.state.ledger_head()
     records, _, pages = drain(connector, "account", None)
-    assert [len(p.records) for p in pages] == [3, 3, 1]
+    assert [len(p.records) for p in pages] == [3, 3, 1, 0]  # then no owner history
     assert [r.source_id for r in records] == sorted(ids)
-    assert len(api_calls(sb.state, head)) == 1 + 1 + 1 + 3  # login, describe, count, 3 pages
+    # login, describe, count, 3 pages; then AccountHistory: describe, 1 page
+    assert len(api_calls(sb.state, head)) == 1 + 1 + 1 + 3 + 2
     # Resuming from the middle page's checkpoint yields exactly the rest.
     rest, _, _ = drain(make_connector(sb.info, page_size=3), "account", pages[1].cursor)
     assert [r.source_id for r in rest] == sorted(ids)[6:]

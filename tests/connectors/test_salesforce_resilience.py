@@ -102,6 +102,9 @@ def test_expired_session_mid_run_is_renewed_once_and_nothing_is_lost(sb: Sandbox
         ("POST", TOKEN),
         ("GET", QUERY_ALL),
         ("GET", QUERY_ALL),
+        # the account kind's owner history (AccountHistory): its first read
+        ("GET", "/services/data/v59.0/sobjects/AccountHistory/describe"),
+        ("GET", QUERY_ALL),
     ]
     assert [r["status"] for r in sb.state.ledger(since=head, crm=SF)][4] == 401
     assert connector.usage().calls == len(calls)
@@ -355,6 +358,8 @@ def test_expired_session_on_the_record_count_is_renewed_and_the_count_used(sb: S
         ("/services/data/v59.0/jobs/query", 200),
         ("/services/data/v59.0/jobs/query/JOB", 200),
         ("/services/data/v59.0/jobs/query/JOB/results", 200),
+        ("/services/data/v59.0/sobjects/AccountHistory/describe", 200),
+        (QUERY_ALL, 200),
     ]
 
 
@@ -383,7 +388,11 @@ def test_persistent_server_errors_on_the_record_count_fall_back_after_the_retrie
     head = sb.state.ledger_head()
     records, _, _ = drain(connector, "account", None)
     assert [r.source_id for r in records] == ids
-    assert _statuses(sb, head)[2:] == [(RECORD_COUNT, 503)] * 3 + [(QUERY_ALL, 200)]
+    assert _statuses(sb, head)[2:] == [(RECORD_COUNT, 503)] * 3 + [
+        (QUERY_ALL, 200),
+        ("/services/data/v59.0/sobjects/AccountHistory/describe", 200),
+        (QUERY_ALL, 200),
+    ]
     assert connector.usage().calls_by_object["recordCount"] == 3
 
 

@@ -194,7 +194,7 @@ def test_migrate_twice_keeps_data(store: HubStore) -> None:
     assert store.count(t.SourceAccount) == 1
     with store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0005_reopens_and_nps"
+    assert version == "0006_owner_history"
 
 
 def test_large_batch_upsert(store: HubStore) -> None:
