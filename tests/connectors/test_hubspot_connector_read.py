@@ -272,6 +272,8 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(
         ("GET", "/crm/v3/objects/companies", 200)
         if listed
         else ("POST", "/crm/v3/objects/companies/search", 200),
+        # when the owned company got its owner: the owner property's history, 100 a call
+        ("POST", "/crm/v3/objects/companies/batch/read", 200),
     ]
 
     contacts, contact_calls = read("contact")
@@ -416,7 +418,8 @@ def test_first_sync_reads_exact_records_and_associations_with_few_calls(
     assert drain(conn.read("deal_stage", None))[0] == []
     assert calls(sb, head) == []
     usage = conn.usage()
-    assert usage.calls == (2 + 2 + 2 + 2 + 2 + 2 if listed else 2 + 2 + 3 + 4 + 4 + 5)
+    # owners, companies (+1: the owner history), contacts, deals, tickets, emails
+    assert usage.calls == (2 + 3 + 2 + 2 + 2 + 2 if listed else 2 + 3 + 3 + 4 + 4 + 5)
     assert usage.calls_by_object.get("associations", 0) == (0 if listed else 8)
     assert usage.quota_max == 650_000 and usage.quota_used == usage.calls
     assert usage.server_time is not None

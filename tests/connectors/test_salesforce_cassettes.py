@@ -168,7 +168,9 @@ def test_login_first_sync_incremental_and_reconcile() -> None:
         "Reporting",
     )
     assert records[0].go_live_date == dt.date(2024, 1, 1)
-    assert first[-1].cursor["ts"] == "2024-05-01T10:00:02.000Z"
+    # the account kind reads Account, then AccountHistory (owner changes): a cursor per object
+    assert first[-1].cursor["Account"]["ts"] == "2024-05-01T10:00:02.000Z"
+    assert first[-1].cursor["AccountHistory"]["ts"] == "1970-01-01T00:00:00.000Z"  # none yet
     assert [r for p in again for r in p.records] == []
     assert ids[-1].seen_ids == frozenset({_id("001", 0), _id("001", 1)})
     assert shapes == [
@@ -177,8 +179,11 @@ def test_login_first_sync_incremental_and_reconcile() -> None:
         ("GET", f"{V}/limits/recordCount"),  # 2 live Accounts: REST, no COUNT()
         ("GET", f"{V}/queryAll/"),
         ("GET", f"{V}/queryAll/"),
+        ("GET", f"{V}/sobjects/AccountHistory/describe"),  # first read of the owner history
+        ("GET", f"{V}/queryAll/"),
         # The incremental run starts a day after the last change, so no row can have committed
-        # late behind the cursor: one keyset page right after the stored position.
+        # late behind the cursor: one keyset page right after the stored position, per object.
+        ("GET", f"{V}/queryAll/"),
         ("GET", f"{V}/queryAll/"),
         ("GET", f"{V}/query/"),
     ]
@@ -254,11 +259,12 @@ def test_bulk_query_and_bulk_ingest() -> None:
         bulk_write_threshold=1,
     )
     # The record count (2 live Accounts > 1) picks Bulk: one job for all 3 rows, no REST page.
-    assert [len(p.records) for p in pages] == [1, 1, 1]
-    assert pages[-1].cursor["id"] == _id("001", 2)
+    # ... then the (empty) owner history page
+    assert [len(p.records) for p in pages] == [1, 1, 1, 0]
+    assert pages[-1].cursor["Account"]["id"] == _id("001", 2)
     assert [r.outcome for r in written] == ["ok", "ok"]
     assert shapes[2] == ("GET", f"{V}/limits/recordCount")
-    assert shapes.count(("GET", f"{V}/queryAll/")) == 0
+    assert shapes.count(("GET", f"{V}/queryAll/")) == 1  # only the (empty) owner history
     assert ("POST", f"{V}/jobs/query") in shapes
     assert sum(p.endswith("/results") for _, p in shapes) == 3
     assert any(m == "PUT" and p.endswith("/batches") for m, p in shapes)

@@ -437,25 +437,25 @@ def test_account_reads_carry_hub_fields_once_they_exist(sb: Sandbox) -> None:
     # First sync before the hub's fields exist: nothing to carry, and no error.
     records, cursor, _ = drain(_connector(sb), "account", None)
     assert of_type(records, AccountRecord)[0].hub_fields == {}
-    assert cursor["hub"] == []
+    assert cursor["Account"]["hub"] == []  # the account kind: Account and AccountHistory
 
     _connector(sb).ensure_fields(SPECS)
     _connector(sb).write([FieldUpdate(a0, {"health_score": "3", "customer_id": "c-1"})])
     # Within the re-check interval the cursor says the fields are missing: one call, no describe.
     head = sb.state.ledger_head()
     records, cursor, _ = drain(_connector(sb), "account", cursor)
-    assert len(api_calls(sb.state, head)) == 2  # login + query
+    assert len(api_calls(sb.state, head)) == 3  # login + Account query + owner history query
     assert of_type(records, AccountRecord)[0].hub_fields == {}
     # After the interval, one describe finds them and the record carries their values.
     sb.state.advance_clock(7 * 3600)
     sb.state.update(SF, "Account", a0, {"Name": "A0 renamed"})
     head = sb.state.ledger_head()
     records, cursor, _ = drain(_connector(sb), "account", cursor)
-    assert len(api_calls(sb.state, head)) == 3  # login + describe + query
+    assert len(api_calls(sb.state, head)) == 4  # login + describe + query + history query
     assert of_type(records, AccountRecord)[0].hub_fields["health_score"] == "3"
     assert of_type(records, AccountRecord)[0].hub_fields["customer_id"] == "c-1"
-    assert sorted(cursor["hub"]) == sorted(NAMES.values())
-    # From now on the cursor knows them: one call per run again.
+    assert sorted(cursor["Account"]["hub"]) == sorted(NAMES.values())
+    # From now on the cursor knows them: one query per object per run again.
     head = sb.state.ledger_head()
     drain(_connector(sb), "account", cursor)
-    assert len(api_calls(sb.state, head)) == 2
+    assert len(api_calls(sb.state, head)) == 3
