@@ -110,6 +110,8 @@ HS_LIST_PAGE = 100
 #: Inline associations per type and record before HubSpot cuts the list (``paging.next``).
 HS_INLINE_MAX = 100
 HS_ASSOC_BATCH = 1000
+#: HubSpot batch read: ids per call (the companies' owner history)
+HS_BATCH_READ = 100
 HS_OWNERS_PAGE = 500
 #: HubSpot's published limits (Professional/Enterprise) and the hub's default share of them.
 HS_LIMITS = {"HubSpot's limits": (190, 5.0), "the hub's share": (100, 4.0)}
@@ -171,6 +173,21 @@ def _count(state: SandboxState, crm: str, obj: str, since: str | None, *, delete
     params: list[Any] = [crm, obj]
     if not deleted:
         sql += " AND deleted=0"
+    if since is not None:
+        sql += " AND modified >= ?"
+        params.append(since)
+    return int(state.execute(sql, params)[0][0])
+
+
+def _hs_owned(state: SandboxState, since: str | None) -> int:
+    """Live companies with an owner read by a run: the hub reads when each got its owner (the
+    owner property's history) by batch reads of 100."""
+    sql = (
+        "SELECT COUNT(*) FROM records WHERE crm=? AND object='companies' AND deleted=0 "
+        "AND json_extract(data, '$.hubspot_owner_id') IS NOT NULL "
+        "AND json_extract(data, '$.hubspot_owner_id') != ''"
+    )
+    params: list[Any] = [HS]
     if since is not None:
         sql += " AND modified >= ?"
         params.append(since)
@@ -255,6 +272,9 @@ def hs_minimum(
             )
         joined = ",".join(spec.associations)
         assoc = f" ({'inline ' if listed else '+'}{joined})" if spec.associations else ""
+        if spec.object_type == "companies":  # + when each company got its current owner
+            minimum += ceil_div(_hs_owned(state, since), HS_BATCH_READ)
+            assoc += " +owner history"
         names.append(spec.object_type + assoc)
     discovery = len(KIND_SPECS[kind]) if since is None else 0
     return rows, minimum, discovery, "+".join(names)
