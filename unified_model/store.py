@@ -403,8 +403,8 @@ class HubStore:
         assignments = [r for r in records if isinstance(r, OwnerAssignmentRecord)]
         if assignments:
             records = [r for r in records if not isinstance(r, OwnerAssignmentRecord)]
-            changed = self.apply_owner_assignments(assignments)
             if not records:
+                changed = self.apply_owner_assignments(assignments)
                 return {"upserted": 0, "tombstoned": 0, "suppressed": 0, "owners_dated": changed}
         model = t.SOURCE_TABLES[kind]
         live: list[dict[str, Any]] = []
@@ -435,7 +435,12 @@ class HubStore:
             self.upsert_rows(model, [d | filler for d in dead], insert_only=frozenset(filler))
             if kind == "contact":
                 self._scrub_deleted_contacts([d["source_id"] for d in dead], dead[0]["source"])
-        return {"upserted": len(live), "tombstoned": len(dead), "suppressed": suppressed}
+        counts = {"upserted": len(live), "tombstoned": len(dead), "suppressed": suppressed}
+        if assignments:
+            # after the page's own accounts: HubSpot sends a company and when it got its owner
+            # in one page, and an assignment finds only accounts already stored
+            counts["owners_dated"] = self.apply_owner_assignments(assignments)
+        return counts
 
     def apply_owner_assignments(self, records: Sequence[OwnerAssignmentRecord]) -> int:
         """Note on each account when its current owner was assigned, per the CRM's history.
