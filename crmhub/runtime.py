@@ -152,18 +152,28 @@ def sync_job_for_steps() -> Any:
     return _definitions().resolve_job_def("sync_job")
 
 
-def _step_output_to(log: Path) -> None:
-    """Start the multiprocess executor's fork server with its stderr on ``log``.
+def _fresh_forkserver(log: Path | None) -> None:
+    """(Re)start the multiprocess executor's fork server for this run, its stderr on ``log``.
 
-    Why: every step process is forked from it and inherits its stderr, where Dagster's
-    context-free logger prints a DEBUG line per step before the run's own (quiet) loggers take
-    over. The terminal shows the CLI's progress and summary; the processes' own output, a
-    crash's traceback included, goes to the log file (and every event to Dagster's event log).
+    Why a fresh one: every step process is forked from it and inherits *its* environment and
+    stderr, not this process's current ones. A fork server left from an earlier run in the same
+    process (a test session, a notebook) would hand the steps that run's CRM endpoints and
+    credentials. Why the log: Dagster's context-free logger prints a DEBUG line per step before
+    the run's own (quiet) loggers take over; the terminal shows the CLI's progress and summary,
+    the processes' own output (a crash's traceback included) goes to the file, and every event
+    to Dagster's event log. ``log`` None (``-v``): this terminal.
     """
     import multiprocessing
     import multiprocessing.forkserver
 
+    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+    stop = getattr(server, "_stop", None)
+    if stop is not None:
+        stop()
     multiprocessing.get_context("forkserver").set_forkserver_preload(["assets.definitions"])
+    if log is None:
+        multiprocessing.forkserver.ensure_running()
+        return
     log.parent.mkdir(parents=True, exist_ok=True)
     saved = os.dup(2)
     try:
@@ -197,8 +207,7 @@ def execute_multiprocess(
     from assets.definitions import EXECUTOR_ENV
 
     os.environ[EXECUTOR_ENV] = "multiprocess"  # not the scheduled runs' Celery or k8s
-    if step_log is not None:
-        _step_output_to(step_log)
+    _fresh_forkserver(step_log)
     recon = dg.reconstructable(sync_job_for_steps)
     run = instance.create_run_for_job(
         job_def=job,

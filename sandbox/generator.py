@@ -251,7 +251,7 @@ class Sink:
     def version(self, obj: str, rid: str, prop: str, value: str, ts: str, source_type: str) -> None:
         """Buffer one version of a HubSpot property (the history ``propertiesWithHistory`` shows)."""
         self.history.append((obj, rid, prop, value, ts, source_type, None))
-        key = f"{HS}/{obj}/history"
+        key = f"{HS} {obj} owner versions"  # no "/": not a CRM object of its own
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def maybe_flush(self) -> None:

@@ -276,8 +276,9 @@ def render_object(
 
 #: Properties whose versions the sandbox keeps, per object type: the ones the hub reads the
 #: history of. A real portal keeps every property's versions; the sandbox keeps these only,
-#: from the moment it knows them (generator seed, API writes, the mutator), and answers an empty
-#: list for the rest rather than an invented version dated at the record's last modification.
+#: from the moment it knows them (generator seed, API writes, the mutator). For any other
+#: property it answers what it knows: the current value as the one version, dated at the
+#: record's last modification (a real portal never answers an empty list for a set property).
 TRACKED_HISTORY: dict[str, tuple[str, ...]] = {"companies": ("hubspot_owner_id",)}
 #: ``sourceType`` of a version written through the API (a private app's or OAuth app's write).
 API_SOURCE = "API"
@@ -320,10 +321,22 @@ def attach_history(
     newest first, as ``{value, timestamp, sourceType[, sourceId]}`` (a cleared value is ``""``)."""
     if not names or not objs:
         return
-    known = state.history(ot, [o["id"] for o in objs], names)
+    tracked = set(TRACKED_HISTORY.get(ot, ()))
+    known = state.history(ot, [o["id"] for o in objs], [n for n in names if n in tracked])
     for obj in objs:
         versions = known.get(obj["id"], {})
-        obj["propertiesWithHistory"] = {name: versions.get(name, []) for name in names}
+        history: dict[str, list[dict[str, Any]]] = {}
+        for name in names:
+            if name in tracked:
+                history[name] = versions.get(name, [])
+                continue
+            value = (obj.get("properties") or {}).get(name)
+            history[name] = (
+                []
+                if value is None
+                else [{"value": value, "timestamp": obj.get("updatedAt"), "sourceType": "API"}]
+            )
+        obj["propertiesWithHistory"] = history
 
 
 def load_row(state: Any, ot: str, rid: str, *, archived: bool = False) -> dict[str, Any] | None:
