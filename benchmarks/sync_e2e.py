@@ -327,6 +327,8 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
         info_path.write_text(json.dumps(ready["info"]))
         state = SandboxState(ready["info"]["state_path"])
         phases = []
+        changes: dict[str, int] = {}  # --rounds 0: the first sync only
+        mutate_seconds = 0.0
         if resume is None:
             (home / "hub").mkdir()
             first = run_phase(home / "hub", info_path, state, "first", None, args, sandbox.pid)
@@ -368,7 +370,7 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
             "seed_seconds": generated["seconds"],
             "resumed": str(resume) if resume else None,
             "generated": {k: v for k, v in generated.items() if "/" in k},
-            "mutation": {k: changes[k] for k in ("updated", "created", "deleted")},
+            "mutation": {k: changes.get(k, 0) for k in ("updated", "created", "deleted")},
             "mutate_seconds": mutate_seconds,
             "total_seconds": round(time.time() - started, 1),
             "phases": phases,
