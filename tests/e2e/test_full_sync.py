@@ -5,7 +5,6 @@ makes zero write calls."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from crmhub import settings
 from sandbox.runner import Sandbox
+from tests.e2e.hub_support import sandbox_hub
 from unified_model import tables as t
 from unified_model.store import HubStore
 
@@ -28,17 +27,8 @@ WRITE_PATHS = ("/composite/sobjects", "/batch/update", "/jobs/ingest")
 @pytest.fixture
 def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A seeded sandbox, the hub pointed at it through the CRMHUB_* variables, a fresh hub db."""
-    for key in list(os.environ):
-        if key.startswith("CRMHUB_"):
-            monkeypatch.delenv(key)
-    with Sandbox(tmp_path / "sandbox") as sb:
-        sb.seed("tiny", seed=7)
-        for key, value in settings.sandbox_environment(sb.info).items():
-            monkeypatch.setenv(key, value)
-        db_url = f"sqlite:///{tmp_path / 'hub.db'}"
-        monkeypatch.setenv("CRMHUB_DATABASE_URL", db_url)
-        monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
-        yield {"sandbox": sb, "db_url": db_url}
+    with sandbox_hub(tmp_path, monkeypatch, "tiny", 7) as env:
+        yield env
 
 
 def _definitions() -> dg.Definitions:

@@ -11,7 +11,6 @@ KPIs and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from crmhub import settings
 from sandbox.mutate import mutate
 from sandbox.runner import Sandbox
+from tests.e2e.hub_support import sandbox_hub
 from unified_model import tables as t
 from unified_model.insights import compute_customer_insights
 from unified_model.rules import load_rules
@@ -37,17 +37,8 @@ WHEN = {"evaluated_at", "computed_at", "changed_at"}
 
 @pytest.fixture
 def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for key in list(os.environ):
-        if key.startswith("CRMHUB_"):
-            monkeypatch.delenv(key)
-    with Sandbox(tmp_path / "sandbox") as sb:
-        sb.seed("tiny", seed=11)
-        for key, value in settings.sandbox_environment(sb.info).items():
-            monkeypatch.setenv(key, value)
-        db_url = f"sqlite:///{tmp_path / 'hub.db'}"
-        monkeypatch.setenv("CRMHUB_DATABASE_URL", db_url)
-        monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
-        yield {"sandbox": sb, "db_url": db_url}
+    with sandbox_hub(tmp_path, monkeypatch, "tiny", 11) as env:
+        yield env
 
 
 def _run(

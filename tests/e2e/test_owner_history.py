@@ -11,7 +11,6 @@ customer's new state.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from crmhub import settings
 from sandbox.mutate import reassign_owner
 from sandbox.runner import Sandbox
 from sandbox.state import HS, SF, parse_ts
+from tests.e2e.hub_support import sandbox_hub
 from unified_model import tables as t
 from unified_model.handover import local_day
 from unified_model.rules import HubRules
@@ -34,17 +33,8 @@ RULES = HubRules()
 
 @pytest.fixture
 def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for key in list(os.environ):
-        if key.startswith("CRMHUB_"):
-            monkeypatch.delenv(key)
-    with Sandbox(tmp_path / "sandbox") as sb:
-        sb.seed("demo", seed=7)
-        for key, value in settings.sandbox_environment(sb.info).items():
-            monkeypatch.setenv(key, value)
-        db_url = f"sqlite:///{tmp_path / 'hub.db'}"
-        monkeypatch.setenv("CRMHUB_DATABASE_URL", db_url)
-        monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "home"))
-        yield {"sandbox": sb, "db_url": db_url}
+    with sandbox_hub(tmp_path, monkeypatch, "demo", 7) as env:
+        yield env
 
 
 def _sync(instance: dg.DagsterInstance) -> None:
