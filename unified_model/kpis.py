@@ -660,10 +660,17 @@ class _Timeline:
     Rows without the time are left out, as ``_in`` leaves them out.
     """
 
-    def __init__(self, rows: Iterable[Any], when: Callable[[Any], dt.datetime | None]) -> None:
-        keyed = sorted(
-            ((t, i, row) for i, row in enumerate(rows) if (t := when(row)) is not None),
-            key=lambda x: (x[0], x[1]),
+    def __init__(
+        self, rows: Iterable[Any] = (), when: Callable[[Any], dt.datetime | None] | None = None
+    ) -> None:
+        """``rows`` indexed by ``when``; without ``when`` an empty timeline to fill in order."""
+        keyed = (
+            sorted(
+                ((t, i, row) for i, row in enumerate(rows) if (t := when(row)) is not None),
+                key=lambda x: (x[0], x[1]),
+            )
+            if when is not None
+            else []
         )
         self.times = [t for t, _, _ in keyed]
         self.rows = [row for _, _, row in keyed]
@@ -671,6 +678,22 @@ class _Timeline:
     def between(self, s: dt.datetime, e: dt.datetime) -> list[Any]:
         """The rows with ``s <= time < e`` (``_in``)."""
         return self.rows[bisect.bisect_left(self.times, s) : bisect.bisect_left(self.times, e)]
+
+    def split(
+        self, s: dt.datetime, e: dt.datetime, key: Callable[[Any], str]
+    ) -> dict[str, _Timeline]:
+        """The rows of ``[s, e)`` split by ``key``, each part still in time order (a stable
+        split of a sorted list keeps the order the part would be sorted in on its own)."""
+        lo, hi = bisect.bisect_left(self.times, s), bisect.bisect_left(self.times, e)
+        parts: dict[str, _Timeline] = {}
+        for i in range(lo, hi):
+            row = self.rows[i]
+            part = parts.get(k := key(row))
+            if part is None:
+                part = parts[k] = _Timeline()
+            part.times.append(self.times[i])
+            part.rows.append(row)
+        return parts
 
 
 def _any_between(times: list[dt.datetime], s: dt.datetime, e: dt.datetime) -> bool:
@@ -761,8 +784,11 @@ class KpiData:
         activities: list[Activity],
     ) -> None:
         self.rules = rules
-        self._parts: dict[str, dict[str, list[Any]]] | None = None
         self._groups: dict[str | None, _Group] = {}
+        #: per period: every owner's group (``_owner_groups``)
+        self._owner_periods: dict[tuple[dt.datetime, dt.datetime], dict[str, _Group]] = {}
+        #: per owner: the owner's customers and their first deal's creation
+        self._owner_deals: dict[str, dict[str, dt.datetime | None]] | None = None
         self.deals = deals
         self.tickets = tickets
         self.emails = [e for e in emails if e.sent_at is not None]
@@ -792,52 +818,8 @@ class KpiData:
         self.activity_times = {cid: sorted(v) for cid, v in activity_times.items()}
         self.conversations = {cid: sorted(v) for cid, v in conversations.items()}
 
-    def _by_owner(self, owner_key: OwnerKey) -> dict[str, dict[str, list[Any]]]:
-        """Every row kind split by owner, in the canonical order: built on the first call."""
-        if self._parts is None:
-            parts: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-            for r in self.responses:
-                parts[owner_key(r.reply) or UNASSIGNED]["responses"].append(r)
-            for name, rows in (
-                ("deals", self.deals),
-                ("tickets", self.tickets),
-                ("contacts", self.contacts),
-                ("activities", self.activities),
-                ("emails", self.emails),
-            ):
-                for row in rows:
-                    parts[owner_key(row) or UNASSIGNED][name].append(row)
-            self._parts = parts
-        return self._parts
-
-    def _group(self, group: str | None, owner_key: OwnerKey | None) -> _Group:
-        """The group's rows indexed by time, built on its first period."""
-        if group in self._groups:
-            return self._groups[group]
-        rules = self.rules
-        responded: list[FirstResponse] = self.responses
-        if group is None or owner_key is None:
-            deals, tickets, contacts = self.deals, self.tickets, self.contacts
-            activities, emails = self.activities, self.emails
-        else:  # the owner's rows, split once for all owners (not one pass per owner and period)
-            part = self._by_owner(owner_key).get(group, {})
-            deals, tickets = part.get("deals", []), part.get("tickets", [])
-            contacts, activities = part.get("contacts", []), part.get("activities", [])
-            emails = part.get("emails", [])
-            responded = [
-                r for r in part.get("responses", []) if (owner_key(r.reply) or UNASSIGNED) == group
-            ]
-        replies_thread: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
-        replies_customer: dict[str, list[dt.datetime]] = defaultdict(list)
-        for m in emails:
-            if m.direction != "outbound":
-                continue
-            if m.thread_id:
-                replies_thread[(m.source, m.thread_id)].append(_sent(m))
-            if m.customer_id:
-                replies_customer[m.customer_id].append(_sent(m))
-        for times in (*replies_thread.values(), *replies_customer.values()):
-            times.sort()
+    def _customer_since(self, deals: Iterable[Any]) -> dict[str, dt.datetime | None]:
+        """The customers of these deals and the creation of their first (None: undated)."""
         since: dict[str, dt.datetime | None] = {}
         for d in deals:
             if not d.customer_id:
@@ -847,7 +829,99 @@ class KpiData:
                 since[d.customer_id] = c
             elif (old := since[d.customer_id]) is not None:
                 since[d.customer_id] = None if c is None else min(old, c)
-        built = _Group(
+        return since
+
+    def _owner_groups(
+        self, s: dt.datetime, e: dt.datetime, owner_key: OwnerKey
+    ) -> dict[str, _Group]:
+        """Every owner's rows of the period ``[s, e)``, cut from the company's time indexes.
+
+        Why not index each owner's rows of all time: the owner table asks for one period (the
+        current month), and indexing every owner's rows again (``decided_at`` per deal, a sort
+        per owner and row kind) cost as much as the company's 12 periods on ``large``. Each
+        part of the period is the company's slice split by owner, in the same order. What a
+        period reads beyond its own rows: an owner's customers (all of the owner's deals, below)
+        and replies to the period's inbound emails, which are sent inside it (after the inbound
+        email, not after the period's end).
+        """
+        cached = self._owner_periods.get((s, e))
+        if cached is not None:
+            return cached
+        company = self._group(None, None)
+
+        def key(row: Any) -> str:
+            return owner_key(row) or UNASSIGNED
+
+        decided = company.decided.split(s, e, key)
+        quoted = company.quoted.split(s, e, key)
+        opened = company.opened.split(s, e, key)
+        closed = company.closed.split(s, e, key)
+        leads = company.leads.split(s, e, key)
+        emails = company.emails.split(s, e, key)
+        activities = company.activities.split(s, e, key)
+        responses = company.responses.split(s, e, lambda r: key(r.reply))
+        inbound = company.inbound.split(s, e, key)
+        if self._owner_deals is None:
+            by_owner: dict[str, list[Any]] = defaultdict(list)
+            for d in self.deals:
+                by_owner[key(d)].append(d)
+            self._owner_deals = {o: self._customer_since(ds) for o, ds in by_owner.items()}
+        empty = _Timeline()
+        out: dict[str, _Group] = {}
+        owners = set(self._owner_deals).union(
+            *(p.keys() for p in (decided, quoted, opened, closed, leads, emails, activities)),
+            responses.keys(),
+            inbound.keys(),
+        )
+        for owner in owners:
+            mails = emails.get(owner, empty)
+            out[owner] = self._indexed(
+                deals=[],
+                decided=decided.get(owner, empty),
+                quoted=quoted.get(owner, empty),
+                opened=opened.get(owner, empty),
+                closed=closed.get(owner, empty),
+                leads=leads.get(owner, empty),
+                emails=mails,
+                activities=activities.get(owner, empty),
+                responses=responses.get(owner, empty),
+                inbound=inbound.get(owner, empty),
+                outbound=[m for m in mails.rows if m.direction == "outbound"],
+                customer_since=self._owner_deals.get(owner, {}),
+            )
+        self._owner_periods[(s, e)] = out
+        return out
+
+    @staticmethod
+    def _indexed(
+        *, outbound: list[Any], customer_since: dict[str, dt.datetime | None], **timelines: Any
+    ) -> _Group:
+        """A group from its time indexes, with its replies indexed by conversation."""
+        replies_thread: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
+        replies_customer: dict[str, list[dt.datetime]] = defaultdict(list)
+        for m in outbound:
+            if m.thread_id:
+                replies_thread[(m.source, m.thread_id)].append(_sent(m))
+            if m.customer_id:
+                replies_customer[m.customer_id].append(_sent(m))
+        for times in (*replies_thread.values(), *replies_customer.values()):
+            times.sort()
+        return _Group(
+            **timelines,
+            replies_thread=dict(replies_thread),
+            replies_customer=dict(replies_customer),
+            customer_since=customer_since,
+        )
+
+    def _group(self, group: str | None, owner_key: OwnerKey | None) -> _Group:
+        """The company's rows indexed by time, built on its first period."""
+        if None in self._groups:
+            return self._groups[None]
+        rules = self.rules
+        responded: list[FirstResponse] = self.responses
+        deals, tickets, contacts = self.deals, self.tickets, self.contacts
+        activities, emails = self.activities, self.emails
+        built = self._indexed(
             deals=deals,
             decided=_Timeline(deals, lambda d: decided_at(d, rules)),
             quoted=_Timeline(deals, lambda d: quote_entered_at(d, rules)),
@@ -862,12 +936,29 @@ class KpiData:
             inbound=_Timeline(
                 (m for m in emails if m.direction == "inbound"), lambda m: as_utc(m.sent_at)
             ),
-            replies_thread=dict(replies_thread),
-            replies_customer=dict(replies_customer),
-            customer_since=since,
+            outbound=[m for m in emails if m.direction == "outbound"],
+            customer_since=self._customer_since(deals),
         )
-        self._groups[group] = built
+        self._groups[None] = built
         return built
+
+    def _empty_group(self) -> _Group:
+        """An owner seen only outside the period (and without deals): zeros and no customers."""
+        e = _Timeline()
+        return self._indexed(
+            deals=[],
+            decided=e,
+            quoted=e,
+            opened=e,
+            closed=e,
+            leads=e,
+            emails=e,
+            activities=e,
+            responses=e,
+            inbound=e,
+            outbound=[],
+            customer_since={},
+        )
 
     def _unanswered(self, g: _Group, s: dt.datetime, e: dt.datetime) -> list[Email]:
         """``unanswered_inquiries(emails, rules, e - 1µs)`` restricted to those sent in
@@ -893,7 +984,10 @@ class KpiData:
     ) -> dict[str, KpiValue]:
         rules = self.rules
         k = rules.kpis
-        g = self._group(group if owner_key is not None else None, owner_key)
+        if group is None or owner_key is None:
+            g = self._group(None, None)
+        else:
+            g = self._owner_groups(s, e, owner_key).get(group) or self._empty_group()
 
         decided = g.decided.between(s, e)
         won = [d for d in decided if d.is_won]

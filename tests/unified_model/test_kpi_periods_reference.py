@@ -299,3 +299,43 @@ def test_indexed_period_kpis_equal_the_straightforward_form(
     )
     got = [(r.period_start.isoformat(), r.owner, dict(r.values)) for r in table.rows]
     assert got == _reference(rows, rules, start, end, owner_key)
+
+
+def test_an_owners_reply_in_the_period_answers_the_owners_inquiry() -> None:
+    """The owner table cuts each owner's rows from the company's period slices: a reply sent in
+    the period by the same owner answers the inquiry; one by another owner, or none, does not
+    (the owner table counts what the owner left unanswered)."""
+    day = dt.timedelta(days=1)
+
+    def mail(sid: str, direction: str, at: dt.datetime, thread: str, owner: str) -> Email:
+        return Email(
+            source="hubspot",
+            source_id=sid,
+            customer_id="c1",
+            direction=direction,
+            sent_at=at,
+            thread_id=thread,
+            owner_id=owner,
+        )
+
+    start = NOW - 30 * day
+    mails = [
+        mail("in1", "inbound", NOW - 10 * day, "t1", "o1"),
+        mail("out1", "outbound", NOW - 9 * day, "t1", "o1"),  # o1 answers o1's inquiry
+        mail("in2", "inbound", NOW - 8 * day, "t2", "o1"),
+        mail("out2", "outbound", NOW - 7 * day, "t2", "o2"),  # another owner answers
+        mail("in3", "inbound", NOW - 6 * day, "t3", "o2"),  # nobody answers
+    ]
+    rules = HubRules()
+    table = period_kpis(
+        [], [], mails, [], [], rules, start, NOW, owner_key=lambda r: r.owner_id or None
+    )
+    last = table.rows[-3:]  # the current period: company, o1, o2
+    assert [(r.owner, r.values["unanswered_inquiries"]) for r in last] == [
+        (None, 1),
+        ("o1", 1),
+        ("o2", 1),
+    ]
+    got = [(r.period_start.isoformat(), r.owner, dict(r.values)) for r in table.rows]
+    rows = {"deals": [], "tickets": [], "emails": mails, "contacts": [], "activities": []}
+    assert got == _reference(rows, rules, start, NOW, lambda r: r.owner_id or None)
