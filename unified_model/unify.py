@@ -7,7 +7,8 @@ blocked (see ``identity``), so this stays fast at 100,000 customers.
 
 Why it streams: at that scale the source rows do not fit comfortably in memory as ORM objects
 (780,000 contacts as SQLModel rows took 5.8 GB). So resolution holds only light ``AccountFacts``
-(one per account: what matching reads); contacts are read in keyset pages, twice, and never held;
+(one per account: what matching reads); contacts are read in keyset pages, twice (to match, then
+to link), and only those without an account are held while linking;
 golden records are survived one page of customers at a time; emails, deals, tickets and
 activities follow their accounts with set-based SQL. Memory grows with the number of accounts,
 not with contacts or activity. Every write touches only rows whose value changed, so a run with
