@@ -552,7 +552,19 @@ def compute_company_kpis(
     deals: list[Any] = _live_rows(store, t.Deal, {"name", "contact_source_ids", "changed_at"})
     tickets: list[Any] = _live_rows(store, t.Ticket, {"subject", *_HUB_TIMES})
     emails: list[Any] = _live_rows(store, t.Email, _EMAIL_UNUSED | _HUB_TIMES)
-    contacts: list[Any] = _live_rows(store, t.Contact, _CONTACT_UNUSED | _HUB_TIMES)
+    # Contacts are read for the new leads only: a contact neither a lead nor at a lifecycle
+    # stage can never be one (``is_new_lead``); the owners of the others still get owner rows.
+    con = t.table_of(t.Contact)
+    maybe_lead = sa.or_(con.c.is_lead.is_(True), con.c.lifecycle_stage.is_not(None))
+    contacts: list[Any] = _live_rows(store, t.Contact, _CONTACT_UNUSED | _HUB_TIMES, maybe_lead)
+    with store.engine.connect() as conn:
+        contact_owners = list(
+            conn.execute(
+                sa.select(con.c.source, con.c.owner_id)
+                .where(con.c.deleted.is_(False), sa.not_(maybe_lead))
+                .distinct()
+            )
+        )
     activities: list[Any] = _live_rows(
         store, t.Activity, {"account_source_id", "deal_source_id", *_HUB_TIMES}
     )
@@ -586,6 +598,7 @@ def compute_company_kpis(
         now,
         owner_key=owner_key_by_email(owners),
         prepared=prepared,
+        owners_of=contact_owners,
     )
     owner_rows: dict[str, dict[str, Any]] = {}
     for r in owner_table.rows:
@@ -627,13 +640,15 @@ _CONTACT_UNUSED = {
 }
 
 
-def _live_rows(store: HubStore, model: type[Any], unused: set[str]) -> list[Any]:
+def _live_rows(
+    store: HubStore, model: type[Any], unused: set[str], *where: sa.ColumnElement[bool]
+) -> list[Any]:
     """The live rows of a source table as read-only result rows, without ``unused`` columns
     (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly)."""
     tbl = t.table_of(model)
     columns = [c for c in tbl.columns if c.name not in unused]
     with store.engine.connect() as conn:
-        return list(conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False))))
+        return list(conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where)))
 
 
 def _unanswered_per_owner(

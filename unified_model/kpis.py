@@ -616,6 +616,7 @@ def period_kpis(
     period_end: dt.datetime,
     owner_key: OwnerKey | None = None,
     prepared: KpiData | None = None,
+    owners_of: Iterable[Any] = (),
 ) -> KpiTable:
     """Company-wide KPIs per period, plus one row per owner when ``owner_key`` is given.
 
@@ -623,13 +624,17 @@ def period_kpis(
     owner go to ``"unassigned"``. Owner rows exist for every owner seen in any input row, in every
     period, so the table is rectangular. ``prepared``: the same rows already indexed by
     ``prepare_kpi_data`` (the company table and the owner table share one preparation).
+    ``owners_of``: rows left out of the inputs because no KPI reads them, with the ``source``
+    and ``owner_id`` of their owners: those owners get rows too (contacts that were never
+    leads, for example, are not read by the company table).
     """
     data = prepared or prepare_kpi_data(rules, deals, tickets, emails, contacts, activities)
     groups: list[str | None] = [None]
     if owner_key is not None:
         seen: set[str] = set()
-        for row in [*data.deals, *data.tickets, *data.emails, *data.contacts, *data.activities]:
-            seen.add(owner_key(row) or UNASSIGNED)
+        for rows_ in (data.deals, data.tickets, data.emails, data.contacts, data.activities):
+            seen.update(owner_key(row) or UNASSIGNED for row in rows_)
+        seen.update(owner_key(row) or UNASSIGNED for row in owners_of)
         groups.extend(sorted(seen))
     rows: list[KpiRow] = []
     for s, e in periods(period_start, period_end, rules):

@@ -1,0 +1,65 @@
+"""``compute_company_kpis`` reads less than every row (no bookkeeping times, contacts only where
+one can be a new lead); what it leaves out must not change the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from unified_model import tables as t
+from unified_model.insights import compute_company_kpis
+from unified_model.rules import HubRules
+from unified_model.store import HubStore
+
+NOW = dt.datetime(2026, 6, 20, 12, tzinfo=dt.UTC)
+
+
+def _contact(sid: str, owner: str, **extra: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "source": "hubspot",
+        "source_id": sid,
+        "customer_id": "cust-1",
+        "owner_id": owner,
+        "created_at": NOW - dt.timedelta(days=3),
+        "modified_at": NOW - dt.timedelta(days=3),
+        "is_lead": False,
+        "lifecycle_stage": None,
+    }
+    row.update(extra)
+    return row
+
+
+def test_owners_of_contacts_that_are_no_leads_still_get_a_row(store: HubStore) -> None:
+    """The contact read is limited to possible leads; an owner who only owns other contacts is
+    still in the owner table (with zero new leads), and the leads are counted per owner."""
+    store.upsert_rows(
+        t.Owner,
+        [
+            {"source": "hubspot", "source_id": "o-lead", "email": "lena@example.com"},
+            {"source": "hubspot", "source_id": "o-plain", "email": "paul@example.com"},
+        ],
+    )
+    store.upsert_rows(
+        t.Contact,
+        [
+            _contact("c1", "o-lead", lifecycle_stage="lead"),
+            _contact("c2", "o-lead", is_lead=True),
+            _contact("c3", "o-plain"),  # neither a lead nor at a stage: not read as a row
+            _contact("c4", "o-plain", lifecycle_stage="subscriber"),  # read, not a new lead
+        ],
+    )
+    report = compute_company_kpis(store, HubRules(), now=NOW)
+    by_owner = {r["owner"]: r for r in report.owner_rows}
+    assert set(by_owner) == {"lena@example.com", "paul@example.com"}
+    assert by_owner["lena@example.com"]["new_leads"] == 2
+    assert by_owner["paul@example.com"]["new_leads"] == 0
+    assert report.rows[-1]["new_leads"] == 2
+
+
+def test_an_owner_with_only_plain_contacts_is_listed(store: HubStore) -> None:
+    store.upsert_rows(
+        t.Owner, [{"source": "hubspot", "source_id": "o-plain", "email": "paul@example.com"}]
+    )
+    store.upsert_rows(t.Contact, [_contact("c3", "o-plain")])
+    report = compute_company_kpis(store, HubRules(), now=NOW)
+    assert [r["owner"] for r in report.owner_rows] == ["paul@example.com"]
+    assert report.rows[-1]["new_leads"] == 0
