@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -131,7 +132,10 @@ def live(rows: Iterable[R]) -> list[R]:
 
     Sorting here is what makes every result independent of the order rows were read in.
     """
-    return sorted((r for r in rows if not r.deleted), key=lambda r: (r.source, r.source_id))
+    return sorted((r for r in rows if not r.deleted), key=_CANONICAL)
+
+
+_CANONICAL = operator.attrgetter("source", "source_id")
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -453,15 +457,14 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
 
     if overdue_at is not None and not owner_c.passed:
         reasons.append(owner_c)
-        blockers = [c for c in reasons if not c.passed]
-        text = "; ".join(c.detail for c in blockers)
+        text = "; ".join(c.detail for c in reasons if not c.passed)
         summary = f"handover overdue: {text}{suffix}"
         d = HandoverDecision(facts.customer.id, "overdue", rule_kind, reasons, None, None, summary)
         d = dataclasses.replace(d, mature_since=mature_since)
         return _with_ready_since(ctx, d, ready, rule_met_at, zone_open_at), overdue_at
 
     if not ready:
-        blockers = "; ".join(c.detail for c in reasons if not c.passed)
+        blocking = "; ".join(c.detail for c in reasons if not c.passed)
         d = HandoverDecision(
             facts.customer.id,
             "onboarding",
@@ -469,15 +472,12 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
             reasons,
             None,
             None,
-            f"blocked: {blockers}{suffix}",
+            f"blocked: {blocking}{suffix}",
             mature_since=mature_since,
         )
-        event: dt.datetime | None = None
         if prev_status in (None, "new_sales"):
-            event = signed_at  # onboarding starts the moment the contract is signed
-        else:
-            event = _latest_blocking_ticket(ctx, reasons)
-        return d, event
+            return d, signed_at  # onboarding starts the moment the contract is signed
+        return d, _latest_blocking_ticket(ctx, reasons)
 
     reasons.append(owner_c)
     if not owner_c.passed:
@@ -496,7 +496,7 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
     # Handed over now (or already when first seen): judged from here on as every later run
     # judges a handed-over customer, so the stored reasons are the same on this run and the next.
     # Why it qualified stays in the transition's reasons (``qualified_by``).
-    ready = _with_ready_since(
+    ready_d = _with_ready_since(
         ctx,
         HandoverDecision(facts.customer.id, "ready_for_handover", rule_kind, [], None, None, ""),
         True,
@@ -506,24 +506,24 @@ def _decide(ctx: _Ctx) -> tuple[HandoverDecision, dt.datetime | None]:
     history = _history_handover(ctx)
     if history is not None:
         # the CRM's owner history dates the handover, seen by the hub or not
-        basis = {**ready.date_basis, "handed_over_on": "crm_history"}
+        basis = {**ready_d.date_basis, "handed_over_on": "crm_history"}
         handed_on: dt.datetime | None = history
     elif prev is None:
         # first seen with an account manager: the handover day is in no record
         basis = {
-            **ready.date_basis,
+            **ready_d.date_basis,
             "handed_over_on": "first_seen",
             "trigger_baseline": (signed_at or ctx.observed).isoformat(),
         }
         handed_on = None
     else:
-        basis, handed_on = dict(ready.date_basis), ctx.observed
+        basis, handed_on = dict(ready_d.date_basis), ctx.observed
     handed = HandoverState(
         customer_id=facts.customer.id,
         status="account_management",
         rule_kind=rule_kind,
         reasons=[],
-        ready_since=ready.ready_since,
+        ready_since=ready_d.ready_since,
         handed_over_on=handed_on,
         evaluated_at=ctx.observed,
         date_basis=basis,

@@ -69,6 +69,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -152,11 +153,20 @@ def annualised_value(deal: Deal) -> float:
 
 def activity_cost(activity: Activity, rules: HubRules) -> float:
     """Configured cost of the activity's kind plus its logged hours at the seller rate."""
+    return activity_costs(rules)(activity)
+
+
+def activity_costs(rules: HubRules) -> Callable[[Any], float]:
+    """``activity_cost`` with the rules read once (it runs once per activity and period)."""
     costs = rules.kpis.cost.per_activity
-    kind = (activity.kind or "").strip().casefold()
-    per = {"call": costs.call, "email": costs.email}.get(kind, costs.task)
-    hours = (activity.duration_seconds or 0) / 3600
-    return per + hours * rules.kpis.cost.per_seller_hour
+    per_kind = {"call": costs.call, "email": costs.email}
+    task, hourly = costs.task, rules.kpis.cost.per_seller_hour
+
+    def cost(activity: Any) -> float:
+        per = per_kind.get((activity.kind or "").strip().casefold(), task)
+        return per + (activity.duration_seconds or 0) / 3600 * hourly
+
+    return cost
 
 
 def decided_at(deal: Deal, rules: HubRules) -> dt.datetime | None:
@@ -187,10 +197,18 @@ def is_new_lead(contact: Contact, rules: HubRules) -> bool:
     """Whether the contact was a lead when it was created: a Salesforce Lead, or a HubSpot
     contact at a lead stage or a stage after it (it has moved on, but it came in as a lead, so
     last month's leads do not vanish from last month's count when they progress)."""
+    return new_lead_test(rules)(contact)
+
+
+def new_lead_test(rules: HubRules) -> Callable[[Any], bool]:
+    """``is_new_lead`` with the rules' stages folded once (it runs once per contact)."""
     k = rules.kpis
     stages = {s.strip().casefold() for s in (*k.lead_lifecycle_stages, *k.later_lifecycle_stages)}
-    stage = (contact.lifecycle_stage or "").strip().casefold()
-    return contact.is_lead or stage in stages
+
+    def test(contact: Any) -> bool:
+        return bool(contact.is_lead) or (contact.lifecycle_stage or "").strip().casefold() in stages
+
+    return test
 
 
 def reached_quote(deal: Deal, rules: HubRules) -> bool:
@@ -669,16 +687,10 @@ class _Timeline:
         self, rows: Iterable[Any] = (), when: Callable[[Any], dt.datetime | None] | None = None
     ) -> None:
         """``rows`` indexed by ``when``; without ``when`` an empty timeline to fill in order."""
-        keyed = (
-            sorted(
-                ((t, i, row) for i, row in enumerate(rows) if (t := when(row)) is not None),
-                key=lambda x: (x[0], x[1]),
-            )
-            if when is not None
-            else []
-        )
-        self.times = [t for t, _, _ in keyed]
-        self.rows = [row for _, _, row in keyed]
+        keyed = [(t, row) for row in rows if (t := when(row)) is not None] if when else []
+        keyed.sort(key=_first)  # stable: equal times keep the rows' order
+        self.times = [t for t, _ in keyed]
+        self.rows = [row for _, row in keyed]
 
     def between(self, s: dt.datetime, e: dt.datetime) -> list[Any]:
         """The rows with ``s <= time < e`` (``_in``)."""
@@ -699,6 +711,9 @@ class _Timeline:
             part.times.append(self.times[i])
             part.rows.append(row)
         return parts
+
+
+_first = operator.itemgetter(0)
 
 
 def _any_between(times: list[dt.datetime], s: dt.datetime, e: dt.datetime) -> bool:
@@ -790,6 +805,7 @@ class KpiData:
     ) -> None:
         self.rules = rules
         self._groups: dict[str | None, _Group] = {}
+        self._cost = activity_costs(rules)
         #: per period: every owner's group (``_owner_groups``)
         self._owner_periods: dict[tuple[dt.datetime, dt.datetime], dict[str, _Group]] = {}
         #: per owner: the owner's customers and their first deal's creation
@@ -932,9 +948,7 @@ class KpiData:
             quoted=_Timeline(deals, lambda d: quote_entered_at(d, rules)),
             opened=_Timeline(tickets, lambda x: as_utc(x.opened_at)),
             closed=_Timeline(tickets, lambda x: as_utc(x.closed_at) if x.is_closed else None),
-            leads=_Timeline(
-                (c for c in contacts if is_new_lead(c, rules)), lambda c: as_utc(c.created_at)
-            ),
+            leads=_Timeline(filter(new_lead_test(rules), contacts), lambda c: as_utc(c.created_at)),
             emails=_Timeline(emails, lambda m: as_utc(m.sent_at)),
             activities=_Timeline(activities, lambda a: as_utc(a.occurred_at)),
             responses=_Timeline(responded, lambda r: r.inbound_at),
@@ -1001,7 +1015,7 @@ class KpiData:
         waiting = self._unanswered(g, s, e)
         value = math.fsum(d.amount or 0.0 for d in won)
         acts = g.activities.between(s, e)
-        cost = math.fsum(activity_cost(a, rules) for a in acts)
+        cost = math.fsum(map(self._cost, acts))
         opened = g.opened.between(s, e)
         closed = g.closed.between(s, e)
         resolved = [
