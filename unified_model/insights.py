@@ -648,7 +648,8 @@ def _live_rows(
     tbl = t.table_of(model)
     columns = [c for c in tbl.columns if c.name not in unused]
     with store.engine.connect() as conn:
-        return list(conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where)))
+        rows = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
+        return list(rows.all())  # fetchall: one C call, not one fetchone per row
 
 
 def _unanswered_per_owner(
