@@ -623,7 +623,7 @@ class HubStore:
         *,
         where: sa.ColumnElement[bool] | None = None,
         size: int = 5000,
-    ) -> Iterator[list[sa.Row[Any]]]:
+    ) -> Iterator[list[Any]]:
         """``columns`` of a table's rows in primary-key order, one short query per page.
 
         Why keyset pages rather than one streamed result: the caller writes between pages (unify

@@ -8,10 +8,13 @@ databases (the PostgreSQL variant fails under CI=true when the server is unreach
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.records import (
     AccountRecord,
@@ -323,3 +326,12 @@ def test_incremental_unify_follows_a_reparented_deal_and_notes_the_customer_it_l
     assert acme in dirty  # the customer the deal left is recomputed by the next handover
     # and a full re-resolution agrees with the incremental one
     assert {k: v for k, v in unify(store, now=NOW, incremental=False).written.items() if v} == {}
+
+
+@given(ids=st.lists(st.text(max_size=12), max_size=4), compact=st.booleans())
+def test_stored_id_lists_decode_like_json(ids: list[str], compact: bool) -> None:
+    """The contact stream's fast decoding of the stored id lists gives what ``json`` gives, for
+    any text (quotes, commas, escapes) and either separator."""
+    raw = json.dumps(ids, separators=(",", ":") if compact else None)
+    assert unify_module._id_list(raw) == ids
+    assert unify_module._id_list(ids) == ids  # PostgreSQL: already decoded
