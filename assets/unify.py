@@ -53,6 +53,8 @@ def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             "seconds_per_phase": dg.MetadataValue.json(stats.seconds),
             # True: no source row changed since the last run, nothing was re-resolved
             "skipped_unchanged": dg.MetadataValue.bool(stats.skipped),
+            # True: only deals, emails, tickets or activities changed: attached, not re-resolved
+            "children_only": dg.MetadataValue.bool(stats.resolution_skipped),
         }
     )
 

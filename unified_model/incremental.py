@@ -128,6 +128,29 @@ def anything_changed(store: Any, since: dt.datetime) -> bool:
     return False
 
 
+#: the tables whose rows decide who is the same customer and its golden record (accounts and
+#: their owners; contacts by their email domains and links)
+RESOLUTION_TABLES: tuple[type[Any], ...] = (t.SourceAccount, t.Contact, t.Owner)
+
+
+def resolution_inputs_changed(store: Any, since: dt.datetime) -> bool:
+    """Has anything that identity resolution reads changed since ``since``? Accounts,
+    contacts, owners, review decisions, erasures (deals, emails, tickets and activities only
+    follow their accounts and contacts)."""
+    with store.engine.connect() as conn:
+        for model in RESOLUTION_TABLES:
+            tbl = t.table_of(model)
+            hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c.changed_at > since).limit(1))
+            if hit.first() is not None:
+                return True
+        for model, column in ((t.MatchReview, "decided_at"), (t.ErasureAudit, "erased_at")):
+            tbl = t.table_of(model)
+            hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c[column] > since).limit(1))
+            if hit.first() is not None:
+                return True
+    return False
+
+
 def owners_changed(store: Any, since: dt.datetime) -> bool:
     """An owner's team or address changed: who is an account manager may change for many."""
     tbl = t.table_of(t.Owner)

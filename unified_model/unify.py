@@ -63,6 +63,8 @@ class UnifyStats:
     seconds: dict[str, float] = field(default_factory=dict)
     #: nothing changed since the last unify: nothing was resolved, the figures are the last run's
     skipped: bool = False
+    #: only child rows changed: they were attached, nothing was resolved (``_attach_children``)
+    resolution_skipped: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The figures a skipped run reports again (kept with the watermark)."""
@@ -147,13 +149,14 @@ def unify(
     """
     fp = changes.fingerprint(changes.hub_version(), repr(match_config), repr(policy))
     mark = changes.load(store, _PHASE)
-    if (
-        incremental
-        and mark is not None
-        and mark.fingerprint == fp
-        and not changes.anything_changed(store, mark.at)
-    ):
-        return _skipped(mark.extra.get("stats", {}))
+    if incremental and mark is not None and mark.fingerprint == fp:
+        if not changes.anything_changed(store, mark.at):
+            return _skipped(mark.extra.get("stats", {}))
+        if not changes.resolution_inputs_changed(store, mark.at):
+            stats = _attach_children(store, mark.at, mark.extra.get("stats", {}))
+            # after the writes, as below: its own re-attachments are no change for the next run
+            changes.save(store, _PHASE, utcnow(), fp, stats=stats.summary())
+            return stats
     stats = _unify(
         store, now, match_config, policy, mark.at if mark and mark.fingerprint == fp else None
     )
@@ -167,6 +170,30 @@ _PHASE = "unify"
 def forget_unify(store: HubStore) -> None:
     """The next unify re-resolves everything, and the phases after it recompute everything."""
     changes.forget(store, _PHASE, *changes.DOWNSTREAM)
+
+
+def _attach_children(store: HubStore, since: dt.datetime, summary: dict[str, Any]) -> UnifyStats:
+    """Only deals, emails, tickets, activities or stage history changed since ``since``: who
+    is the same customer cannot have changed (no account, contact, owner, review or erasure did),
+    so the links and golden records stand and only the changed children are attached.
+
+    Why: new emails, activities and deals arrive between most syncs while accounts and contacts
+    rarely change; re-resolving 145,000 accounts and streaming 780,000 contacts for them was
+    40-50 s on ``large``.
+    """
+    start = time.perf_counter()
+    stats = _skipped(summary)
+    stats.skipped = False
+    stats.resolution_skipped = True
+    with store.engine.begin() as conn:
+        # a child that moves leaves its customer: that one's figures change too
+        store.mark_dirty(conn, list(changes.customers_of_changed_rows(conn, since)))
+    for name, written in _attach_by_account(store, since).items():
+        stats.written[name] = written
+    stats.written["email"] = _attach_emails(store, since)
+    stats.written["deal_stage_history"] = _fold_stage_events(store, since)
+    stats.seconds["children"] = round(time.perf_counter() - start, 2)
+    return stats
 
 
 def _skipped(summary: dict[str, Any]) -> UnifyStats:

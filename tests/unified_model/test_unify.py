@@ -321,6 +321,7 @@ def test_incremental_unify_follows_a_reparented_deal_and_notes_the_customer_it_l
     )
     stats = unify(store, now=NOW)
     assert not stats.skipped
+    assert stats.resolution_skipped  # only a deal changed: attached, nothing re-resolved
     assert _customer_of(store, t.Deal, "006A") == beta
     dirty = {d.customer_id for d in store.all(t.DirtyCustomer)}
     assert acme in dirty  # the customer the deal left is recomputed by the next handover
@@ -335,3 +336,43 @@ def test_stored_id_lists_decode_like_json(ids: list[str], compact: bool) -> None
     raw = json.dumps(ids, separators=(",", ":") if compact else None)
     assert unify_module._id_list(raw) == ids
     assert unify_module._id_list(ids) == ids  # PostgreSQL: already decoded
+
+
+def test_child_only_changes_attach_without_resolving_and_equal_a_full_run(
+    store: HubStore,
+) -> None:
+    """When only deals, emails and stage history changed, unify attaches them without
+    re-resolving; the result is what a full re-resolution gives. A changed contact (or account)
+    resolves again."""
+    _seed(store)
+    unify(store, now=NOW)
+    beta = _customer_of(store, t.SourceAccount, "001B")
+    store.upsert_records(
+        "deal",
+        [
+            DealRecord(
+                source="salesforce",
+                object_type="Opportunity",
+                source_id="006NEW",
+                modified_at=T0 + dt.timedelta(days=3),
+                account_id="001B",
+                stage="Prospecting",
+                stage_entered_at={},
+            )
+        ],
+    )
+    store.upsert_records("email", [_email("em-new", accounts=("902",))])
+    stats = unify(store, now=NOW)
+    assert stats.resolution_skipped and not stats.skipped
+    assert stats.customers > 0  # the last resolution's figures are reported again
+    assert _customer_of(store, t.Deal, "006NEW") == beta
+    assert _customer_of(store, t.Email, "em-new") == beta
+    incremental = _snapshot(store)
+    full = unify(store, now=NOW, incremental=False)
+    assert {k: v for k, v in full.written.items() if v} == {}
+    assert _snapshot(store) == incremental
+
+    store.upsert_records("contact", [_contact("salesforce", "003NEW", "neu@beta.fi", "001B")])
+    again = unify(store, now=NOW)
+    assert not again.resolution_skipped and not again.skipped
+    assert _customer_of(store, t.Contact, "003NEW") == beta
