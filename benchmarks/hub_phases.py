@@ -1,0 +1,107 @@
+"""The hub's own phases on a stored hub, without the CRMs: company KPIs and a full handover.
+
+Why: the end-to-end benchmark needs a sandbox and an hour on ``large``; a change to the KPI or
+handover code is measured faster, and before/after on exactly the same rows, on a copy of the
+hub database a kept run left (``sync_e2e.py --keep``: ``<folder>/hub/hub.db``). Each phase runs
+in its own process (peak RSS is that phase's alone) on its own copy (handover writes).
+
+    uv run python benchmarks/hub_phases.py /work/bench/<kept>/hub/hub.db [--phase kpis] [--json f]
+
+Prints seconds, the process's peak RSS and the commit. Run it from a checkout of the commit to
+measure (a worktree), never from the tree being edited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine_line  # noqa: E402
+from benchmarks.sync_e2e import _commit  # noqa: E402
+
+PHASES = ("kpis", "handover")
+
+
+def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
+    """One phase in this process: seconds and peak RSS."""
+    from unified_model.insights import compute_company_kpis, compute_customer_insights
+    from unified_model.rules import load_rules
+    from unified_model.store import HubStore
+
+    store = HubStore(f"sqlite:///{db}")
+    rules = load_rules(ROOT / "config" / "rules.yaml")
+    started = time.perf_counter()
+    if phase == "kpis":
+        report = compute_company_kpis(store, rules, now=now)
+        detail = f"{len(report.rows)} periods, {len(report.owner_rows)} owners"
+    else:
+        stats = compute_customer_insights(store, rules, now=now, incremental=False)
+        detail = f"{stats.evaluated} customers evaluated"
+    seconds = time.perf_counter() - started
+    store.dispose()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "phase": phase,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(rss_mb),
+        "detail": detail,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("hub_db", nargs="?", help="a hub database (SQLite) a kept run left")
+    parser.add_argument("--phase", action="append", choices=PHASES, help="default: both")
+    parser.add_argument("--now", default=None, help="ISO time the phases judge at (default: now)")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # db phase now
+    args = parser.parse_args(argv)
+    if args.child:
+        db, phase, now = args.child
+        print(json.dumps(run_phase(Path(db), phase, dt.datetime.fromisoformat(now))))
+        return 0
+    if not args.hub_db:
+        parser.error("give the hub database of a kept run")
+    now = args.now or dt.datetime.now(dt.UTC).isoformat()
+    results = []
+    for phase in args.phase or PHASES:
+        with tempfile.TemporaryDirectory(prefix="crmhub-phases-") as tmp:
+            copy = Path(tmp) / "hub.db"
+            with sqlite3.connect(args.hub_db) as src, sqlite3.connect(copy) as dst:
+                src.backup(dst)  # consistent even while a run writes the original
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(copy), phase, now],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(tmp, ignore_errors=True)
+    commit = _commit()
+    print(f"# Hub phases, commit {commit}\n\n{machine_line()}; judged at {now}\n")
+    print("| phase | seconds | peak RSS MB | detail |\n| --- | ---: | ---: | --- |")
+    for r in results:
+        print(f"| {r['phase']} | {r['seconds']} | {r['peak_rss_mb']} | {r['detail']} |")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"commit": commit, "machine": machine_line(), "now": now, "results": results}
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
