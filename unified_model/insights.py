@@ -373,13 +373,19 @@ def _totals(store: HubStore, stats: InsightStats) -> None:
             conn.execute(sa.select(hs.c.status, sa.func.count()).group_by(hs.c.status)).all()
         )
         stats.by_status = {k: int(counts.get(k, 0)) for k in STATUSES}
-    for page in store.iter_pages(hs, [hs.c.customer_id, hs.c.reasons], size=CHUNK):
+    # Only rows whose stored JSON can hold a failed criterion or a flag are decoded (a text
+    # match that is a superset of them): decoding all 100,000 states and metrics was 4 s of
+    # every incremental run on ``large``. The exact test is the Python one below.
+    failing = sa.cast(hs.c.reasons, sa.Text).like('%"passed":%false%')
+    for page in store.iter_pages(hs, [hs.c.customer_id, hs.c.reasons], where=failing, size=CHUNK):
         for row in page:
             for reason in row._mapping["reasons"] or []:
                 if not reason.get("passed", True):
                     stats.blockers[str(reason.get("criterion"))] += 1
     metrics = t.table_of(t.CustomerMetrics)
-    for page in store.iter_pages(metrics, [metrics.c.customer_id, metrics.c["values"]], size=CHUNK):
+    flagged = sa.cast(metrics.c["values"], sa.Text).like('%"negotiation_flag":%true%')
+    columns = [metrics.c.customer_id, metrics.c["values"]]
+    for page in store.iter_pages(metrics, columns, where=flagged, size=CHUNK):
         stats.negotiation_flags += sum(
             bool((r._mapping["values"] or {}).get("negotiation_flag")) for r in page
         )
