@@ -556,8 +556,8 @@ def compute_company_kpis(
     """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
     # Plain result rows (attribute access like the models), not ORM objects: a tenth of the
     # memory and no per-row object construction, for the largest tables of the hub.
-    deals: list[Any] = _live_rows(store, t.Deal, {"name", "contact_source_ids", "changed_at"})
-    tickets: list[Any] = _live_rows(store, t.Ticket, {"subject", *_HUB_TIMES})
+    deals: list[Any] = _live_rows(store, t.Deal, _DEAL_UNUSED)
+    tickets: list[Any] = _live_rows(store, t.Ticket, _TICKET_UNUSED | _HUB_TIMES)
     emails: list[Any] = _live_rows(store, t.Email, _EMAIL_UNUSED | _HUB_TIMES)
     # Contacts are read for the new leads only: a contact neither a lead nor at a lifecycle
     # stage can never be one (``is_new_lead``); the owners of the others still get owner rows.
@@ -635,7 +635,19 @@ _EMAIL_UNUSED = {
     "contact_source_ids",
     "deal_source_ids",
 }
+_DEAL_UNUSED = {
+    "name",
+    "contact_source_ids",
+    "changed_at",
+    "account_source_id",
+    "stage_label",
+    "probability",
+    "deal_type",
+}
+_TICKET_UNUSED = {"subject", "account_source_id", "contact_source_id", "category", "status"}
 _CONTACT_UNUSED = {
+    "email_normalized",
+    "last_marketing_email_at",
     "email",
     "first_name",
     "last_name",
