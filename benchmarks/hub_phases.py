@@ -1,4 +1,4 @@
-"""The hub's own phases on a stored hub, without the CRMs: company KPIs and a full handover.
+"""The hub's own phases on a stored hub, without the CRMs: company KPIs, handover, unify.
 
 Why: the end-to-end benchmark needs a sandbox and an hour on ``large``; a change to the KPI or
 handover code is measured faster, and before/after on exactly the same rows, on a copy of the
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine_line  # noqa: E402
 from benchmarks.sync_e2e import _commit  # noqa: E402
 
-PHASES = ("kpis", "handover")
+PHASES = ("kpis", "handover", "unify")
 
 
 def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
@@ -46,9 +46,14 @@ def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
     if phase == "kpis":
         report = compute_company_kpis(store, rules, now=now)
         detail = f"{len(report.rows)} periods, {len(report.owner_rows)} owners"
-    else:
+    elif phase == "handover":
         stats = compute_customer_insights(store, rules, now=now, incremental=False)
         detail = f"{stats.evaluated} customers evaluated"
+    else:  # a full re-resolution of every account, as after a matching-settings change
+        from unified_model.unify import unify
+
+        ustats = unify(store, now=now, incremental=False)
+        detail = f"{ustats.customers} customers, phases {ustats.seconds}"
     seconds = time.perf_counter() - started
     store.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -63,7 +68,7 @@ def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hub_db", nargs="?", help="a hub database (SQLite) a kept run left")
-    parser.add_argument("--phase", action="append", choices=PHASES, help="default: both")
+    parser.add_argument("--phase", action="append", choices=PHASES, help="default: all")
     parser.add_argument("--now", default=None, help="ISO time the phases judge at (default: now)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # db phase now
