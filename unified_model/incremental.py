@@ -108,24 +108,29 @@ def forget(store: Any, *phases: str) -> None:
         store.reset_cursor(HUB, phase)
 
 
-def anything_changed(store: Any, since: dt.datetime) -> bool:
-    """Has any source row, review decision or erasure changed since ``since``? (index lookups)"""
+def _changed_after(store: Any, since: dt.datetime, tables: Iterable[tuple[type[Any], str]]) -> bool:
+    """Does any of these (table, time column) pairs hold a row later than ``since``? One index
+    lookup per table, stopping at the first hit."""
     with store.engine.connect() as conn:
-        for model in CHANGE_TABLES:
-            tbl = t.table_of(model)
-            hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c.changed_at > since).limit(1))
-            if hit.first() is not None:
-                return True
-        for model, column in (
-            (t.MatchReview, "decided_at"),
-            (t.ErasureAudit, "erased_at"),
-            (t.DirtyCustomer, "marked_at"),
-        ):
+        for model, column in tables:
             tbl = t.table_of(model)
             hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c[column] > since).limit(1))
             if hit.first() is not None:
                 return True
     return False
+
+
+#: decisions made in the hub rather than read from a CRM, with the column that dates them
+_HUB_DECISIONS: tuple[tuple[type[Any], str], ...] = (
+    (t.MatchReview, "decided_at"),
+    (t.ErasureAudit, "erased_at"),
+)
+
+
+def anything_changed(store: Any, since: dt.datetime) -> bool:
+    """Has any source row, review decision or erasure changed since ``since``? (index lookups)"""
+    rows = [(model, "changed_at") for model in CHANGE_TABLES]
+    return _changed_after(store, since, [*rows, *_HUB_DECISIONS, (t.DirtyCustomer, "marked_at")])
 
 
 #: the tables whose rows decide who is the same customer and its golden record (accounts and
@@ -137,18 +142,8 @@ def resolution_inputs_changed(store: Any, since: dt.datetime) -> bool:
     """Has anything that identity resolution reads changed since ``since``? Accounts,
     contacts, owners, review decisions, erasures (deals, emails, tickets and activities only
     follow their accounts and contacts)."""
-    with store.engine.connect() as conn:
-        for model in RESOLUTION_TABLES:
-            tbl = t.table_of(model)
-            hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c.changed_at > since).limit(1))
-            if hit.first() is not None:
-                return True
-        for model, column in ((t.MatchReview, "decided_at"), (t.ErasureAudit, "erased_at")):
-            tbl = t.table_of(model)
-            hit = conn.execute(sa.select(sa.literal(1)).where(tbl.c[column] > since).limit(1))
-            if hit.first() is not None:
-                return True
-    return False
+    rows = [(model, "changed_at") for model in RESOLUTION_TABLES]
+    return _changed_after(store, since, [*rows, *_HUB_DECISIONS])
 
 
 def owners_changed(store: Any, since: dt.datetime) -> bool:

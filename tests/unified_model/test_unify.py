@@ -70,6 +70,19 @@ def _email(sid: str, *, accounts: tuple[str, ...] = (), contacts: tuple[str, ...
     )
 
 
+def _deal(sid: str, account: str, *, days: int, stage: str) -> DealRecord:
+    """A Salesforce opportunity of ``account``, modified ``days`` after T0."""
+    return DealRecord(
+        source="salesforce",
+        object_type="Opportunity",
+        source_id=sid,
+        modified_at=T0 + dt.timedelta(days=days),
+        account_id=account,
+        stage=stage,
+        stage_entered_at={},
+    )
+
+
 def _seed(store: HubStore) -> None:
     store.upsert_records(
         "account",
@@ -305,20 +318,7 @@ def test_incremental_unify_follows_a_reparented_deal_and_notes_the_customer_it_l
     assert _customer_of(store, t.Deal, "006A") == acme
     again = unify(store, now=NOW)
     assert again.skipped  # nothing changed: nothing re-resolved
-    store.upsert_records(
-        "deal",
-        [
-            DealRecord(
-                source="salesforce",
-                object_type="Opportunity",
-                source_id="006A",
-                modified_at=T0 + dt.timedelta(days=2),
-                account_id="001B",
-                stage="Negotiation",
-                stage_entered_at={},
-            )
-        ],
-    )
+    store.upsert_records("deal", [_deal("006A", "001B", days=2, stage="Negotiation")])
     stats = unify(store, now=NOW)
     assert not stats.skipped
     assert stats.resolution_skipped  # only a deal changed: attached, nothing re-resolved
@@ -347,20 +347,7 @@ def test_child_only_changes_attach_without_resolving_and_equal_a_full_run(
     _seed(store)
     unify(store, now=NOW)
     beta = _customer_of(store, t.SourceAccount, "001B")
-    store.upsert_records(
-        "deal",
-        [
-            DealRecord(
-                source="salesforce",
-                object_type="Opportunity",
-                source_id="006NEW",
-                modified_at=T0 + dt.timedelta(days=3),
-                account_id="001B",
-                stage="Prospecting",
-                stage_entered_at={},
-            )
-        ],
-    )
+    store.upsert_records("deal", [_deal("006NEW", "001B", days=3, stage="Prospecting")])
     store.upsert_records("email", [_email("em-new", accounts=("902",))])
     stats = unify(store, now=NOW)
     assert stats.resolution_skipped and not stats.skipped
