@@ -670,9 +670,14 @@ def _live_rows(
         for c in tbl.columns
         if c.name not in unused
     ]
+    out: list[Any] = []
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
-        return list(rows.all())  # fetchall: one C call, not one fetchone per row
+        result = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
+        # In batches, not ``fetchall``: the driver's tuples of the whole table next to their
+        # rows doubled the phase's peak memory (activities on ``large``: 556 MB against 243)
+        for part in result.partitions(5000):
+            out.extend(part)
+    return out
 
 
 class _Interned(sa.String):
