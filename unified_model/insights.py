@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from unified_model.handover import (
     STATUSES,
     CustomerFacts,
     HandoverDecision,
+    as_utc,
     evaluate_handover,
     local_day,
     local_midnight,
@@ -32,10 +33,15 @@ from unified_model.handover import (
 )
 from unified_model.kpis import (
     UNASSIGNED,
+    DealSummary,
+    EmailHistory,
+    KpiHistory,
     customer_kpis,
+    decided_at,
     owner_key_by_email,
     period_kpis,
     prepare_kpi_data,
+    quote_entered_at,
     unanswered_inquiries,
     whole_days,
 )
@@ -551,37 +557,36 @@ def refresh_company_kpis(
 
 
 def compute_company_kpis(
-    store: HubStore, rules: HubRules, *, now: dt.datetime, months: int = 12
+    store: HubStore,
+    rules: HubRules,
+    *,
+    now: dt.datetime,
+    months: int = 12,
+    window: bool = True,
 ) -> CompanyReport:
-    """Company-wide KPIs per period over the last ``months``, and per owner for the current one."""
-    # Plain result rows (attribute access like the models), not ORM objects: a tenth of the
-    # memory and no per-row object construction, for the largest tables of the hub.
-    deals: list[Any] = _live_rows(store, t.Deal, _DEAL_UNUSED)
-    tickets: list[Any] = _live_rows(store, t.Ticket, _TICKET_UNUSED | _HUB_TIMES)
-    emails: list[Any] = _live_rows(store, t.Email, _EMAIL_UNUSED | _HUB_TIMES)
-    # Contacts are read for the new leads only: a contact neither a lead nor at a lifecycle
-    # stage can never be one (``is_new_lead``); the owners of the others still get owner rows.
-    con = t.table_of(t.Contact)
-    maybe_lead = sa.or_(con.c.is_lead.is_(True), con.c.lifecycle_stage.is_not(None))
-    contacts: list[Any] = _live_rows(store, t.Contact, _CONTACT_UNUSED | _HUB_TIMES, maybe_lead)
-    with store.engine.connect() as conn:
-        contact_owners = list(
-            conn.execute(
-                sa.select(con.c.source, con.c.owner_id)
-                .where(con.c.deleted.is_(False), sa.not_(maybe_lead))
-                .distinct()
-            )
-        )
-    activities: list[Any] = _live_rows(
-        store, t.Activity, {"account_source_id", "deal_source_id", *_HUB_TIMES}
-    )
-    with store.session() as s:
-        owners = list(s.exec(select(t.Owner)))
+    """Company-wide KPIs per period over the last ``months``, and per owner for the current one.
+
+    ``window``: hold only the rows the periods read and summaries of the older ones
+    (``_window_rows``); False reads every row (the form the window is tested against).
+    """
     zone = rules.kpis.business_hours.zone
     local = now.astimezone(zone)
     month0 = local.year * 12 + local.month - 1 - (months - 1)
     start_month = dt.datetime(month0 // 12, month0 % 12 + 1, 1, tzinfo=zone).astimezone(dt.UTC)
-    prepared = prepare_kpi_data(rules, deals, tickets, emails, contacts, activities)
+    if window:
+        deals, tickets, emails, contacts, activities, history, owners_of = _window_rows(
+            store, rules, start_month
+        )
+    else:
+        deals = _live_rows(store, t.Deal, set())
+        tickets = _live_rows(store, t.Ticket, set())
+        emails = _live_rows(store, t.Email, set())
+        contacts = _live_rows(store, t.Contact, set())
+        activities = _live_rows(store, t.Activity, set())
+        history, owners_of = None, []
+    with store.session() as s:
+        owners = list(s.exec(select(t.Owner)))
+    prepared = prepare_kpi_data(rules, deals, tickets, emails, contacts, activities, history)
     table = period_kpis(
         deals, tickets, emails, contacts, activities, rules, start_month, now, prepared=prepared
     )
@@ -605,7 +610,7 @@ def compute_company_kpis(
         now,
         owner_key=owner_key_by_email(owners),
         prepared=prepared,
-        owners_of=contact_owners,
+        owners_of=owners_of,
     )
     owner_rows: dict[str, dict[str, Any]] = {}
     for r in owner_table.rows:
@@ -659,25 +664,146 @@ _CONTACT_UNUSED = {
 }
 
 
+def _columns(tbl: sa.Table, unused: set[str]) -> list[Any]:
+    """The table's columns but ``unused``, repeated text read as shared strings."""
+    return [
+        sa.type_coerce(c, _Interned).label(c.name) if c.name in _REPEATED else c
+        for c in tbl.columns
+        if c.name not in unused
+    ]
+
+
 def _live_rows(
     store: HubStore, model: type[Any], unused: set[str], *where: sa.ColumnElement[bool]
 ) -> list[Any]:
     """The live rows of a source table as read-only result rows, without ``unused`` columns
     (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly)."""
     tbl = t.table_of(model)
-    columns = [
-        sa.type_coerce(c, _Interned).label(c.name) if c.name in _REPEATED else c
-        for c in tbl.columns
-        if c.name not in unused
-    ]
     out: list[Any] = []
     with store.engine.connect() as conn:
-        result = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
+        result = conn.execute(
+            sa.select(*_columns(tbl, unused)).where(tbl.c.deleted.is_(False), *where)
+        )
         # In batches, not ``fetchall``: the driver's tuples of the whole table next to their
         # rows doubled the phase's peak memory (activities on ``large``: 556 MB against 243)
         for part in result.partitions(5000):
             out.extend(part)
     return out
+
+
+def _stream_rows(
+    store: HubStore,
+    model: type[Any],
+    unused: set[str],
+    *where: sa.ColumnElement[bool],
+    order_by: Any = None,
+) -> Iterator[Any]:
+    """``_live_rows`` one at a time, for a fold that keeps little of them (a server-side
+    cursor on PostgreSQL, whose driver would otherwise fetch the whole result first)."""
+    tbl = t.table_of(model)
+    stmt = sa.select(*_columns(tbl, unused)).where(tbl.c.deleted.is_(False), *where)
+    if order_by is not None:
+        stmt = stmt.order_by(order_by)
+    with store.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=5000).execute(stmt)
+        for part in result.partitions(5000):
+            yield from part
+
+
+def _window_rows(
+    store: HubStore, rules: HubRules, start: dt.datetime
+) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any], KpiHistory, list[Any]]:
+    """The rows the periods from ``start`` read, summaries of the older ones, and every owner.
+
+    Why: the periods cover twelve months, the rows years (on ``large`` three). Holding every
+    row of five tables was the hub's peak memory. Held: deals decided or quoted from
+    ``start``; tickets opened or closed from it; leads created from it; emails and activities
+    from ``hold_from`` (the trailing windows of the first period reach back that far); the
+    inquiries still waiting then. Summarised, in one pass that keeps little: every deal (the
+    customers of each period) and the two-way contacts before ``start``. The owners of every
+    live row still get owner rows (``period_kpis(owners_of=...)``).
+    """
+    k = rules.kpis
+    window = dt.timedelta(days=k.two_way_contact.window_days)
+    hold_from = start - max(window, dt.timedelta(days=k.recent_activity_days))
+
+    summary = DealSummary()
+    deals: list[Any] = []
+    for d in _stream_rows(store, t.Deal, _DEAL_UNUSED):
+        summary.add(d)
+        decided, quoted = decided_at(d, rules), quote_entered_at(d, rules)
+        if (decided is not None and decided >= start) or (quoted is not None and quoted >= start):
+            deals.append(d)
+
+    em = t.table_of(t.Email)
+    email_unused = _EMAIL_UNUSED | _HUB_TIMES
+    earlier = EmailHistory(window, hold_from)
+    for m in _stream_rows(
+        store,
+        t.Email,
+        email_unused,
+        em.c.sent_at.is_not(None),
+        em.c.sent_at < start,
+        order_by=em.c.sent_at,
+    ):
+        earlier.add(m)
+    emails = earlier.waiting() + _live_rows(store, t.Email, email_unused, em.c.sent_at >= hold_from)
+    two_way = earlier.best
+
+    act = t.table_of(t.Activity)
+    talks = {x.casefold() for x in k.two_way_contact.activity_kinds}
+    with store.engine.connect() as conn:  # the last call or meeting before the window
+        for cid, kind, last in conn.execute(
+            sa.select(act.c.customer_id, act.c.kind, sa.func.max(act.c.occurred_at))
+            .where(
+                act.c.deleted.is_(False),
+                act.c.customer_id.is_not(None),
+                act.c.occurred_at < start,
+            )
+            .group_by(act.c.customer_id, act.c.kind)
+        ):
+            if cid and last is not None and (kind or "").casefold() in talks:
+                t_last = as_utc(last)
+                if t_last is not None and (cid not in two_way or t_last > two_way[cid]):
+                    two_way[cid] = t_last
+    activities = _live_rows(
+        store,
+        t.Activity,
+        {"account_source_id", "deal_source_id", *_HUB_TIMES},
+        act.c.occurred_at >= hold_from,
+    )
+
+    tk = t.table_of(t.Ticket)
+    tickets = _live_rows(
+        store,
+        t.Ticket,
+        _TICKET_UNUSED | _HUB_TIMES,
+        sa.or_(tk.c.opened_at >= start, tk.c.closed_at >= start),
+    )
+    # Contacts are read for the new leads only: a contact neither a lead nor at a lifecycle
+    # stage can never be one (``is_new_lead``).
+    con = t.table_of(t.Contact)
+    maybe_lead = sa.or_(con.c.is_lead.is_(True), con.c.lifecycle_stage.is_not(None))
+    contacts = _live_rows(
+        store, t.Contact, _CONTACT_UNUSED | _HUB_TIMES, maybe_lead, con.c.created_at >= start
+    )
+
+    owners = []
+    for model, extra in (
+        (t.Deal, ()),
+        (t.Ticket, ()),
+        (t.Contact, ()),
+        (t.Activity, ()),
+        (t.Email, (em.c.sent_at.is_not(None),)),
+    ):
+        tbl = t.table_of(model)
+        owners.append(
+            sa.select(tbl.c.source, tbl.c.owner_id).where(tbl.c.deleted.is_(False), *extra)
+        )
+    with store.engine.connect() as conn:  # UNION: each owner once
+        owners_of = list(conn.execute(sa.union(*owners)))
+    history = KpiHistory(summary, two_way)
+    return deals, tickets, emails, contacts, activities, history, owners_of
 
 
 class _Interned(sa.String):

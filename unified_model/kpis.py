@@ -73,7 +73,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from unified_model.handover import (
     CustomerFacts,
@@ -784,11 +784,159 @@ def prepare_kpi_data(
     emails: Sequence[Email],
     contacts: Sequence[Contact],
     activities: Sequence[Activity],
+    history: KpiHistory | None = None,
 ) -> KpiData:
-    """The live rows indexed once for ``period_kpis`` (first responses, per-customer times)."""
+    """The live rows indexed once for ``period_kpis`` (first responses, per-customer times).
+
+    ``history``: the rows are those of a window only (``KpiHistory``); without it they are all.
+    """
     return KpiData(
-        rules, live(deals), live(tickets), live(emails), live(contacts), live(activities)
+        rules,
+        live(deals),
+        live(tickets),
+        live(emails),
+        live(contacts),
+        live(activities),
+        history,
     )
+
+
+class _OwnerOf(NamedTuple):
+    """The two columns ``OwnerKey`` reads, for owners known only from a summary."""
+
+    source: str
+    owner_id: str | None
+
+
+def _fold_since(
+    since: dict[str, dt.datetime | None], cid: str, created: dt.datetime | None
+) -> None:
+    """Fold one deal's creation into its customer's first: the earliest, None (undated,
+    always a customer) as soon as one deal is undated."""
+    if cid not in since:
+        since[cid] = created
+    elif (old := since[cid]) is not None:
+        since[cid] = None if created is None else min(old, created)
+
+
+class DealSummary:
+    """What the periods read from every deal, however old: each customer's first deal (the
+    customers of a period), per owner too, and the customers whose deals have an owner.
+
+    Why a summary: a period reads only the deals decided or quoted in it, but its customers
+    are everyone with a deal created before its end. Folded one deal at a time, the deals of
+    three years need not be held to compute the last twelve months.
+    """
+
+    def __init__(self) -> None:
+        self.customer_since: dict[str, dt.datetime | None] = {}
+        #: per (source, owner id) of the deals: that owner's customers and their first deal
+        self.owner_since: dict[_OwnerOf, dict[str, dt.datetime | None]] = {}
+        self.has_owner: set[str] = set()
+
+    def add(self, deal: Any) -> None:
+        owner = _OwnerOf(deal.source, deal.owner_id)
+        per = self.owner_since.get(owner)
+        if per is None:  # an owner of deals without a customer is an owner too
+            per = self.owner_since[owner] = {}
+        cid = deal.customer_id
+        if not cid:
+            return
+        created = as_utc(deal.created_at)
+        _fold_since(self.customer_since, cid, created)
+        _fold_since(per, cid, created)
+        if deal.owner_id:
+            self.has_owner.add(cid)
+
+
+class EmailHistory:
+    """The emails before a window, folded in send order into what the window still reads.
+
+    - each customer's latest two-way contact before the window (``last_two_way_contact``: an
+      email with one of the other direction at most ``window`` before it, same instant counts);
+    - the inbound emails sent before ``hold_from`` still waiting for a reply at ``hold_from``
+      (no later outbound email in the same conversation, as ``first_responses`` pairs them):
+      only they can be answered inside the window, or still be unanswered now.
+
+    Why: the company KPIs read twelve months, but an inquiry can wait longer and a two-way
+    contact can be older. Everything else before ``hold_from`` is not needed.
+    """
+
+    def __init__(self, window: dt.timedelta, hold_from: dt.datetime) -> None:
+        self.window = window
+        self.hold_from = hold_from
+        #: per customer: latest two-way contact seen so far
+        self.best: dict[str, dt.datetime] = {}
+        self._last: dict[str, dict[str, dt.datetime]] = {"inbound": {}, "outbound": {}}
+        self._by_thread: dict[tuple[str, str], list[tuple[dt.datetime, Any]]] = {}
+        self._by_customer: dict[str, list[tuple[dt.datetime, Any]]] = {}
+        self._pending: list[Any] | None = None
+
+    def add(self, email: Any) -> None:
+        """The next email in send order (ties in any order)."""
+        t = _sent(email)
+        if self._pending is None and t >= self.hold_from:
+            self._pending = self._waiting()
+        d, cid = email.direction, email.customer_id
+        if cid and d in self._last:
+            other = self._last["outbound" if d == "inbound" else "inbound"].get(cid)
+            if other is not None and t - other <= self.window:
+                best = self.best.get(cid)
+                if best is None or t > best:
+                    self.best[cid] = t
+            self._last[d][cid] = t
+        if self._pending is not None:
+            return
+        if d == "inbound":
+            if email.thread_id:
+                self._by_thread.setdefault((email.source, email.thread_id), []).append((t, email))
+            else:
+                self._by_customer.setdefault(cid or "", []).append((t, email))
+        elif d == "outbound":  # a reply answers what was sent strictly before it
+            if email.thread_id:
+                self._answer(self._by_thread, (email.source, email.thread_id), t)
+            if cid:
+                self._answer(self._by_customer, cid, t)
+
+    @staticmethod
+    def _answer(
+        waiting: dict[Any, list[tuple[dt.datetime, Any]]], key: Any, t: dt.datetime
+    ) -> None:
+        rows = waiting.get(key)
+        if rows:
+            left = [(w, e) for w, e in rows if w >= t]
+            if left:
+                waiting[key] = left
+            else:
+                del waiting[key]
+
+    def _waiting(self) -> list[Any]:
+        out = [
+            e for part in (self._by_thread, self._by_customer) for v in part.values() for _, e in v
+        ]
+        self._by_thread, self._by_customer = {}, {}
+        return out
+
+    def waiting(self) -> list[Any]:
+        """The inbound emails before ``hold_from`` without a reply before it (after ``add``)."""
+        if self._pending is None:
+            self._pending = self._waiting()
+        return self._pending
+
+
+@dataclass
+class KpiHistory:
+    """What the periods of a window read from rows older than it, as summaries.
+
+    With it, ``KpiData`` is given only the rows of the window (deals decided or quoted in it,
+    tickets opened or closed in it, leads created in it, emails and activities from
+    ``recent_activity_days`` / ``two_way_contact.window_days`` before it, and the inquiries
+    still waiting then), and gives the same table as with every row.
+    """
+
+    deals: DealSummary
+    #: per customer: the latest two-way contact (email pair or conversation) before the window
+    two_way_before: dict[str, dt.datetime]
 
 
 class KpiData:
@@ -802,6 +950,7 @@ class KpiData:
         emails: list[Email],
         contacts: list[Contact],
         activities: list[Activity],
+        history: KpiHistory | None = None,
     ) -> None:
         self.rules = rules
         self._groups: dict[str | None, _Group] = {}
@@ -827,7 +976,13 @@ class KpiData:
             # a forwarded email is no contact with the customer: only outbound answers
             outbound = sorted(_sent(m) for m in cem if m.direction == "outbound")
             self.customer_times[cid] = _CustomerTimes(sent, inbound, outbound)
-        self.has_owner = {d.customer_id for d in deals if d.customer_id and d.owner_id}
+        if history is None:
+            summary = DealSummary()
+            for d in deals:
+                summary.add(d)
+            history = KpiHistory(summary, {})
+        self.history = history
+        self.has_owner = history.deals.has_owner
         activity_times: dict[str, list[dt.datetime]] = defaultdict(list)
         conversations: dict[str, list[dt.datetime]] = defaultdict(list)
         talks = {k.casefold() for k in rules.kpis.two_way_contact.activity_kinds}
@@ -836,21 +991,10 @@ class KpiData:
                 activity_times[a.customer_id].append(t)
                 if (a.kind or "").casefold() in talks:
                     conversations[a.customer_id].append(t)
+        for cid, t in history.two_way_before.items():  # two-way by itself, like a call
+            conversations[cid].append(t)
         self.activity_times = {cid: sorted(v) for cid, v in activity_times.items()}
         self.conversations = {cid: sorted(v) for cid, v in conversations.items()}
-
-    def _customer_since(self, deals: Iterable[Any]) -> dict[str, dt.datetime | None]:
-        """The customers of these deals and the creation of their first (None: undated)."""
-        since: dict[str, dt.datetime | None] = {}
-        for d in deals:
-            if not d.customer_id:
-                continue
-            c = as_utc(d.created_at)
-            if d.customer_id not in since:
-                since[d.customer_id] = c
-            elif (old := since[d.customer_id]) is not None:
-                since[d.customer_id] = None if c is None else min(old, c)
-        return since
 
     def _owner_groups(
         self, s: dt.datetime, e: dt.datetime, owner_key: OwnerKey
@@ -883,10 +1027,12 @@ class KpiData:
         responses = company.responses.split(s, e, lambda r: key(r.reply))
         inbound = company.inbound.split(s, e, key)
         if self._owner_deals is None:
-            by_owner: dict[str, list[Any]] = defaultdict(list)
-            for d in self.deals:
-                by_owner[key(d)].append(d)
-            self._owner_deals = {o: self._customer_since(ds) for o, ds in by_owner.items()}
+            merged: dict[str, dict[str, dt.datetime | None]] = defaultdict(dict)
+            for of, since in self.history.deals.owner_since.items():
+                into = merged[key(of)]
+                for cid, created in since.items():
+                    _fold_since(into, cid, created)
+            self._owner_deals = dict(merged)
         empty = _Timeline()
         out: dict[str, _Group] = {}
         owners = set(self._owner_deals).union(
@@ -956,7 +1102,7 @@ class KpiData:
                 (m for m in emails if m.direction == "inbound"), lambda m: as_utc(m.sent_at)
             ),
             outbound=[m for m in emails if m.direction == "outbound"],
-            customer_since=self._customer_since(deals),
+            customer_since=self.history.deals.customer_since,
         )
         self._groups[None] = built
         return built
