@@ -158,7 +158,8 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
     job = defs.resolve_job_def("sync_job")
     run_config = {"ops": {}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     started = time.time()
-    tree = _TreePeak()
+    # only where step processes exist: the sampler thread costs the in-process run ~1 % CPU
+    tree = _TreePeak() if executor == "multiprocess" else None
     with _dagster_instance() as instance:
         release_dead_syncs(instance)  # as crmhub sync does: a killed earlier run holds no slot
         if executor == "multiprocess":
@@ -180,7 +181,7 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
             )
         ended = time.time()
         logs = instance.all_logs(result.run_id)
-    tree_kb = tree.stop()
+    tree_kb = tree.stop() if tree is not None else 0
     steps: dict[str, dict[str, Any]] = {}
     for entry in logs:
         event = entry.dagster_event
