@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -649,7 +649,14 @@ _DEAL_UNUSED = {
     "probability",
     "deal_type",
 }
-_TICKET_UNUSED = {"subject", "account_source_id", "contact_source_id", "category", "status"}
+_TICKET_UNUSED = {
+    "subject",
+    "account_source_id",
+    "contact_source_id",
+    "category",
+    "status",
+    "priority",
+}
 _CONTACT_UNUSED = {
     "email_normalized",
     "last_marketing_email_at",
@@ -676,19 +683,26 @@ def _columns(tbl: sa.Table, unused: set[str]) -> list[Any]:
 def _live_rows(
     store: HubStore, model: type[Any], unused: set[str], *where: sa.ColumnElement[bool]
 ) -> list[Any]:
-    """The live rows of a source table as read-only result rows, without ``unused`` columns
+    """The live rows of a source table as read-only named tuples, without ``unused`` columns
     (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly)."""
     tbl = t.table_of(model)
+    columns = _columns(tbl, unused)
+    make = _row_type(model, columns)._make
     out: list[Any] = []
     with store.engine.connect() as conn:
-        result = conn.execute(
-            sa.select(*_columns(tbl, unused)).where(tbl.c.deleted.is_(False), *where)
-        )
+        result = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
         # In batches, not ``fetchall``: the driver's tuples of the whole table next to their
-        # rows doubled the phase's peak memory (activities on ``large``: 556 MB against 243)
+        # rows doubled the phase's peak memory (activities on ``large``: 556 MB against 243).
+        # Named tuples, not the result's rows: one object per row instead of two (a sixth less
+        # memory: 243 MB against 199 MB for the activities of ``large``).
         for part in result.partitions(5000):
-            out.extend(part)
+            out.extend(map(make, part))
     return out
+
+
+def _row_type(model: type[Any], columns: list[Any]) -> Any:
+    """A named tuple class with the columns' names (attribute access like the models)."""
+    return namedtuple(f"{model.__name__}Row", [c.name for c in columns])  # type: ignore[misc]
 
 
 def _stream_rows(
@@ -701,13 +715,15 @@ def _stream_rows(
     """``_live_rows`` one at a time, for a fold that keeps little of them (a server-side
     cursor on PostgreSQL, whose driver would otherwise fetch the whole result first)."""
     tbl = t.table_of(model)
-    stmt = sa.select(*_columns(tbl, unused)).where(tbl.c.deleted.is_(False), *where)
+    columns = _columns(tbl, unused)
+    make = _row_type(model, columns)._make
+    stmt = sa.select(*columns).where(tbl.c.deleted.is_(False), *where)
     if order_by is not None:
         stmt = stmt.order_by(order_by)
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(stmt)
         for part in result.partitions(5000):
-            yield from part
+            yield from map(make, part)
 
 
 def _window_rows(
@@ -729,11 +745,19 @@ def _window_rows(
 
     summary = DealSummary()
     deals: list[Any] = []
+    quote_stage = k.quote_stages.matches
     for d in _stream_rows(store, t.Deal, _DEAL_UNUSED):
         summary.add(d)
         decided, quoted = decided_at(d, rules), quote_entered_at(d, rules)
         if (decided is not None and decided >= start) or (quoted is not None and quoted >= start):
-            deals.append(d)
+            # of the stage map only what the KPIs read: the current stage's entry (the
+            # decision) and the quote stages' (a deal's largest field, several per deal)
+            entered = {
+                stage: when
+                for stage, when in d.stage_entered_at.items()
+                if stage == d.stage or quote_stage(d.source, stage)
+            }
+            deals.append(d._replace(stage_entered_at=entered))
 
     em = t.table_of(t.Email)
     email_unused = _EMAIL_UNUSED | _HUB_TIMES

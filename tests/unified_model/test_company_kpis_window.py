@@ -69,6 +69,8 @@ def _redate(row: Any, draw: st.DrawFn) -> None:
         row.closed_at = row.opened_at + dt.timedelta(hours=draw(st.integers(0, 24 * 60)))
     if isinstance(row, t.Deal):
         row.stage_entered_at = {k: draw(when).isoformat() for k in row.stage_entered_at}
+        if row.stage and draw(st.booleans()):  # a decision dated by entering "won" / "lost"
+            row.stage_entered_at[row.stage] = draw(when).isoformat()
         row.modified_at = draw(maybe_when)
         close = draw(maybe_when)
         row.close_date = None if close is None else close.date()
