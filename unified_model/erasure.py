@@ -9,16 +9,24 @@ them legitimately).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from unified_model import tables as t
+from unified_model.stamps import email_hash, utcnow
 
-if TYPE_CHECKING:
-    from unified_model.store import HubStore
+
+class HubStore(Protocol):
+    """What erasure needs of the hub store (``unified_model.store.HubStore``); a protocol, so
+    that the store can call erasure without the two importing each other."""
+
+    def session(self) -> AbstractContextManager[Session]: ...
+
+    def mark_dirty(self, conn: sa.Connection, customer_ids: Iterable[str | None]) -> int: ...
 
 
 def _pseudonym(h: str) -> str:
@@ -30,8 +38,6 @@ def erase_email(store: HubStore, email: str) -> dict[str, Any]:
 
     Returns counts of removed rows and the pseudonym written to the audit.
     """
-    from unified_model.store import email_hash, utcnow
-
     h = email_hash(email)
     needle = email.strip().casefold()
     counts = {"contacts": 0, "emails": 0}
@@ -63,8 +69,6 @@ def erase_email(store: HubStore, email: str) -> dict[str, Any]:
 
 def scrub_contacts(store: HubStore, source: str, source_ids: Sequence[str]) -> int:
     """Remove personal data of contacts deleted in ``source``; their emails there go too."""
-    from unified_model.store import email_hash, utcnow
-
     scrubbed = 0
     email = t.table_of(t.Email)
     with store.session() as s:

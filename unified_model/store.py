@@ -30,6 +30,11 @@ from sqlmodel import Session, SQLModel, select
 
 from connectors.records import AnyRecord, OwnerAssignmentRecord
 from unified_model import tables as t
+from unified_model.erasure import scrub_contacts
+
+# re-exported: the rest of the hub takes its clock and pseudonyms from the store
+from unified_model.stamps import email_hash as email_hash
+from unified_model.stamps import utcnow as utcnow
 
 #: record attribute -> table column, where the names differ
 _RENAMES: dict[str, str] = {
@@ -72,15 +77,6 @@ INDEXED_TEXT_MAX = 512
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 log = logging.getLogger(__name__)
-
-
-def email_hash(email: str) -> str:
-    """A stable pseudonym of an address: what erasure keeps instead of the address itself."""
-    return hashlib.sha256(email.strip().casefold().encode("utf-8")).hexdigest()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def create_hub_engine(url: str) -> Engine:
@@ -559,8 +555,6 @@ class HubStore:
 
     def _scrub_deleted_contacts(self, source_ids: Sequence[str], source: str) -> None:
         """A person deleted in a CRM loses their personal data here too (same as an erasure)."""
-        from unified_model.erasure import scrub_contacts
-
         scrub_contacts(self, source, source_ids)
 
     # ---- cursors ---------------------------------------------------------------------------
