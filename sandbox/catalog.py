@@ -12,6 +12,8 @@ are *not* listed here: the hub provisions them through the Tooling/properties AP
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 # --------------------------------------------------------------------------------------------
 # Salesforce
@@ -1413,3 +1415,20 @@ PROFILES: dict[str, Profile] = {
     "2x": Profile("2x", customers=200_000, owners=240),
     "4x": Profile("4x", customers=400_000, owners=480),
 }
+
+
+#: the columns of a stored Salesforce row that are not fields of its object
+SF_ROW_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
+
+
+@cache
+def sf_template(obj: str) -> dict[str, Any]:
+    """Every storable field of a Salesforce object, all ``None``: the start of each record."""
+    return {f.name: None for f in sf_fields(obj) if f.name not in SF_ROW_FIELDS}
+
+
+@cache
+def hs_template(obj: str) -> dict[str, Any]:
+    """Every storable property of a HubSpot object type, all ``None``."""
+    skip = {"hs_object_id", "createdate", hs_lastmodified_property(obj)}
+    return {p.name: None for p in hs_properties(obj) if p.name not in skip}

@@ -24,45 +24,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+# re-exported: the tests take the settings from here too
+from sandbox.config import DEFAULT_CONFIG as DEFAULT_CONFIG
+from sandbox.config import get_config as get_config
+from sandbox.config import set_config as set_config
 from sandbox.http import FaultRule, Request, Response
 from sandbox.state import SandboxState, fmt_ts, parse_ts
 
 if TYPE_CHECKING:
     from sandbox.http import EmulatorServer
-
-#: Default emulator settings; ``config:<crm>`` in the state's meta table overrides them.
-DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
-    "salesforce": {
-        "daily_limit": 100_000,
-        "token_ttl_seconds": 7200,
-        "default_batch_size": 2000,
-        "bulk_results_max_records": 50_000,
-    },
-    "hubspot": {
-        "burst_limit": 190,  # requests per rolling window per token (Professional tier)
-        "burst_window_seconds": 10.0,
-        "search_per_second": 5,
-        "daily_limit": 650_000,
-        "search_lag_seconds": 0.0,  # indexing lag of the search API, in sandbox-clock seconds
-        "retry_after_seconds": None,  # override the Retry-After of 429s (tests: small)
-    },
-}
-
-
-def get_config(state: SandboxState, crm: str) -> dict[str, Any]:
-    """The effective settings of one emulator (defaults merged with overrides)."""
-    merged = dict(DEFAULT_CONFIG.get(crm, {}))
-    merged.update(state.get_json(f"config:{crm}", {}))
-    return merged
-
-
-def set_config(state: SandboxState, crm: str, changes: dict[str, Any]) -> dict[str, Any]:
-    current = state.get_json(f"config:{crm}", {})
-    current.update(changes)
-    state.set_json(f"config:{crm}", current)
-    return get_config(state, crm)
 
 
 def make_control(

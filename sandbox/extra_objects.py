@@ -25,19 +25,48 @@ Everything lies before the anchor (the sandbox's "today"), like the rest of the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.catalog import (
     MODULES,
     SF_CAMPAIGN_TYPES,
     SF_CONTACT_ROLES,
+    hs_template,
+    sf_template,
 )
-from sandbox.generator import Generator, hs_template, sf_template
 from sandbox.salesforce.store import ensure_index
-from sandbox.state import HS, SF, parse_ts
+from sandbox.state import HS, SF, SandboxState, parse_ts
+
+
+class Generator(Protocol):
+    """What this second pass reads of the customer pass (``sandbox.generator.Generator``).
+
+    A protocol, not the class: the generator calls this module, so this module must not
+    import the generator (an import circle).
+    """
+
+    seed: int
+    anchor: dt.datetime
+    state: SandboxState
+    ids: Any  # sandbox.generator.IdBlock
+    sink: Any  # sandbox.generator.Sink
+    owners: list[Any]  # sandbox.generator.Owner
+
+    def ts(self, days_ago: float) -> str: ...
+
+    def day(self, days_ago: float) -> str: ...
+
+    def sf_ts(self, days_ago: float) -> str: ...
+
+    def hs_ts(self, days_ago: float) -> str: ...
+
+    @staticmethod
+    def work_time(rng: random.Random, day: int) -> float: ...
+
 
 _CHUNK = 500
 

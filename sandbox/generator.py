@@ -36,7 +36,6 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from sandbox import names
@@ -47,16 +46,15 @@ from sandbox.catalog import (
     PROFILES,
     SF_OPPORTUNITY_STAGES,
     Profile,
-    hs_lastmodified_property,
-    hs_properties,
-    sf_fields,
+    hs_template,
+    sf_template,
 )
+from sandbox.catalog import SF_ROW_FIELDS as SF_ROW_FIELDS
 from sandbox.formats import sf_make_id
 from sandbox.state import _SCHEMA as _STATE_SCHEMA
 from sandbox.state import HS, SF, SandboxState, fmt_ts
 
 #: Salesforce fields that live in the row's columns, never in ``data``.
-SF_ROW_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
 
 SALES = "Sales"
 ACCOUNT_MANAGEMENT = "Account Management"
@@ -86,19 +84,6 @@ _CLOCK: dict[int, str] = {}  # second of the day -> "HH:MM:SS."
 _MILLIS: tuple[str, ...] = tuple(f"{m:03d}" for m in range(1000))
 _INDUSTRIES: tuple[str, ...] = tuple(sorted(set(names.DESCRIPTOR_INDUSTRY.values())))
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-@cache
-def sf_template(obj: str) -> dict[str, Any]:
-    """Every storable field of a Salesforce object, all ``None``: the start of each record."""
-    return {f.name: None for f in sf_fields(obj) if f.name not in SF_ROW_FIELDS}
-
-
-@cache
-def hs_template(obj: str) -> dict[str, Any]:
-    """Every storable property of a HubSpot object type, all ``None``."""
-    skip = {"hs_object_id", "createdate", hs_lastmodified_property(obj)}
-    return {p.name: None for p in hs_properties(obj) if p.name not in skip}
 
 
 def sf_billing_address(data: dict[str, Any]) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.http import EmulatorApp, Request, Response
 from sandbox.hubspot import (
     associations,

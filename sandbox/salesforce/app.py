@@ -210,7 +210,7 @@ class SalesforceApp(EmulatorApp):
                 return invalid_session()
             limits.spend(self.state)
             username = session_user(self.state, token)
-            from sandbox.control import get_config
+            from sandbox.config import get_config
 
             user_id = get_config(self.state, SF).get("api_user_id") or (
                 user_id_for(self.state, username) if username else None

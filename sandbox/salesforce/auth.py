@@ -34,7 +34,7 @@ import zlib
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.formats import sf_make_id
 from sandbox.http import Request, Response
 from sandbox.state import SF, SandboxState

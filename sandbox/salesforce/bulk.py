@@ -20,7 +20,7 @@ import csv
 import io
 from typing import Any
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.formats import sf_datetime, sf_new_id
 from sandbox.http import Request, Response
 from sandbox.salesforce import limits

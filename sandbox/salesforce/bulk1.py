@@ -27,7 +27,7 @@ import json
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.formats import sf_datetime, sf_new_id
 from sandbox.http import Request, Response
 from sandbox.salesforce import limits

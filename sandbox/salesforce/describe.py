@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.catalog import SF_OBJECTS, SfField, sf_fields
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.formats import sf_make_id
 from sandbox.state import SF, SandboxState
 

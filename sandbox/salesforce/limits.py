@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.salesforce.describe import canonical_object, object_names
 from sandbox.salesforce.errors import ApiError
 from sandbox.state import SF, SandboxState, fmt_ts, parse_ts

@@ -409,7 +409,7 @@ class Plan:
             sql += " AND b.deleted = 0"
         else:
             # The recycle bin is emptied after ``recycle_bin_days``: older tombstones are gone.
-            from sandbox.control import get_config
+            from sandbox.config import get_config
 
             days = float(get_config(self.state, SF).get("recycle_bin_days", 15))
             sql += " AND (b.deleted = 0 OR IFNULL(b.deleted_at, b.modified) >= ?)"

@@ -18,7 +18,7 @@ import secrets
 import urllib.parse
 from typing import Any
 
-from sandbox.control import get_config
+from sandbox.config import get_config
 from sandbox.formats import sf_datetime, sf_make_id
 from sandbox.http import Request, Response
 from sandbox.salesforce import limits
