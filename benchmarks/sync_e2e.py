@@ -97,6 +97,8 @@ class _TreePeak:
         import threading
 
         self.peak_kb = 0
+        #: pid -> [peak kB, first seen, last seen] (epoch seconds)
+        self.processes: dict[int, list[Any]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -120,15 +122,33 @@ class _TreePeak:
         return out
 
     def sample(self) -> None:
+        now = time.time()
         for pid in self._descendants():
             try:
                 with open(f"/proc/{pid}/status") as f:
                     for line in f:
                         if line.startswith("VmHWM:"):
-                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                            kb = int(line.split()[1])
+                            self.peak_kb = max(self.peak_kb, kb)
+                            seen = self.processes.setdefault(pid, [kb, now, now])
+                            seen[0], seen[2] = max(seen[0], kb), now
                             break
             except (OSError, ValueError):
                 continue
+
+    def by_step(self, steps: dict[str, dict[str, Any]]) -> None:
+        """Each step's peak RSS: the largest process whose life overlaps the step most (one
+        process per step under the multiprocess executor)."""
+        for kb, first, last in self.processes.values():
+            best, overlap = None, 0.0
+            for key, step in steps.items():
+                if "start" not in step or "end" not in step:
+                    continue
+                o = min(last, step["end"]) - max(first, step["start"])
+                if o > overlap:
+                    best, overlap = key, o
+            if best is not None:
+                step["peak_rss_mb"] = max(steps[best].get("peak_rss_mb", 0), round(kb / 1024))
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
@@ -199,6 +219,8 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
             for name in ("records", "customers", "records_changed", "write_calls"):
                 if name in md:
                     step[name] = int(md[name].value)
+    if tree is not None:
+        tree.by_step(steps)
     payload = {
         "success": result.success,
         "start": started,
