@@ -332,6 +332,7 @@ def run_phase(
                 "records_per_s": round(records / seconds, 1) if records and seconds else None,
                 "calls": len(in_step),
                 "ok": step.get("ok"),
+                **({"peak_rss_mb": step["peak_rss_mb"]} if "peak_rss_mb" in step else {}),
             }
         )
     records = sum(
@@ -515,6 +516,7 @@ def report(results: list[dict[str, Any]], args: Any) -> str:
                 f"{s['step']} {s['seconds']} s"
                 + (f" ({s['records']:,} rec, {s['records_per_s']}/s)" if s["records"] else "")
                 + (f" {s['calls']} calls" if s["calls"] else "")
+                + (f" {s['peak_rss_mb']:,} MB" if "peak_rss_mb" in s else "")
                 for s in p["steps"]
             )
             lines.append(f"- `{p['phase']}` steps: {cells}")
