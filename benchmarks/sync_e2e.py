@@ -84,6 +84,19 @@ def _sync_job() -> Any:
     return _definitions().resolve_job_def("sync_job")
 
 
+def _started(pid: int, default: float) -> float:
+    """When a process started (epoch seconds), from ``/proc``: a short-lived step process is
+    often first sampled after its step began."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return default
+
+
 class _TreePeak:
     """The largest peak RSS (``VmHWM``) of any process below this one, sampled from ``/proc``.
 
@@ -130,7 +143,9 @@ class _TreePeak:
                         if line.startswith("VmHWM:"):
                             kb = int(line.split()[1])
                             self.peak_kb = max(self.peak_kb, kb)
-                            seen = self.processes.setdefault(pid, [kb, now, now])
+                            seen = self.processes.get(pid)
+                            if seen is None:
+                                seen = self.processes[pid] = [kb, _started(pid, now), now]
                             seen[0], seen[2] = max(seen[0], kb), now
                             break
             except (OSError, ValueError):
@@ -151,7 +166,7 @@ class _TreePeak:
                 step["peak_rss_mb"] = max(steps[best].get("peak_rss_mb", 0), round(kb / 1024))
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(0.25):
             self.sample()
 
     def stop(self) -> int:
