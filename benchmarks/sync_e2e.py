@@ -84,19 +84,6 @@ def _sync_job() -> Any:
     return _definitions().resolve_job_def("sync_job")
 
 
-def _started(pid: int, default: float) -> float:
-    """When a process started (epoch seconds), from ``/proc``: a short-lived step process is
-    often first sampled after its step began."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/stat") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return default
-
-
 class _TreePeak:
     """The largest peak RSS (``VmHWM``) of any process below this one, sampled from ``/proc``.
 
@@ -143,27 +130,18 @@ class _TreePeak:
                         if line.startswith("VmHWM:"):
                             kb = int(line.split()[1])
                             self.peak_kb = max(self.peak_kb, kb)
-                            seen = self.processes.get(pid)
-                            if seen is None:
-                                seen = self.processes[pid] = [kb, _started(pid, now), now]
+                            seen = self.processes.setdefault(pid, [kb, now, now])
                             seen[0], seen[2] = max(seen[0], kb), now
                             break
             except (OSError, ValueError):
                 continue
 
     def by_step(self, steps: dict[str, dict[str, Any]]) -> None:
-        """Each step's peak RSS: the largest process whose life overlaps the step most (one
-        process per step under the multiprocess executor)."""
-        for kb, first, last in self.processes.values():
-            best, overlap = None, 0.0
-            for key, step in steps.items():
-                if "start" not in step or "end" not in step:
-                    continue
-                o = min(last, step["end"]) - max(first, step["start"])
-                if o > overlap:
-                    best, overlap = key, o
-            if best is not None:
-                step["peak_rss_mb"] = max(steps[best].get("peak_rss_mb", 0), round(kb / 1024))
+        """Each step's peak RSS, by the pid its worker logged (``STEP_WORKER_STARTED``)."""
+        for step in steps.values():
+            seen = self.processes.get(step.get("pid", -1))
+            if seen is not None:
+                step["peak_rss_mb"] = round(seen[0] / 1024)
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
@@ -226,6 +204,10 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
         kind = event.event_type_value
         if kind == "STEP_START":
             step["start"] = entry.timestamp
+        elif kind == "STEP_WORKER_STARTED":  # the multiprocess executor: the step's process
+            pid = event.event_specific_data.metadata.get("pid")
+            if pid is not None:
+                step["pid"] = int(pid.value)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             step["end"] = entry.timestamp
             step["ok"] = kind == "STEP_SUCCESS"
