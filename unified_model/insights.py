@@ -686,20 +686,14 @@ def _live_rows(
     store: HubStore, model: type[Any], unused: set[str], *where: sa.ColumnElement[bool]
 ) -> list[Any]:
     """The live rows of a source table as read-only named tuples, without ``unused`` columns
-    (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly)."""
-    tbl = t.table_of(model)
-    columns = _columns(tbl, unused)
-    make = _row_type(model, columns)._make
-    out: list[Any] = []
-    with store.engine.connect() as conn:
-        result = conn.execute(sa.select(*columns).where(tbl.c.deleted.is_(False), *where))
-        # In batches, not ``fetchall``: the driver's tuples of the whole table next to their
-        # rows doubled the phase's peak memory (activities on ``large``: 556 MB against 243).
-        # Named tuples, not the result's rows: one object per row instead of two (a sixth less
-        # memory: 243 MB against 199 MB for the activities of ``large``).
-        for part in result.partitions(5000):
-            out.extend(map(make, part))
-    return out
+    (reading one of them is an AttributeError, so a KPI that starts to need it fails loudly).
+
+    In batches (``_stream_rows``), not ``fetchall``: the driver's tuples of the whole table
+    next to their rows doubled the phase's peak memory (activities on ``large``: 556 MB
+    against 243). Named tuples, not the result's rows: one object per row instead of two (a
+    sixth less memory: 243 MB against 199 MB for the activities of ``large``).
+    """
+    return list(_stream_rows(store, model, unused, *where))
 
 
 def _row_type(model: type[Any], columns: list[Any]) -> Any:
@@ -714,8 +708,9 @@ def _stream_rows(
     *where: sa.ColumnElement[bool],
     order_by: Any = None,
 ) -> Iterator[Any]:
-    """``_live_rows`` one at a time, for a fold that keeps little of them (a server-side
-    cursor on PostgreSQL, whose driver would otherwise fetch the whole result first)."""
+    """The live rows of a source table one at a time, as named tuples, fetched 5,000 at a
+    time: a fold that keeps little of them holds little (a server-side cursor on PostgreSQL,
+    whose driver would otherwise fetch the whole result first)."""
     tbl = t.table_of(model)
     columns = _columns(tbl, unused)
     make = _row_type(model, columns)._make

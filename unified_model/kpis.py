@@ -948,7 +948,8 @@ class KpiHistory:
 
 
 class KpiData:
-    """The live rows once, in canonical order, with the indexes every period needs."""
+    """The live rows once (in canonical order, unless ``prepare_kpi_data(read_live=True)``),
+    with the indexes every period needs."""
 
     def __init__(
         self,
