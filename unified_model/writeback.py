@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, select
 
 from connectors.records import HUBSPOT, FieldUpdate, HubFieldSpec, WriteResult
 from unified_model import incremental as changes_
@@ -491,6 +490,12 @@ class PlannedWrite:
         return FieldUpdate(self.source_id, {k: new for k, (_, new) in self.changes.items()})
 
 
+#: Records planned, written ahead and settled together: what bounds the writeback's memory.
+#: A first writeback of ``large`` plans 75,000 records; as one list of plans, ORM rows and
+#: ledger rows that took about 2 GB, in pages of this size a few tens of MB.
+PAGE_SIZE = 2000
+
+
 def desired_values(
     customer: t.Customer,
     handover: t.HandoverState | None,
@@ -498,14 +503,20 @@ def desired_values(
     config: WritebackConfig,
 ) -> dict[str, str | None]:
     """The hub field values this customer should show (without ``last_sync``)."""
+    return _desired(customer.id, handover, (metrics.values if metrics else {}) or {}, config)
+
+
+def _desired(
+    customer_id: str, handover: Any, metric_values: dict[str, Any], config: WritebackConfig
+) -> dict[str, str | None]:
+    """:func:`desired_values` from the customer's id, its handover row and its metric values."""
     values: dict[str, str | None] = {}
-    metric_values = (metrics.values if metrics else {}) or {}
     for key in config.fields:
         spec, src = HUB_FIELDS[key]
         if src == "sync":
             continue
         if src == "customer":
-            raw: Any = customer.id
+            raw: Any = customer_id
         elif src.startswith("handover:"):
             raw = getattr(handover, src.split(":", 1)[1], None) if handover else None
         else:
@@ -523,7 +534,32 @@ def plan_writeback(
     since: dt.datetime | None = None,
     audit_after: int = 0,
 ) -> list[PlannedWrite]:
+    """Every planned write of one CRM as one list (see :func:`plan_writeback_pages`)."""
+    return [
+        plan
+        for page in plan_writeback_pages(
+            session, source, config, now, since=since, audit_after=audit_after
+        )
+        for plan in page
+    ]
+
+
+def plan_writeback_pages(
+    session: Any,
+    source: str,
+    config: WritebackConfig,
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None = None,
+    audit_after: int = 0,
+    page_size: int | None = None,
+) -> Iterator[list[PlannedWrite]]:
     """Diff desired values against the ledger (and the CRM's current hub values) for one CRM.
+
+    Yields the plans page by page (at most ``page_size`` records each, default
+    :data:`PAGE_SIZE`, in source id order), so
+    a first writeback of every record holds one page at a time. Each page ends its read
+    transaction before it is yielded: the caller writes between pages.
 
     ``since`` (the last writeback's watermark) limits the diff to the records that can have
     changed: their customer's decision, values or golden record changed, the record itself
@@ -531,72 +567,75 @@ def plan_writeback(
     write failed after audit row ``audit_after``. Without it every record is compared (first
     run, changed configuration).
     """
-    live = [
-        col(t.SourceAccount.source) == source,
-        col(t.SourceAccount.deleted).is_(False),
-        col(t.SourceAccount.customer_id).is_not(None),
-    ]
+    acc = t.table_of(t.SourceAccount)
+    live = (
+        acc.c.source == source,
+        acc.c.deleted.is_(False),
+        acc.c.customer_id.is_not(None),
+    )
     if since is None:
-        accounts = list(session.exec(select(t.SourceAccount).where(*live)).all())
+        # sorted here, not by the database: the same order on SQLite and PostgreSQL collations
+        ids = sorted(session.execute(sa.select(acc.c.source_id).where(*live)).scalars())
     else:
         ids = _candidates(session, source, since, audit_after)
-        accounts = [
-            a
-            for start in range(0, len(ids), 5000)
-            for a in session.exec(
-                select(t.SourceAccount).where(
-                    *live, col(t.SourceAccount.source_id).in_(ids[start : start + 5000])
-                )
+    session.commit()
+    page_size = page_size or PAGE_SIZE
+    for start in range(0, len(ids), page_size):
+        rows = session.execute(
+            sa.select(acc.c.source_id, acc.c.customer_id, acc.c.hub_fields).where(
+                *live, acc.c.source_id.in_(ids[start : start + page_size])
             )
-        ]
-    wanted = sorted({a.customer_id for a in accounts if a.customer_id})
-    source_ids = sorted(a.source_id for a in accounts)
-    customers: dict[str, t.Customer] = {}
-    handovers: dict[str, t.HandoverState] = {}
-    metrics: dict[str, t.CustomerMetrics] = {}
-    ledger: dict[tuple[str, str], str | None] = {}
-    for start in range(0, len(wanted), 5000):
-        part = wanted[start : start + 5000]
-        customers.update(
-            (c.id, c) for c in session.exec(select(t.Customer).where(col(t.Customer.id).in_(part)))
-        )
-        handovers.update(
-            (h.customer_id, h)
-            for h in session.exec(
-                select(t.HandoverState).where(col(t.HandoverState.customer_id).in_(part))
-            )
-        )
-        metrics.update(
-            (m.customer_id, m)
-            for m in session.exec(
-                select(t.CustomerMetrics).where(col(t.CustomerMetrics.customer_id).in_(part))
-            )
-        )
-    # The ledger as plain tuples, not ORM objects: one row per record and field (30 fields
-    # for 10,000 candidates is 300,000 rows; as ORM objects most of the plan's time on
-    # ``large``)
+        ).all()
+        page = _plan_page(session, source, config, now, rows)
+        session.commit()
+        yield page
+
+
+def _plan_page(
+    session: Any, source: str, config: WritebackConfig, now: dt.datetime, rows: Sequence[Any]
+) -> list[PlannedWrite]:
+    """The plans of one page of records (``source_id``, ``customer_id``, ``hub_fields`` rows)."""
+    wanted = sorted({r.customer_id for r in rows})
+    cust = t.table_of(t.Customer)
+    hand = t.table_of(t.HandoverState)
+    met = t.table_of(t.CustomerMetrics)
     led = t.table_of(t.WritebackLedger)
-    for start in range(0, len(source_ids), 5000):
-        part = source_ids[start : start + 5000]
-        ledger.update(
-            ((sid, key), value)
-            for sid, key, value in session.execute(
-                sa.select(led.c.source_id, led.c.field_key, led.c.value).where(
-                    led.c.source == source, led.c.source_id.in_(part)
-                )
+    # plain rows, not ORM objects: only the columns the fields name
+    attrs = sorted(
+        {src.split(":", 1)[1] for _, src in HUB_FIELDS.values() if src.startswith("handover:")}
+    )
+    customers = set(session.execute(sa.select(cust.c.id).where(cust.c.id.in_(wanted))).scalars())
+    handovers = {
+        row.customer_id: row
+        for row in session.execute(
+            sa.select(hand.c.customer_id, *(hand.c[a] for a in attrs)).where(
+                hand.c.customer_id.in_(wanted)
             )
         )
+    }
+    metrics: dict[str, dict[str, Any]] = {
+        cid: values or {}
+        for cid, values in session.execute(
+            sa.select(met.c.customer_id, met.c["values"]).where(met.c.customer_id.in_(wanted))
+        )
+    }
+    ledger: dict[tuple[str, str], str | None] = {
+        (sid, key): value
+        for sid, key, value in session.execute(
+            sa.select(led.c.source_id, led.c.field_key, led.c.value).where(
+                led.c.source == source, led.c.source_id.in_([r.source_id for r in rows])
+            )
+        )
+    }
     planned: list[PlannedWrite] = []
     cache: dict[str, dict[str, str | None]] = {}
-    for account in sorted(accounts, key=lambda a: a.source_id):
-        customer = customers.get(account.customer_id or "")
-        if customer is None:
+    for account in sorted(rows, key=lambda r: r.source_id):
+        cid = account.customer_id
+        if cid not in customers:
             continue
-        if customer.id not in cache:
-            cache[customer.id] = desired_values(
-                customer, handovers.get(customer.id), metrics.get(customer.id), config
-            )
-        desired = cache[customer.id]
+        if cid not in cache:
+            cache[cid] = _desired(cid, handovers.get(cid), metrics.get(cid, {}), config)
+        desired = cache[cid]
         crm_now = account.hub_fields or {}
         changes: dict[str, tuple[str | None, str | None]] = {}
         for key, new in desired.items():
@@ -614,7 +653,7 @@ def plan_writeback(
                     ledger.get((account.source_id, "last_sync")),
                     render(now, "datetime"),
                 )
-            planned.append(PlannedWrite(source, account.source_id, customer.id, changes))
+            planned.append(PlannedWrite(source, account.source_id, cid, changes))
     return planned
 
 
@@ -627,7 +666,11 @@ def contact_values(
     never written (no "false" on every contact of the portal), and a suppression that ends is
     cleared, which is what a marketer's list filter "is suppressed = Yes" expects.
     """
-    values = (metrics.values if metrics else {}) or {}
+    return _contact_desired((metrics.values if metrics else {}) or {}, config)
+
+
+def _contact_desired(values: dict[str, Any], config: WritebackConfig) -> dict[str, str | None]:
+    """:func:`contact_values` from the customer's metric values."""
     flagged = bool(values.get("negotiation_flag"))
     out: dict[str, str | None] = {}
     for key in config.hubspot_contact_fields:
@@ -725,20 +768,20 @@ def plan_contact_writeback(
             )
         )
     wanted = sorted({cid for cid in rows.values() if cid})
-    metrics: dict[str, t.CustomerMetrics] = {}
+    metrics: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), 5000):
         metrics.update(
-            (m.customer_id, m)
-            for m in session.exec(
-                select(t.CustomerMetrics).where(
-                    col(t.CustomerMetrics.customer_id).in_(wanted[start : start + 5000])
+            (cid, values or {})
+            for cid, values in session.execute(
+                sa.select(metrics_tbl.c.customer_id, metrics_tbl.c["values"]).where(
+                    metrics_tbl.c.customer_id.in_(wanted[start : start + 5000])
                 )
             )
         )
     planned: list[PlannedWrite] = []
     for sid in sorted(rows):  # a deleted contact is never written (batch update cannot create)
         cid = rows[sid]
-        desired = contact_values(metrics.get(cid or ""), config)
+        desired = _contact_desired(metrics.get(cid or "", {}), config)
         changes: dict[str, tuple[str | None, str | None]] = {}
         for key, new in desired.items():
             confirmed = (sid, key) in ledger
@@ -1101,6 +1144,16 @@ class WritebackAborted(RuntimeError):
 _PROVISIONED = "hub_fields"
 
 
+#: A plan of up to this many records is kept from the counting pass and sent as it is; a
+#: larger one is planned again, page by page, while it is sent (planning is cheap next to
+#: holding every plan of a first writeback).
+KEEP_PLANNED = 10_000
+#: Plans kept for the preview (the first changes of the run).
+PREVIEW_PLANS = 20
+
+Planner = Callable[[Any, "dt.datetime | None", int], Iterable[list[PlannedWrite]]]
+
+
 def run_writeback(
     store: Any,
     connector: Any,
@@ -1119,8 +1172,10 @@ def run_writeback(
     late-stage negotiation, through the same machinery with its own ledger source.
     """
 
-    def plan(session: Any, since: dt.datetime | None, audit_after: int) -> list[PlannedWrite]:
-        return plan_writeback(session, crm, config, now, since=since, audit_after=audit_after)
+    def plan(
+        session: Any, since: dt.datetime | None, audit_after: int
+    ) -> Iterator[list[PlannedWrite]]:
+        return plan_writeback_pages(session, crm, config, now, since=since, audit_after=audit_after)
 
     report = _run_target(
         store,
@@ -1138,8 +1193,10 @@ def run_writeback(
 
         def plan_contacts(
             session: Any, since: dt.datetime | None, audit_after: int
-        ) -> list[PlannedWrite]:
-            return plan_contact_writeback(session, config, since=since, audit_after=audit_after)
+        ) -> Iterator[list[PlannedWrite]]:
+            plans = plan_contact_writeback(session, config, since=since, audit_after=audit_after)
+            for start in range(0, len(plans), PAGE_SIZE):
+                yield plans[start : start + PAGE_SIZE]
 
         report.contacts = _run_target(
             store,
@@ -1160,7 +1217,7 @@ def _run_target(
     target: Any,
     source: str,
     specs: Sequence[HubFieldSpec],
-    plan: Any,
+    plan: Planner,
     config: WritebackConfig,
     *,
     run_id: str,
@@ -1170,7 +1227,13 @@ def _run_target(
     """One writeback target (the CRM's accounts/companies, or HubSpot's contacts), end to end.
 
     ``source`` keys the ledger, the audit rows, the provisioning mark and the watermark;
-    ``plan(session, since, audit_after)`` returns the records to change.
+    ``plan(session, since, audit_after)`` yields the records to change, page by page.
+
+    Two passes, so memory stays flat however many records change: the first counts the changes
+    (the safety limit and the choice between per-batch calls and one Bulk job must know the
+    total before anything is sent) and keeps the preview; the second plans each page again and
+    sends it. A plan of at most :data:`KEEP_PLANNED` records (every incremental run of
+    ``large``) is kept from the first pass instead.
     """
     report = WritebackReport(crm=source, dry_run=dry_run)
     keys = sorted(s.key for s in specs)
@@ -1191,42 +1254,149 @@ def _run_target(
     started, audit_now = utcnow(), _last_audit_id(store)
     report.settled = settle_pending(store, target, source, now)
     report.incremental = since is not None
+    kept: list[list[PlannedWrite]] | None = []
     with store.session() as session:
-        plans = plan(session, since, audit_after)
-    report.plans = plans
-    report.records_changed = len(plans)
-    report.fields_changed = sum(len(p.changes) for p in plans)
+        for page in plan(session, since, audit_after):
+            report.records_changed += len(page)
+            report.fields_changed += sum(len(p.changes) for p in page)
+            report.plans.extend(page[: max(0, PREVIEW_PLANS - len(report.plans))])
+            if kept is not None:
+                kept.append(page)
+                if report.records_changed > KEEP_PLANNED:
+                    kept = None  # planned again while sending
     if dry_run:
         return report
-    if not plans:
+    if not report.records_changed:
         changes_.save(store, phase, started, fp, audit_id=audit_now)
         return report
-    if config.max_changed_records and len(plans) > config.max_changed_records:
+    if config.max_changed_records and report.records_changed > config.max_changed_records:
         raise WritebackAborted(
-            f"{source}: {len(plans)} records would change, above "
+            f"{source}: {report.records_changed} records would change, above "
             f"writeback.max_changed_records={config.max_changed_records}; check the rule "
             "change, then raise the limit or run with a dry run to review"
         )
+
+    def pages() -> Iterator[list[PlannedWrite]]:
+        if kept is not None:
+            yield from kept
+            return
+        with store.session() as session:
+            yield from plan(session, since, audit_after)
+
     before = target.usage().calls
-    size = _intent_batch_size(target, len(plans))
-    for number, start in enumerate(range(0, len(plans), size), 1):
-        chunk = plans[start : start + size]
-        # contact batches are named apart: their ids may equal a company's of the same run
-        prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
-        batch_id = f"{prefix}:{number}"
-        write_intents(store, run_id, batch_id, chunk, now)
-        crash_point("writeback.before_send")
-        results = target.write([p.update() for p in chunk])
-        crash_point("writeback.after_send")
-        counts = record_results(store, run_id, batch_id, chunk, results, now)
-        crash_point("writeback.after_record")
-        report.ok += counts["ok"]
-        report.failed += counts["failed"]
-        report.skipped += counts["skipped"]
+    size = _intent_batch_size(target, report.records_changed)
+    # contact batches are named apart: their ids may equal a company's of the same run
+    prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
+    if size > PAGE_SIZE and hasattr(target, "write_stream"):
+        counts = _send_streamed(store, target, run_id, f"{prefix}:1", pages(), now)
+        _add_counts(report, counts)
+    else:
+        for number, chunk in enumerate(_units(pages(), size), 1):
+            batch_id = f"{prefix}:{number}"
+            write_intents(store, run_id, batch_id, chunk, now)
+            crash_point("writeback.before_send")
+            results = target.write([p.update() for p in chunk])
+            crash_point("writeback.after_send")
+            counts = record_results(store, run_id, batch_id, chunk, results, now)
+            crash_point("writeback.after_record")
+            _add_counts(report, counts)
     report.write_calls = target.usage().calls - before
     # failed writes stay candidates of the next plan (their audit rows are after this mark)
     changes_.save(store, phase, started, fp, audit_id=audit_now)
     return report
+
+
+def _add_counts(report: WritebackReport, counts: dict[str, int]) -> None:
+    report.ok += counts.get("ok", 0)
+    report.failed += counts.get("failed", 0)
+    report.skipped += counts.get("skipped", 0)
+
+
+def _units(pages: Iterable[list[PlannedWrite]], size: int) -> Iterator[list[PlannedWrite]]:
+    """The pages' plans regrouped into units of ``size`` (the connector's unit of work)."""
+    unit: list[PlannedWrite] = []
+    for page in pages:
+        for plan in page:
+            unit.append(plan)
+            if len(unit) == size:
+                yield unit
+                unit = []
+    if unit:
+        yield unit
+
+
+def _send_streamed(
+    store: Any,
+    target: Any,
+    run_id: str,
+    batch_id: str,
+    pages: Iterable[list[PlannedWrite]],
+    now: dt.datetime,
+) -> dict[str, int]:
+    """Send every page as one unit of work (a Salesforce Bulk job) without holding the plans.
+
+    Each page's intents are committed before its updates reach the connector, which consumes
+    them lazily and sends nothing before it has seen the last (so every record sent has its
+    audit row first, as in the per-batch path). The outcomes are then settled page by page
+    from the intents themselves, which hold each record's changes.
+    """
+
+    def updates() -> Iterator[FieldUpdate]:
+        for page in pages:
+            write_intents(store, run_id, batch_id, page, now)
+            for plan in page:
+                yield plan.update()
+        crash_point("writeback.before_send")
+
+    results = {r.source_id: r for r in target.write_stream(updates())}
+    crash_point("writeback.after_send")
+    audit = t.table_of(t.WriteAudit)
+    counts: dict[str, int] = {}
+    after = 0
+    while True:
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    audit.c.id,
+                    audit.c.source,
+                    audit.c.source_id,
+                    audit.c.customer_id,
+                    audit.c.changes,
+                )
+                .where(
+                    audit.c.batch_id == batch_id,
+                    audit.c.outcome == "pending",
+                    audit.c.id > after,
+                )
+                .order_by(audit.c.id)
+                .limit(PAGE_SIZE)
+            ).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        settled: list[tuple[PlannedWrite, str, str | None]] = []
+        for row in rows:
+            changes = {k: (v[0], v[1]) for k, v in (row.changes or {}).items()}
+            plan = PlannedWrite(row.source, row.source_id, row.customer_id or "", changes)
+            result = results.get(row.source_id)
+            outcome = result.outcome if result else "failed"
+            reason = result.reason if result else "no result returned by the connector"
+            settled.append((plan, outcome, reason or None))
+        part = _apply_outcomes(
+            store,
+            settled,
+            now,
+            run_id,
+            where=sa.and_(
+                audit.c.batch_id == batch_id,
+                audit.c.outcome == "pending",
+                audit.c.id.between(rows[0].id, after),
+            ),
+        )
+        for k, v in part.items():
+            counts[k] = counts.get(k, 0) + v
+    crash_point("writeback.after_record")
+    return counts
 
 
 def _last_audit_id(store: Any) -> int:

@@ -150,15 +150,22 @@ def _csv_body(rows: Sequence[dict[str, str]]) -> bytes:
 def bulk_update(
     client: SalesforceClient, sf_object: str, rows: Sequence[dict[str, str]]
 ) -> IngestOutcome:
-    """Update rows (each with ``Id``) through one Bulk 2.0 ingest job and read every outcome.
+    """Update rows (each with ``Id``) through one Bulk 2.0 ingest job and read every outcome."""
+    if not rows:
+        return IngestOutcome(ok=set(), failed={}, unprocessed=set())
+    return bulk_update_csv(client, sf_object, _csv_body(rows), len(rows))
+
+
+def bulk_update_csv(
+    client: SalesforceClient, sf_object: str, body: bytes, count: int
+) -> IngestOutcome:
+    """Update the ``count`` rows of a CSV ``body`` (header first, ``Id`` column) in one job.
 
     Creating, uploading and closing are not retried (a job is not idempotent in its
     bookkeeping); a failure before the job is closed aborts it. Polls and result reads are.
     Records the job did not process come back as ``unprocessed`` for the caller to report as
     retryable. A job that ends ``Failed``/``Aborted`` is a :class:`CrmRequestError`.
     """
-    if not rows:
-        return IngestOutcome(ok=set(), failed={}, unprocessed=set())
     spec = {
         "object": sf_object,
         "operation": "update",
@@ -176,7 +183,7 @@ def bulk_update(
             "PUT",
             f"jobs/ingest/{job_id}/batches",
             headers={"Content-Type": "text/csv"},
-            data=_csv_body(rows),
+            data=body,
             retry=False,
         )
         close = {"state": "UploadComplete"}
@@ -196,7 +203,7 @@ def bulk_update(
     for row in _csv_rows(_ingest_result(client, sf_object, job_id, "failedResults")):
         failed[row.get("Id") or row.get("sf__Id") or ""] = row.get("sf__Error") or ""
     unprocessed: set[str] = set()
-    if int(job.get("numberRecordsProcessed") or 0) < len(rows):
+    if int(job.get("numberRecordsProcessed") or 0) < count:
         for row in _csv_rows(_ingest_result(client, sf_object, job_id, "unprocessedRecords")):
             unprocessed.add(row.get("Id") or "")
     return IngestOutcome(ok=ok, failed=failed, unprocessed=unprocessed)

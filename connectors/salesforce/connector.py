@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -97,7 +97,8 @@ class SalesforceConnector:
                 total = None
                 if first_sync:  # the org's record count, when the reader already asked for it
                     counts = [self._counts.known(o) for o in objects]
-                    total = sum(counts) if all(c is not None for c in counts) else None  # type: ignore[misc]
+                    known = [c for c in counts if c is not None]
+                    total = sum(known) if len(known) == len(counts) else None
                 yield Page(records=records, cursor=_join(objects, state), total=total)
 
     def reconcile_ids(self, kind: str) -> Iterator[Page]:
@@ -253,6 +254,14 @@ class SalesforceConnector:
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
         """Set hub-owned fields on Accounts; one result per update, in order."""
         return self._writer.write(updates)
+
+    def write_stream(self, updates: Iterable[FieldUpdate]) -> list[WriteResult]:
+        """Set hub-owned fields on many Accounts through one Bulk API job, consuming lazily.
+
+        The hub uses it when :meth:`intent_batch_size` makes the whole set one unit; one
+        result per update, in no particular order.
+        """
+        return self._writer.write_stream(updates)
 
     def intent_batch_size(self, pending: int) -> int:
         """Records per unit of work: one Collections call (200), or all of them when the set

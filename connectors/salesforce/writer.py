@@ -13,7 +13,9 @@ update is checked before the first request is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -105,6 +107,70 @@ class AccountWriter:
             r if r is not None else WriteResult(u.source_id, "failed", "not sent", True)
             for r, u in zip(results, updates, strict=True)
         ]
+
+    def write_stream(self, updates: Iterable[FieldUpdate]) -> list[WriteResult]:
+        """Every update through one Bulk API 2.0 job, consumed lazily: only the CSV is held.
+
+        Why: a first writeback changes every Account (75,000 on ``large``); as update objects,
+        payloads and CSV rows at once that was most of the writeback's 2 GB. Here each update
+        becomes a CSV line as it arrives, and nothing is sent before the last has arrived (the
+        hub commits each record's write intent before handing it over). Each update is checked
+        as it comes, still before any request. Results come in no particular order.
+        """
+        names = sorted(f.name for f in self.hub_fields.values())
+        raw = io.BytesIO()
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
+        out = csv.writer(text, lineterminator="\n")
+        out.writerow(["Id", *names])
+        results: list[WriteResult] = []
+        sent: list[str] = []
+        used: set[str] = set()
+        for update in updates:
+            self.check([update])
+            try:
+                payload = {
+                    self.hub_fields[k].name: to_salesforce(self.hub_fields[k], v)
+                    for k, v in update.values.items()
+                }
+            except ValueRejected as exc:
+                results.append(WriteResult(update.source_id, "failed", str(exc), False))
+                continue
+            if not payload:
+                results.append(WriteResult(update.source_id, "ok"))
+                continue
+            used.update(payload)
+            # An empty cell leaves a field unchanged in Bulk; "#N/A" clears it.
+            out.writerow(
+                [
+                    update.source_id,
+                    *(to_bulk_csv(payload[n]) if n in payload else "" for n in names),
+                ]
+            )
+            sent.append(update.source_id)
+        text.flush()
+        if not sent:
+            return results
+        body = raw.getvalue()
+        del text, raw
+        if used != set(names):  # only the columns some record sets, as a job of rows sends
+            body = _project(body, ["Id", *sorted(used)])
+        try:
+            outcome = bulk.bulk_update_csv(self.client, ACCOUNT, body, len(sent))
+        except (QuotaExhausted, TransientError, CrmRequestError) as exc:
+            retryable = not isinstance(exc, CrmRequestError)
+            results.extend(WriteResult(sid, "failed", str(exc), retryable) for sid in sent)
+            return results
+        for sid in sent:
+            if sid in outcome.ok:
+                results.append(WriteResult(sid, "ok"))
+            elif sid in outcome.failed:
+                code, _, message = outcome.failed[sid].partition(":")
+                results.append(_failure(sid, code, message.split(":")[0]))
+            else:
+                results.append(
+                    WriteResult(sid, "failed", "not processed by the Bulk API job", True)
+                )
+        return results
 
     # ---- sObject Collections ---------------------------------------------------------------
     def _collection(self, batch: list[_Pending], results: list[WriteResult | None]) -> None:
@@ -220,6 +286,18 @@ class AccountWriter:
                 results[p.index] = WriteResult(
                     p.source_id, "failed", "not processed by the Bulk API job", True
                 )
+
+
+def _project(body: bytes, columns: list[str]) -> bytes:
+    """A CSV body with only ``columns`` (same rows, same order)."""
+    reader = csv.DictReader(io.StringIO(body.decode("utf-8")))
+    raw = io.BytesIO()
+    text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(reader)
+    text.flush()
+    return raw.getvalue()
 
 
 def _patch_collection(sf: Any, *, body: dict[str, Any]) -> Any:

@@ -459,3 +459,58 @@ def test_account_reads_carry_hub_fields_once_they_exist(sb: Sandbox) -> None:
     head = sb.state.ledger_head()
     drain(_connector(sb), "account", cursor)
     assert len(api_calls(sb.state, head)) == 3
+
+
+def test_bulk_write_stream_sends_one_job_only_after_the_last_update(sb: Sandbox) -> None:
+    """The hub hands a first writeback over as a stream, page by page: the connector must not
+    send anything while it is still arriving, and must send it all in one job."""
+    ids = _provisioned(sb, 4)
+    assert sb.state.soft_delete(SF, "Account", ids[3])
+    connector = _connector(sb, bulk_write_threshold=2)
+    connector.write([FieldUpdate(ids[1], {"handover_status": "at_risk"})])
+    head = sb.state.ledger_head()
+    seen: list[list[tuple[str, str]]] = []
+
+    def stream() -> Iterator[FieldUpdate]:
+        for update in (
+            FieldUpdate(ids[0], {"health_score": "12.5", "handover_status": "onboarding"}),
+            FieldUpdate(ids[1], {"health_score": "7"}),
+            FieldUpdate(ids[2], {"health_score": "not a number"}),
+            FieldUpdate(ids[3], {"health_score": "1"}),
+        ):
+            seen.append(api_calls(sb.state, head))
+            yield update
+
+    results = {r.source_id: r for r in connector.write_stream(stream())}
+    assert seen == [[]] * 4  # nothing sent while the updates came in
+    assert {sid: r.outcome for sid, r in results.items()} == {
+        ids[0]: "ok",
+        ids[1]: "ok",
+        ids[2]: "failed",  # refused before sending, not retryable
+        ids[3]: "skipped",  # deleted meanwhile
+    }
+    assert not results[ids[2]].retryable
+    calls = api_calls(sb.state, head)
+    assert [m for m, p in calls if "/jobs/ingest" in p] == [
+        "POST",
+        "PUT",
+        "PATCH",
+        "GET",
+        "GET",
+        "GET",
+    ]
+    assert _data(sb, ids[0])["Hub_Health_Score__c"] == 12.5
+    assert _data(sb, ids[0])["Hub_Handover_Status__c"] == "onboarding"
+    assert _data(sb, ids[1])["Hub_Health_Score__c"] == 7.0
+    assert _data(sb, ids[1])["Hub_Handover_Status__c"] == "at_risk"  # not in its row: unchanged
+    assert _data(sb, ids[2]).get("Hub_Health_Score__c") is None
+
+
+def test_bulk_write_stream_refuses_an_unconfigured_field_before_any_request(sb: Sandbox) -> None:
+    ids = _provisioned(sb, 2)
+    connector = _connector(sb, bulk_write_threshold=2)
+    head = sb.state.ledger_head()
+    updates = [FieldUpdate(ids[0], {"health_score": "1"}), FieldUpdate(ids[1], {"website": "x"})]
+    with pytest.raises(MappingError, match="website"):
+        connector.write_stream(iter(updates))
+    assert api_calls(sb.state, head) == []
