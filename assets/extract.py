@@ -16,7 +16,7 @@ from assets.resources import (
     HubStoreResource,
     SalesforceResource,
 )
-from connectors.records import HUBSPOT, OBJECT_KINDS, SALESFORCE
+from connectors.records import HUBSPOT, OBJECT_KINDS, SALESFORCE, Crm
 from unified_model.operations import load_operations, newest_record_freshness, quota_verdict
 from unified_model.sync import extract
 
@@ -89,7 +89,7 @@ def _metadata(stats: object, usage: object, calls: int, seconds: float) -> dict[
     return md
 
 
-def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
+def _make_extract_asset(crm: Crm, kind: str) -> dg.AssetsDefinition:
     resource_key = "salesforce" if crm == SALESFORCE else "hubspot"
     key = asset_key(crm, kind)
 
@@ -136,9 +136,12 @@ def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
             hub_config.writeback(),
             hub_fields_provisioned=store.get_cursor(crm, "hub_fields") is not None,
         )
+        shared = _use_run_counts(store, connector, crm, context.run_id)
         started = dt.datetime.now(dt.UTC)
         calls_before = connector.usage().calls
         stats = extract(store, connector, kind, reconcile=config.reconcile)
+        if not shared:
+            _keep_run_counts(store, connector, crm, context.run_id)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         if stats.stopped:
             context.log.warning(f"{crm} {kind}: API budget spent, stopped early; resumes next run")
@@ -157,6 +160,34 @@ def _make_extract_asset(crm: str, kind: str) -> dg.AssetsDefinition:
         )
 
     return _extract
+
+
+#: ``sync_cursor`` entry holding the Salesforce record counts of the latest run that asked.
+RUN_COUNTS = "record_counts"
+
+
+def _use_run_counts(store: Any, connector: Any, crm: str, run_id: str) -> bool:
+    """Give the connector the record counts an earlier step of this run fetched, if any.
+
+    Why: one ``limits/recordCount`` call sizes every object's first sync; under the
+    multiprocess executor each step has its own connector and would make it again (124
+    Salesforce calls instead of 113 on ``large``). The steps of one CRM run one at a time (its
+    pool), so the first step's answer is there for the next. Counts of another run are never
+    used: they age.
+    """
+    use = getattr(connector, "use_record_counts", None)
+    saved = store.get_cursor(crm, RUN_COUNTS) if use is not None else None
+    if use is None or not saved or saved.get("run_id") != run_id:
+        return False
+    use(dict(saved.get("counts") or {}))
+    return True
+
+
+def _keep_run_counts(store: Any, connector: Any, crm: str, run_id: str) -> None:
+    """Keep the counts this step's connector fetched for the run's later steps."""
+    counts = getattr(connector, "record_counts", lambda: None)()
+    if counts is not None:
+        store.save_cursor(crm, RUN_COUNTS, {"run_id": run_id, "counts": counts})
 
 
 def _check(

@@ -84,6 +84,19 @@ class SalesforceConnector:
         self._writer = AccountWriter(self._client, self._hub.fields)
 
     # ---- reading ---------------------------------------------------------------------------
+    def record_counts(self) -> dict[str, int] | None:
+        """The org's record counts this connector fetched ({}: unavailable; None: not asked).
+
+        Why public: under the multiprocess executor every extraction step builds its own
+        connector, and each would spend the ``limits/recordCount`` call again. The step that
+        made it hands the answer on (:meth:`use_record_counts`), so a run asks once.
+        """
+        return self._counts.fetched()
+
+    def use_record_counts(self, counts: dict[str, int]) -> None:
+        """Size first syncs from counts an earlier step of the same run fetched."""
+        self._counts.prime(counts)
+
     def read(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """Changed and deleted records of one kind since ``cursor`` (None: everything)."""
         objects = KIND_OBJECTS.get(kind)

@@ -161,6 +161,15 @@ class RecordCounts:
         """The count if it was already fetched (never spends a call: for progress displays)."""
         return (self._counts or {}).get(sf_object)
 
+    def fetched(self) -> dict[str, int] | None:
+        """What the one call answered ({} when it failed); None before it was made."""
+        return None if self._counts is None else dict(self._counts)
+
+    def prime(self, counts: dict[str, int]) -> None:
+        """Take the counts another connector of the same run fetched (no call of its own)."""
+        if self._counts is None:
+            self._counts = {str(k): int(v) for k, v in counts.items()}
+
     def count(self, sf_object: str) -> int | None:
         """The approximate number of live rows of ``sf_object``; None when unknown."""
         if self._counts is None:

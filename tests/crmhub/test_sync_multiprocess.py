@@ -24,8 +24,14 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The one call that sizes every Salesforce object's first sync.
+RECORD_COUNT = "/limits/recordCount"
+
+
 @pytest.fixture
-def running_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def running_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Sandbox]]:
     """A seeded sandbox the CLI finds by itself (no credentials), and a Dagster home with the
     project's instance file (pools, run queue) like a user's."""
     for key in list(os.environ):
@@ -39,18 +45,22 @@ def running_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     with Sandbox(tmp_path / "home" / "sandbox") as sb:
         sb.seed("tiny", seed=11)
         sb.write_discovery()
-        yield tmp_path
+        yield tmp_path, sb
 
 
 @pytest.mark.timeout(600)
 def test_multiprocess_sync_reads_both_crms_at_once_and_equals_an_in_process_run(
-    running_sandbox: Path, monkeypatch: pytest.MonkeyPatch
+    running_sandbox: tuple[Path, Sandbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tmp = running_sandbox
+    tmp, sb = running_sandbox
     parallel_db = f"sqlite:///{tmp / 'parallel.db'}"
     monkeypatch.setenv("CRMHUB_DATABASE_URL", parallel_db)
+    head = sb.state.ledger_head()
     done = cli("sync", "--dry-run", "--executor", "multiprocess")
     assert done.code == 0, done.text[-3000:]
+    # eight Salesforce steps in eight processes, one record-count call (as in one process)
+    counted = [r for r in sb.state.ledger(head, crm="salesforce") if RECORD_COUNT in r["path"]]
+    assert len(counted) == 1, counted
     assert "dagster - DEBUG" not in done.text  # the step processes' own lines go to the log
     assert "salesforce accounts: done" in done.err and "hubspot contacts: done" in done.err
     assert "Extracted (records incl. deletions, API calls)" in done.out
@@ -78,8 +88,11 @@ def test_multiprocess_sync_reads_both_crms_at_once_and_equals_an_in_process_run(
 
     inproc_db = f"sqlite:///{tmp / 'inproc.db'}"
     monkeypatch.setenv("CRMHUB_DATABASE_URL", inproc_db)
+    head = sb.state.ledger_head()
     again = cli("sync", "--dry-run", "-q")
     assert again.code == 0, again.text[-3000:]
+    counted = [r for r in sb.state.ledger(head, crm="salesforce") if RECORD_COUNT in r["path"]]
+    assert len(counted) == 1, counted
     parallel, local = _tables(parallel_db), _tables(inproc_db)
     assert parallel.keys() == local.keys()
     assert sum(len(rows) for rows in local.values()) > 500
