@@ -127,11 +127,25 @@ class _Row(Protocol):
 R = TypeVar("R", bound=_Row)
 
 
+class LiveRows(list[R]):
+    """Rows already without tombstones and in canonical order: :func:`live` only copies them.
+
+    Why: the hub's evaluation builds them once per customer and table (``gather_facts``); the
+    rules call ``live`` on the same lists again and again.
+    """
+
+    @classmethod
+    def of(cls, rows: Iterable[R]) -> LiveRows[R]:
+        return cls(sorted((r for r in rows if not r.deleted), key=_CANONICAL))
+
+
 def live(rows: Iterable[R]) -> list[R]:
     """The rows that are not tombstones, in a canonical order (source, source_id).
 
     Sorting here is what makes every result independent of the order rows were read in.
     """
+    if isinstance(rows, LiveRows):
+        return list(rows)
     return sorted((r for r in rows if not r.deleted), key=_CANONICAL)
 
 
