@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from unified_model.handover import CustomerFacts, evaluate_handover, transition
+from unified_model.handover import CustomerFacts, LiveRows, evaluate_handover, live, transition
 from unified_model.rules import HubRules, parse_rules
 from unified_model.tables import Customer, Deal, HandoverState, Owner, Ticket
 
@@ -718,3 +718,29 @@ def test_reasons_are_byte_identical_whatever_the_input_order() -> None:
         "serious ticket: 42 'Slow'; modules Billing, Reporting not in use. Next: close tickets "
         "500A, 500B; close ticket 42; get modules Billing, Reporting into use"
     )
+
+
+def test_rows_prepared_once_give_every_rule_the_same_live_rows() -> None:
+    """The hub's evaluation hands the rules rows already filtered and sorted (``LiveRows``);
+    ``live`` must give exactly what it gives for the raw rows, as a copy a rule may change."""
+    raw = [
+        Ticket(source="hubspot", source_id="9", priority="LOW", is_closed=False),
+        Ticket(source="salesforce", source_id="500B", priority="HIGH", deleted=True),
+        Ticket(source="hubspot", source_id="10", priority="HIGH", is_closed=True),
+        Ticket(source="salesforce", source_id="500A", priority="URGENT", is_closed=False),
+    ]
+    prepared = LiveRows.of(reversed(raw))
+    assert [(r.source, r.source_id) for r in prepared] == [
+        ("hubspot", "10"),
+        ("hubspot", "9"),
+        ("salesforce", "500A"),
+    ]
+    once = live(prepared)
+    assert once == live(raw) and once is not prepared
+    once.clear()
+    assert len(live(prepared)) == 3
+    # and a decision from prepared rows equals the one from the raw rows
+    customer = Customer(id="HUB-1", owner_email=SELLER.email)
+    a = evaluate_handover(CustomerFacts(customer=customer, tickets=raw), RULES, NOW)
+    b = evaluate_handover(CustomerFacts(customer=customer, tickets=prepared), RULES, NOW)
+    assert a == b
