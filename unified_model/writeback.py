@@ -627,6 +627,8 @@ def _plan_page(
             )
         )
     }
+    written = {sid for sid, _ in ledger}
+    stamp = render(now, "datetime")
     planned: list[PlannedWrite] = []
     cache: dict[str, dict[str, str | None]] = {}
     for account in sorted(rows, key=lambda r: r.source_id):
@@ -636,24 +638,28 @@ def _plan_page(
         if cid not in cache:
             cache[cid] = _desired(cid, handovers.get(cid), metrics.get(cid, {}), config)
         desired = cache[cid]
-        crm_now = account.hub_fields or {}
-        changes: dict[str, tuple[str | None, str | None]] = {}
-        for key, new in desired.items():
-            old = ledger.get((account.source_id, key))
-            confirmed = (account.source_id, key) in ledger
-            # drift: the CRM holds something else than what we confirmed (a manual edit)
-            drifted = key in crm_now and _norm(crm_now.get(key)) != _norm(old) and confirmed
-            if not confirmed and new is None:
-                continue  # never written and nothing to say: nothing to do
-            if old != new or drifted:
-                changes[key] = (old, new)
+        sid = account.source_id
+        changes: dict[str, tuple[str | None, str | None]]
+        if sid not in written:
+            # never written (a first writeback): every value there is to say
+            changes = {key: (None, new) for key, new in desired.items() if new is not None}
+        else:
+            crm_now = account.hub_fields or {}
+            changes = {}
+            for key, new in desired.items():
+                slot = (sid, key)
+                if slot not in ledger:
+                    if new is not None:  # never written and nothing to say: nothing to do
+                        changes[key] = (None, new)
+                    continue
+                old = ledger[slot]
+                # drift: the CRM holds something else than what we confirmed (a manual edit)
+                if old != new or (key in crm_now and _norm(crm_now[key]) != _norm(old)):
+                    changes[key] = (old, new)
         if changes:
             if "last_sync" in config.fields:
-                changes["last_sync"] = (
-                    ledger.get((account.source_id, "last_sync")),
-                    render(now, "datetime"),
-                )
-            planned.append(PlannedWrite(source, account.source_id, cid, changes))
+                changes["last_sync"] = (ledger.get((sid, "last_sync")), stamp)
+            planned.append(PlannedWrite(source, sid, cid, changes))
     return planned
 
 
