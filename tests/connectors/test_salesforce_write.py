@@ -514,3 +514,18 @@ def test_bulk_write_stream_refuses_an_unconfigured_field_before_any_request(sb: 
     with pytest.raises(MappingError, match="website"):
         connector.write_stream(iter(updates))
     assert api_calls(sb.state, head) == []
+
+
+def test_failed_bulk_job_of_a_stream_fails_every_sent_row_as_not_retryable(sb: Sandbox) -> None:
+    # The hub's fields were never created: the job fails on its header (unknown column).
+    start = sb.state.now() - dt.timedelta(hours=1)
+    ids = [insert(sb.state, "Account", {"Name": f"S{i}"}, start) for i in range(3)]
+    connector = _connector(sb, bulk_write_threshold=2)
+    head = sb.state.ledger_head()
+    results = connector.write_stream(iter([FieldUpdate(i, {"health_score": "1"}) for i in ids]))
+    assert sorted(r.source_id for r in results) == sorted(ids)
+    assert {(r.outcome, r.retryable) for r in results} == {("failed", False)}
+    reason = results[0].reason or ""
+    assert "ended as FAILED" in reason and "Bulk Data Load Jobs" in reason
+    calls = api_calls(sb.state, head)
+    assert [m for m, _ in calls] == ["POST", "POST", "PUT", "PATCH", "GET"]  # token first
