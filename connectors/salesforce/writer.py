@@ -77,10 +77,7 @@ class AccountWriter:
         pending: list[_Pending] = []
         for i, update in enumerate(updates):
             try:
-                payload = {
-                    self.hub_fields[k].name: to_salesforce(self.hub_fields[k], v)
-                    for k, v in update.values.items()
-                }
+                payload = self._payload(update)
             except ValueRejected as exc:
                 results[i] = WriteResult(update.source_id, "failed", str(exc), False)
                 continue
@@ -108,6 +105,13 @@ class AccountWriter:
             for r, u in zip(results, updates, strict=True)
         ]
 
+    def _payload(self, update: FieldUpdate) -> dict[str, Any]:
+        """The update's values by Salesforce field name, converted (``ValueRejected`` if not)."""
+        return {
+            self.hub_fields[k].name: to_salesforce(self.hub_fields[k], v)
+            for k, v in update.values.items()
+        }
+
     def write_stream(self, updates: Iterable[FieldUpdate]) -> list[WriteResult]:
         """Every update through one Bulk API 2.0 job, consumed lazily: only the CSV is held.
 
@@ -128,10 +132,7 @@ class AccountWriter:
         for update in updates:
             self.check([update])
             try:
-                payload = {
-                    self.hub_fields[k].name: to_salesforce(self.hub_fields[k], v)
-                    for k, v in update.values.items()
-                }
+                payload = self._payload(update)
             except ValueRejected as exc:
                 results.append(WriteResult(update.source_id, "failed", str(exc), False))
                 continue
@@ -160,16 +161,7 @@ class AccountWriter:
             retryable = not isinstance(exc, CrmRequestError)
             results.extend(WriteResult(sid, "failed", str(exc), retryable) for sid in sent)
             return results
-        for sid in sent:
-            if sid in outcome.ok:
-                results.append(WriteResult(sid, "ok"))
-            elif sid in outcome.failed:
-                code, _, message = outcome.failed[sid].partition(":")
-                results.append(_failure(sid, code, message.split(":")[0]))
-            else:
-                results.append(
-                    WriteResult(sid, "failed", "not processed by the Bulk API job", True)
-                )
+        results.extend(_bulk_result(sid, outcome) for sid in sent)
         return results
 
     # ---- sObject Collections ---------------------------------------------------------------
@@ -277,15 +269,17 @@ class AccountWriter:
                 results[p.index] = WriteResult(p.source_id, "failed", str(exc), retryable)
             return
         for p in pending:
-            if p.source_id in outcome.ok:
-                results[p.index] = WriteResult(p.source_id, "ok")
-            elif p.source_id in outcome.failed:
-                code, _, message = outcome.failed[p.source_id].partition(":")
-                results[p.index] = _failure(p.source_id, code, message.split(":")[0])
-            else:
-                results[p.index] = WriteResult(
-                    p.source_id, "failed", "not processed by the Bulk API job", True
-                )
+            results[p.index] = _bulk_result(p.source_id, outcome)
+
+
+def _bulk_result(source_id: str, outcome: bulk.IngestOutcome) -> WriteResult:
+    """One record's result from a Bulk job's outcome (not in it: not processed, retryable)."""
+    if source_id in outcome.ok:
+        return WriteResult(source_id, "ok")
+    if source_id in outcome.failed:
+        code, _, message = outcome.failed[source_id].partition(":")
+        return _failure(source_id, code, message.split(":")[0])
+    return WriteResult(source_id, "failed", "not processed by the Bulk API job", True)
 
 
 def _project(body: bytes, columns: list[str]) -> bytes:
