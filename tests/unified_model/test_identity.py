@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import time
 from typing import Any
 
 import pytest
@@ -852,12 +851,16 @@ def _synthetic_accounts(customers: int, seed: int = 11) -> list[SourceAccount]:
     return out
 
 
-def test_resolves_20k_accounts_in_seconds() -> None:
-    accounts = _synthetic_accounts(10_000)
-    started = time.perf_counter()
+def test_synthetic_accounts_pair_up_across_the_crms() -> None:
+    """Correctness at a few thousand accounts; its speed is measured in
+    ``benchmarks/unify_scale.py`` (100,000 customers), not timed here."""
+    accounts = _synthetic_accounts(2_000)
     res = resolve_customers(accounts)
-    elapsed = time.perf_counter() - started
-    assert len(res.assignments) == 20_000
+    assert len(res.assignments) == 4_000
     # Nearly every synthetic customer is found in both CRMs (random names rarely collide).
-    assert 9_900 <= len(res.clusters()) <= 10_100
-    assert elapsed < 20, f"identity resolution of 20k accounts took {elapsed:.1f}s"
+    assert 1_980 <= len(res.clusters()) <= 2_020
+    # every explicit pair (every seventh customer) is one customer
+    for i in range(0, 2_000, 7):
+        assert res.customer_id("salesforce", f"001{i:015d}") == res.customer_id(
+            "hubspot", str(10_000 + i)
+        )
