@@ -51,6 +51,8 @@ def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             # rows whose value changed, per table: a run with nothing new keeps these at 0
             "rows_written": dg.MetadataValue.json(stats.written),
             "seconds_per_phase": dg.MetadataValue.json(stats.seconds),
+            # golden records survived again: every customer, or those whose accounts changed
+            "golden_records_recomputed": dg.MetadataValue.int(stats.survived),
             # True: no source row changed since the last run, nothing was re-resolved
             "skipped_unchanged": dg.MetadataValue.bool(stats.skipped),
             # True: only deals, emails, tickets or activities changed: attached, not re-resolved

@@ -363,3 +363,53 @@ def test_child_only_changes_attach_without_resolving_and_equal_a_full_run(
     again = unify(store, now=NOW)
     assert not again.resolution_skipped and not again.skipped
     assert _customer_of(store, t.Contact, "003NEW") == beta
+
+
+def test_golden_records_are_survived_again_only_for_customers_whose_accounts_changed(
+    store: HubStore,
+) -> None:
+    """A run with changed accounts re-survives the golden records of their customers (and of a
+    customer an account left), not of every customer with a new deal or email; the result is
+    what a full re-resolution gives."""
+    _seed(store)
+    unify(store, now=NOW)
+    epsilon = _customer_of(store, t.SourceAccount, "001E")
+    delta = _customer_of(store, t.SourceAccount, "904")
+    later = T0 + dt.timedelta(days=1)
+    store.upsert_records(
+        "account",
+        [
+            _account("salesforce", "001E", "Epsilon", website="epsilon.example.net",
+                     city="Turku", modified_at=later),
+            # leaves Delta: its own customer now
+            _account("hubspot", "905", "Delta Inc", domain="deltainc.example",
+                     modified_at=later),
+        ],
+    )  # fmt: skip
+    # Acme's deal moves on, Beta gets a new one: both customers are dirty for the handover
+    store.upsert_records(
+        "deal",
+        [
+            _deal("006A", "001A", days=2, stage="Closed Won"),
+            _deal("006NEW", "001B", days=3, stage="Prospecting"),
+        ],
+    )
+    store.upsert_records("email", [_email("em-new", accounts=("901",))])
+    stats = unify(store, now=NOW + dt.timedelta(hours=1))
+    assert not stats.resolution_skipped
+    assert _customer_of(store, t.SourceAccount, "001A") in {
+        d.customer_id for d in store.all(t.DirtyCustomer)
+    }
+    moved = _customer_of(store, t.SourceAccount, "905")
+    assert moved not in (delta, None)
+    # Epsilon (changed), Delta (lost an account) and the new customer; not Beta or Acme
+    assert stats.survived == 3
+    golden = {c.id: c for c in store.all(t.Customer)}
+    assert golden[epsilon].city == "Turku"
+    assert golden[moved].name == "Delta Inc"
+    incremental = _snapshot(store)
+    unify_module.forget_unify(store)  # what a full refresh does: no memory of what changed
+    full = unify(store, now=NOW + dt.timedelta(hours=1))
+    assert full.survived == len(golden)
+    assert {k: v for k, v in full.written.items() if v} == {}
+    assert _snapshot(store) == incremental
