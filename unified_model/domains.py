@@ -438,6 +438,28 @@ def work_email_domain(email: str | None) -> str | None:
     return domain
 
 
+def contact_work_domain(email_normalized: str | None, email: str | None) -> str | None:
+    """``work_email_domain(email_normalized or email)``, fast for a stored normalised address.
+
+    Why: unify asks it of every contact twice per resolution (780,000 on ``large``), and
+    re-normalising an address that ``normalize_email`` already produced (the stored
+    ``email_normalized``) costs a regular expression, a host parse and an IP-address test each
+    time, over hosts too many for ``registrable_domain``'s cache. Normalising is idempotent,
+    so the answer depends only on the host part, cached here once per host.
+    """
+    if email_normalized:
+        return _host_work_domain(email_normalized.rpartition("@")[2])
+    return work_email_domain(email)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _host_work_domain(host: str) -> str | None:
+    domain = registrable_domain(host)
+    if domain is None or is_free_mail(domain):
+        return None
+    return domain
+
+
 # --------------------------------------------------------------------------------------------
 # Company names
 # --------------------------------------------------------------------------------------------

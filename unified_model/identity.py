@@ -63,6 +63,7 @@ from rapidfuzz import fuzz, process
 from connectors.records import HUBSPOT, SALESFORCE
 from unified_model.domains import (
     city_key,
+    contact_work_domain,
     domains_conflict,
     is_free_mail,
     name_tokens,
@@ -70,7 +71,6 @@ from unified_model.domains import (
     normalize_country,
     normalize_email,
     registrable_domain,
-    work_email_domain,
 )
 from unified_model.tables import MatchReview, SourceLink
 
@@ -824,7 +824,7 @@ class _Resolver:
         for contact in self.contacts:
             if contact.deleted or not contact.account_source_ids:
                 continue
-            domain = work_email_domain(contact.email_normalized or contact.email)
+            domain = contact_work_domain(contact.email_normalized, contact.email)
             if domain is None or domain in cfg.ignored_domains:
                 continue
             for account_id in dict.fromkeys(contact.account_source_ids):
@@ -1297,12 +1297,12 @@ def iter_contact_customers(
             continue
         cid = via_account(contact)
         if cid is not None:
-            learn(work_email_domain(contact.email_normalized or contact.email), cid)
+            learn(contact_work_domain(contact.email_normalized, contact.email), cid)
             yield contact, cid
         else:
             held.append(contact)
     for contact in held:
-        domain = work_email_domain(contact.email_normalized or contact.email)
+        domain = contact_work_domain(contact.email_normalized, contact.email)
         found = domain_customer.get(domain or "")
         yield contact, (found or None)
 

@@ -5,9 +5,12 @@ public suffixes) never do."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unified_model.domains import (
     city_key,
+    contact_work_domain,
     domain_brand,
     domains_conflict,
     email_domain,
@@ -265,3 +268,28 @@ def test_domain_brand(raw: str | None, brand: str | None) -> None:
 def test_domains_conflict(left: str | None, right: str | None, conflict: bool) -> None:
     assert domains_conflict(left, right) is conflict
     assert domains_conflict(right, left) is conflict
+
+
+_ADDRESS = st.from_regex(
+    r"\A[ <]{0,2}(mailto:)?[A-Za-z0-9.+_\-ÄäÖöß]{1,12}@([A-Za-z0-9\-äöüÅ]{1,10}\.){1,3}"
+    r"(com|de|co\.uk|fi|io|example|net|CO\.UK|GOOGLEMAIL\.COM|gmail\.com)[> ?]{0,2}\Z",
+    fullmatch=True,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.one_of(_ADDRESS, st.text(max_size=30)))
+def test_contact_work_domain_of_a_stored_address_equals_the_full_parse(raw: str) -> None:
+    """The fast path (host of the stored normalised address) gives what parsing the address
+    again gives, for addresses of every shape and for text that is none."""
+    normalized = normalize_email(raw)
+    assert contact_work_domain(normalized, raw) == work_email_domain(normalized or raw)
+    if normalized is not None:
+        assert normalize_email(normalized) == normalized  # what the fast path relies on
+
+
+def test_contact_work_domain_examples() -> None:
+    assert contact_work_domain("jane@mail.acme.co.uk", None) == "acme.co.uk"
+    assert contact_work_domain("jane@gmail.com", None) is None  # free mail
+    assert contact_work_domain(None, "Jane <JANE@Acme.DE>") == "acme.de"
+    assert contact_work_domain(None, None) is None
