@@ -294,7 +294,10 @@ def run_phase(
     if args.pyspy:  # sample the hub process: where its own time goes, per phase
         out = Path(args.pyspy) / f"{home.parent.name}-{phase}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = ["py-spy", "record", "-r", "20", "-f", "raw", "-o", str(out), "--", *command]
+        spy = ["py-spy", "record", "-r", "20", "-f", "raw", "-o", str(out)]
+        if args.executor == "multiprocess":  # the steps run in child processes of the run
+            spy.append("--subprocesses")
+        command = [*spy, "--", *command]
     child = subprocess.run(
         command,
         capture_output=True,
