@@ -219,7 +219,7 @@ def normalize_host(url_or_host: str | None) -> str | None:
     return host
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 18)
 def registrable_domain(url_or_host: str | None) -> str | None:
     """The domain a company registers (eTLD+1) behind a URL, host or email, or None.
 
@@ -227,7 +227,8 @@ def registrable_domain(url_or_host: str | None) -> str | None:
     A bare public suffix (``co.uk``) is not a company's domain and gives None.
 
     Cached (a pure function): at 100k customers identity resolution and contact linking ask it
-    for the hosts of 780k contact emails, which are a few hundred thousand distinct hosts.
+    for the websites of 145k accounts and the hosts of 780k contact emails, a few hundred
+    thousand distinct values; 65,536 entries kept missing (5 s of a 1 % run's unify).
     """
     host = normalize_host(url_or_host)
     if host is None:

@@ -156,7 +156,10 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """An aware UTC datetime; naive values are taken as UTC (the store's convention)."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is dt.UTC:  # what the store returns: already UTC (the common case, millions of calls)
+        return value
+    if tz is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 

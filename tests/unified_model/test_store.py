@@ -5,8 +5,11 @@ it identically on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.records import (
     AccountRecord,
@@ -244,3 +247,51 @@ def test_a_ticket_read_closed_then_open_again_counts_as_reopened(store: HubStore
     store.upsert_records("ticket", [case(T0 + 3 * hour, True)])
     (row,) = store.live(t.Ticket)
     assert (row.reopened_count, row.reopened_at, row.is_closed) == (2, T0 + 4 * hour, False)
+
+
+def _both_processors() -> tuple[Any, Any]:
+    """The SQLite result processor of ``UtcDateTime`` and SQLAlchemy's usual one."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    dialect = sqlite.dialect()
+    impl = t.UtcDateTime().dialect_impl(dialect)
+    fast = impl.result_processor(dialect, None)
+    usual = TypeDecorator.result_processor(impl, dialect, None)
+    return fast, usual
+
+
+def _outcome(process: Any, value: Any) -> Any:
+    try:
+        return process(value)
+    except Exception as exc:
+        return type(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)),
+    form=st.sampled_from(["%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f"]),
+    noise=st.text(alphabet="0123456789-: T.+Z", min_size=19, max_size=26),
+)
+def test_sqlite_timestamps_parse_as_sqlalchemy_parses_them(
+    when: dt.datetime, form: str, noise: str
+) -> None:
+    """The fast SQLite parser gives what SQLAlchemy's parser and the decorator give: for the
+    stored forms, other ISO forms and odd text of the same lengths."""
+    fast, usual = _both_processors()
+    stored = f"{when.year:04d}" + when.strftime(form)[len(str(when.year)) :]
+    assert fast(stored) == usual(stored)
+    assert fast(stored).tzinfo is dt.UTC
+    assert _outcome(fast, noise) == _outcome(usual, noise)
+    assert fast(None) is None
+
+
+def test_sqlite_timestamps_round_trip_through_the_store(sqlite_store: HubStore) -> None:
+    when = dt.datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=dt.UTC)
+    with sqlite_store.session() as s:
+        s.add(t.Owner(source="hubspot", source_id="o-1", email="a@b.c", modified_at=when))
+        s.commit()
+    with sqlite_store.session() as s:
+        got = s.get(t.Owner, ("hubspot", "o-1"))
+        assert got is not None and got.modified_at == when and got.modified_at.tzinfo is dt.UTC
