@@ -379,9 +379,11 @@ def _changed_at(
     """``started`` when the decision differs from the stored one, else its last change time."""
     if previous is None or previous.changed_at is None:
         return started
-    before = previous.model_dump()
+    # the stored row's fields read directly (a ``model_dump`` per customer was a tenth of this)
     if all(
-        before.get(k) == v if not isinstance(v, dt.datetime) else _same_instant(before.get(k), v)
+        getattr(previous, k, None) == v
+        if not isinstance(v, dt.datetime)
+        else _same_instant(getattr(previous, k, None), v)
         for k, v in state.items()
         if k not in _EVALUATION
     ):
@@ -394,10 +396,12 @@ def _same_instant(a: Any, b: dt.datetime) -> bool:
 
 
 def _same_json(stored: Any, new: Any) -> bool:
-    """Equal once both went through JSON (tuples are lists there, floats round-trip)."""
-    return bool(
-        json.loads(json.dumps(stored, default=str)) == json.loads(json.dumps(new, default=str))
-    )
+    """Equal once both went through JSON (tuples are lists there, floats round-trip).
+
+    ``stored`` was read from a JSON column, so it is already what JSON gives back: only
+    ``new`` makes the round trip.
+    """
+    return bool(stored == json.loads(json.dumps(new, default=str)))
 
 
 def _totals(store: HubStore, stats: InsightStats) -> None:

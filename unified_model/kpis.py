@@ -254,7 +254,10 @@ def _sent(email: Email) -> dt.datetime:
 
 def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstResponse]:
     """Pair inbound customer emails with their first reply (see the module docstring)."""
-    rows = [e for e in live(emails) if e.sent_at is not None]
+    # Tombstones out, but no canonical sort (a million emails on ``large``): the result is
+    # sorted by a total order below, and which of two inquiries sent at the same instant
+    # claims a reply first gives the same response.
+    rows = [e for e in emails if not e.deleted and e.sent_at is not None]
     outbound = sorted(
         (e for e in rows if e.direction == "outbound"),
         key=lambda e: (_sent(e), e.source, e.source_id),
@@ -303,26 +306,36 @@ def unanswered_inquiries(
     younger than ``kpis.unanswered_after_hours`` are not counted yet. Only ``outbound`` emails
     are replies: a forwarded email is not an answer to the customer.
     """
-    rows = [e for e in live(emails) if (t := as_utc(e.sent_at)) is not None and t <= as_of]
-    replies_thread: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
-    replies_customer: dict[str, list[dt.datetime]] = defaultdict(list)
+    # no canonical sort needed: the result is sorted by a total order (see ``first_responses``)
+    rows = [
+        e for e in emails if not e.deleted and (t := as_utc(e.sent_at)) is not None and t <= as_of
+    ]
+    # per conversation only its latest reply: an inquiry is answered iff a reply is later
+    last_thread: dict[tuple[str, str], dt.datetime] = {}
+    last_customer: dict[str, dt.datetime] = {}
     for e in rows:
         if e.direction != "outbound":
             continue
+        t = _sent(e)
         if e.thread_id:
-            replies_thread[(e.source, e.thread_id)].append(_sent(e))
-        if e.customer_id:
-            replies_customer[e.customer_id].append(_sent(e))
+            key = (e.source, e.thread_id)
+            if key not in last_thread or t > last_thread[key]:
+                last_thread[key] = t
+        if e.customer_id and (
+            e.customer_id not in last_customer or t > last_customer[e.customer_id]
+        ):
+            last_customer[e.customer_id] = t
     grace = dt.timedelta(hours=rules.kpis.unanswered_after_hours)
     out: list[Email] = []
     for e in rows:
-        if e.direction != "inbound" or as_of - _sent(e) < grace:
+        sent = _sent(e)
+        if e.direction != "inbound" or as_of - sent < grace:
             continue
         if e.thread_id:
-            later = replies_thread.get((e.source, e.thread_id), [])
+            latest = last_thread.get((e.source, e.thread_id))
         else:
-            later = replies_customer.get(e.customer_id or "", [])
-        if not any(t > _sent(e) for t in later):
+            latest = last_customer.get(e.customer_id or "")
+        if latest is None or latest <= sent:
             out.append(e)
     return sorted(out, key=lambda e: (_sent(e), e.source, e.source_id))
 

@@ -21,6 +21,7 @@ CRM-specific values (priorities, categories, stages) are kept per CRM (``salesfo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -216,11 +217,13 @@ class BusinessHours:
     end_hour: int = field(default=17, metadata=_num(1, 24))
     weekdays: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
-    @property
+    # Cached: the KPIs ask for both once per first response and per day it spans (a million
+    # emails on ``large``); the fields are frozen, so the answers never change.
+    @functools.cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @functools.cached_property
     def weekday_numbers(self) -> frozenset[int]:
         """``datetime.weekday()`` numbers (Monday = 0) of the business days."""
         return frozenset(WEEKDAYS.index(d) for d in self.weekdays)
