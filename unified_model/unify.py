@@ -214,8 +214,12 @@ def _unify(
     since: dt.datetime | None,
 ) -> UnifyStats:
     stats = UnifyStats()
-    # dirty marks older than this are someone else's (erasure, an unfinished run): see below
-    run_started = utcnow()
+    # customers noted dirty before this run (an erasure, a run killed after it re-linked
+    # accounts): read before this run's own marks overwrite their times, see
+    # ``_changed_account_customers``
+    with store.engine.connect() as conn:
+        dirty = t.table_of(t.DirtyCustomer)
+        noted_before = set(conn.execute(sa.select(dirty.c.customer_id)).scalars())
     if since is None:
         # no memory of what changed: the phases after this one recompute everything
         changes.forget(store, *changes.DOWNSTREAM)
@@ -280,7 +284,7 @@ def _unify(
     with timed("golden records"):
         customers = set(assignment.values())
         only = (
-            _changed_account_customers(store, since, run_started, lost_account)
+            _changed_account_customers(store, since, noted_before | lost_account)
             if since is not None
             else None
         )
@@ -625,28 +629,19 @@ def _attach_by_account(store: HubStore, since: dt.datetime | None = None) -> dic
     return written
 
 
-def _changed_account_customers(
-    store: HubStore, since: dt.datetime, run_started: dt.datetime, lost_account: set[str]
-) -> set[str]:
-    """Customers with an account that changed (content, link, delete) since ``since`` or that
-    lost one in this run (``lost_account``), plus every customer when an owner changed (the
-    golden record names the owner's address).
+def _changed_account_customers(store: HubStore, since: dt.datetime, lost: set[str]) -> set[str]:
+    """Customers with an account that changed (content, link, delete) since ``since``, the
+    customers in ``lost`` (that lost an account in this run, or were noted dirty before it),
+    and every customer when an owner changed (the golden record names the owner's address).
 
     Why not every dirty customer: this run marks the customer of every changed deal, email,
     ticket and activity dirty (for the handover and KPIs), but a golden record is survived
     from accounts and owners only. Re-surviving those was most of the phase on a 1 % change
     (a quarter of the customers have a new email or deal; a few percent a changed account).
-    Marks from before this run (an erasure, an unfinished run) are still honoured.
     """
     acc = t.table_of(t.SourceAccount)
     owner = t.table_of(t.Owner)
-    dirty = t.table_of(t.DirtyCustomer)
     with store.engine.connect() as conn:
-        lost = set(lost_account) | set(
-            conn.execute(
-                sa.select(dirty.c.customer_id).where(dirty.c.marked_at < run_started)
-            ).scalars()
-        )
         if conn.execute(
             sa.select(owner.c.source).where(owner.c.changed_at > since).limit(1)
         ).first():

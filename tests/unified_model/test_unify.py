@@ -395,6 +395,16 @@ def test_golden_records_are_survived_again_only_for_customers_whose_accounts_cha
         ],
     )
     store.upsert_records("email", [_email("em-new", accounts=("901",))])
+    # Gamma was noted dirty before this run (say a run killed after it re-linked an account):
+    # its golden record is survived again, though this run marks it dirty afresh (its deal moved)
+    gamma = _customer_of(store, t.SourceAccount, "903")
+    with store.engine.begin() as conn:
+        store.mark_dirty(conn, [gamma])
+    store.upsert_records(
+        "deal",
+        [DealRecord(source="hubspot", object_type="deals", source_id="d1",
+                    modified_at=later, account_id="903", stage="closedlost")],
+    )  # fmt: skip
     stats = unify(store, now=NOW + dt.timedelta(hours=1))
     assert not stats.resolution_skipped
     assert _customer_of(store, t.SourceAccount, "001A") in {
@@ -402,8 +412,9 @@ def test_golden_records_are_survived_again_only_for_customers_whose_accounts_cha
     }
     moved = _customer_of(store, t.SourceAccount, "905")
     assert moved not in (delta, None)
-    # Epsilon (changed), Delta (lost an account) and the new customer; not Beta or Acme
-    assert stats.survived == 3
+    # Epsilon (changed), Delta (lost an account), the new customer and Gamma (noted before);
+    # not Beta or Acme (a new and a changed deal)
+    assert stats.survived == 4
     golden = {c.id: c for c in store.all(t.Customer)}
     assert golden[epsilon].city == "Turku"
     assert golden[moved].name == "Delta Inc"
