@@ -634,3 +634,39 @@ def test_seed_through_the_control_endpoint(tmp_path: Path) -> None:
         assert stats["truth"] == 40 and stats["salesforce/Account"] == 30
         pairs = session.get(f"{info.salesforce_url}/__sandbox/truth", timeout=10).json()["pairs"]
         assert len(pairs) == 40
+
+
+def test_seeding_a_serving_sandbox_loads_without_its_indexes_and_puts_each_back(
+    tmp_path: Path,
+) -> None:
+    """The emulators' own indexes on ``records`` (``sf_live``, the external-id and reference
+    expression indexes) are dropped while the generator loads, like the state's, and come back
+    with the same definition: kept during the load they made ``large`` seed 4x slower."""
+
+    def indexes(state: SandboxState) -> dict[str, str]:
+        rows = state.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+            " AND sql IS NOT NULL"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    with Sandbox(tmp_path) as sandbox:
+        state = sandbox.state
+        before = indexes(state)
+        assert "sf_live" in before and any(n.startswith("sf_ext_") for n in before)
+        during: list[set[str]] = []
+        load = state.insert_many
+
+        def watched(rows: Any) -> None:
+            during.append(set(indexes(state)))
+            load(rows)
+
+        state.insert_many = watched  # type: ignore[method-assign]
+        try:
+            sandbox.seed("tiny", 5)
+        finally:
+            del state.insert_many
+        assert during, "the generator loads through insert_many"
+        # only what the load creates for its own lookups may be there, never the emulators'
+        assert "sf_live" not in during[0] and "records_modified" not in during[0]
+        assert indexes(state) == before
