@@ -115,7 +115,9 @@ def check_host(
             f"check {variable} (and the machine's DNS/proxy settings)",
         )
     try:
-        raw = socket.create_connection(addresses[0][4][:2], timeout=timeout)
+        # the first address the resolver gives (IPv4 or IPv6), as (host, port)
+        family_address = addresses[0][4]
+        raw = socket.create_connection((str(family_address[0]), port), timeout=timeout)
     except OSError as exc:
         return Check(
             crm,
