@@ -20,6 +20,11 @@ little to the time the CRMs' published limits impose anyway. For each profile th
 4. writes the same figures as JSON (``--json``) and, with several profiles, the growth from the
    first to the last.
 
+``--growth a.json b.json ...`` runs nothing: it reads the JSON of earlier runs (a ``large`` run
+and a ``2x`` run take an hour or more each, so they are rarely one invocation) and prints the
+growth curve across their profiles, with the exponent of each figure (1: linear, below 1:
+sub-linear) and each step's peak RSS, the figure the flat-memory target is about.
+
 Usage: ``uv run python benchmarks/sync_e2e.py --profile demo [--profile large ...] [--json out]``
 (not part of ``uv run pytest``; ``demo`` takes a few minutes, ``large`` about an hour).
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import resource
 import shutil
@@ -45,6 +51,7 @@ from api_calls import hs_minimum, sf_minimum, sf_record_count_minimum
 from common import TOKEN_CATEGORIES, WRITE_CATEGORIES, classify, count_calls, machine_line
 
 from assets.extract import HS_KINDS, SF_KINDS
+from sandbox.catalog import PROFILES
 from sandbox.mutate import mutate
 from sandbox.runner import Sandbox
 from sandbox.state import HS, SF, SandboxState, fmt_ts, parse_ts
@@ -540,6 +547,82 @@ def report(results: list[dict[str, Any]], args: Any) -> str:
     return "\n".join(lines)
 
 
+def _exponent(a: float, b: float, n_a: int, n_b: int) -> float | None:
+    """``k`` in ``b / a = (n_b / n_a) ** k``: 1 linear growth, below 1 sub-linear."""
+    if a <= 0 or b <= 0 or n_a == n_b:
+        return None
+    return math.log(b / a) / math.log(n_b / n_a)
+
+
+def growth_report(payloads: list[dict[str, Any]]) -> str:
+    """The growth curve across the profiles of earlier runs' JSON (``--json``), smallest first.
+
+    Per phase present in every run: job seconds, the floor, records read and the hub's peak
+    RSS, each with its exponent from the smallest profile to the largest; then the peak RSS of
+    every step of the first sync (where memory grows; multiprocess runs only, a step per
+    process). Runs from different commits, machines or executors are labelled as such: their
+    times differ by more than the data does, and an in-process run's peak is the whole job's.
+    """
+    runs = []
+    for payload in payloads:
+        for res in payload["results"]:
+            customers = PROFILES[res["profile"]].customers
+            label = (
+                f"{payload.get('commit', '?')}, {payload.get('executor', 'executor not recorded')}"
+            )
+            runs.append((customers, res, label, payload.get("machine", "")))
+    runs.sort(key=lambda r: r[0])
+    if len({r[0] for r in runs}) < 2:
+        raise SystemExit("--growth needs runs of at least two profiles (JSON written by --json)")
+    head = " | ".join(f"`{r[1]['profile']}` (`{r[2]}`)" for r in runs)
+    lines = [f"# Growth {' → '.join(r[1]['profile'] for r in runs)}", ""]
+    lines += [f"- `{r[1]['profile']}` at `{r[2]}`: {r[3]}" for r in runs]
+    lines.append("")
+    lines.append(f"| phase | figure | {head} | exponent |")
+    lines.append("| --- | --- |" + " ---: |" * (len(runs) + 1))
+    (n_a, first, *_), n_b = runs[0], runs[-1][0]
+    phases = [p["phase"] for p in first["phases"]]
+    for name in phases:
+        rows = [next((p for p in r[1]["phases"] if p["phase"] == name), None) for r in runs]
+        if any(p is None for p in rows):
+            continue
+        for label, key in (
+            ("job s", "job_seconds"),
+            ("floor s", "floor_seconds"),
+            ("records read", "records_extracted"),
+            ("peak RSS MB", "peak_rss_mb"),
+        ):
+            values = [float(p[key]) for p in rows if p is not None]
+            k = _exponent(values[0], values[-1], n_a, n_b)
+            cells = " | ".join(f"{v:,.0f}" if v >= 100 else f"{v:,.1f}" for v in values)
+            lines.append(f"| {name} | {label} | {cells} | {'' if k is None else f'{k:.2f}'} |")
+    lines.append("")
+    lines.append("Peak RSS per step of the first sync (MB), largest last profile first:")
+    lines.append("")
+    steps: dict[str, list[float | None]] = {}
+    for i, r in enumerate(runs):
+        phase = next((p for p in r[1]["phases"] if p["phase"] == "first"), None)
+        for step in phase["steps"] if phase else []:
+            if "peak_rss_mb" in step:
+                steps.setdefault(step["step"], [None] * len(runs))[i] = float(step["peak_rss_mb"])
+    lines.append(f"| step | {head} | exponent |")
+    lines.append("| --- |" + " ---: |" * (len(runs) + 1))
+    ranked = sorted(steps.items(), key=lambda kv: -(kv[1][-1] or 0.0))
+    for step, per_run in ranked:
+        if max((v or 0.0) for v in per_run) < 200:  # the step processes' own floor, ~160 MB
+            continue
+        known = [v for v in per_run if v is not None]
+        first_v, last_v = per_run[0], per_run[-1]
+        k = (
+            _exponent(first_v, last_v, n_a, n_b)
+            if first_v is not None and last_v is not None
+            else None
+        )
+        cells = " | ".join("" if v is None else f"{v:,.0f}" for v in per_run)
+        lines.append(f"| {step} | {cells} | {'' if k is None or len(known) < 2 else f'{k:.2f}'} |")
+    return "\n".join(lines)
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -562,6 +645,9 @@ def main(argv: list[str] | None = None) -> int:
         return serve_child(Path(argv[1]), argv[2], int(argv[3]))
     if argv[:1] == ["--hub-child"]:
         return hub_child(Path(argv[1]), Path(argv[2]), *argv[3:4])
+    if argv[:1] == ["--growth"]:  # earlier runs' JSON files: print their growth, run nothing
+        print(growth_report([json.loads(Path(f).read_text()) for f in argv[1:]]))
+        return 0
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--profile", action="append", help="tiny, demo, large, 2x, 4x (repeat for growth)"
@@ -613,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {
             "commit": _commit(),
+            "executor": args.executor,
             "machine": machine_line(),
             "when": dt.datetime.now(dt.UTC).isoformat(),
             "share": args.share,
