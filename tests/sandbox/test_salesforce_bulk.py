@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -213,3 +215,82 @@ def test_upload_answers_201_and_only_once(sb: Sandbox, sf: Any) -> None:
     assert polled["state"] == "JobComplete" and polled["numberRecordsProcessed"] == 1
     listed = s.get(base).json()
     assert [j["id"] for j in listed["records"]] == [job["id"]]
+
+
+def _gated_chunks(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Small jobs thresholds, and a gate before the second chunk of an ingest job: the test
+    sees the job in progress, deterministically, with the database lock free."""
+    from sandbox.salesforce import bulk
+
+    monkeypatch.setattr(bulk, "SYNC_INGEST_ROWS", 5)
+    monkeypatch.setattr(bulk, "INGEST_CHUNK_ROWS", 3)
+    reached, release = threading.Event(), threading.Event()
+    apply_chunk = bulk.Bulk2._apply_chunk
+
+    def gated(self: Any, job: Any, schema: Any, header: Any, body: Any, start: int, *rest: Any):
+        if start == 3:
+            reached.set()
+            assert release.wait(20), "the test never released the job"
+        return apply_chunk(self, job, schema, header, body, start, *rest)
+
+    monkeypatch.setattr(bulk.Bulk2, "_apply_chunk", gated)
+    return reached, release
+
+
+def _ingest(sb: Sandbox, sf: Any, ids: list[str]) -> tuple[Any, str, dict[str, Any]]:
+    s = t.sandbox_session(sb.info)
+    s.headers["Authorization"] = f"Bearer {sf.session_id}"
+    base = f"{sb.info.salesforce_url}/services/data/v59.0/jobs/ingest"
+    job = s.post(base, json={"object": "Account", "operation": "update"}).json()
+    body = "Id,Industry\n" + "".join(f"{rid},Energy\n" for rid in ids)
+    put = s.put(f"{base}/{job['id']}/batches", data=body, headers={"Content-Type": "text/csv"})
+    assert put.status_code == 201
+    closed = s.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"})
+    return s, f"{base}/{job['id']}", closed.json()
+
+
+def test_a_large_ingest_job_runs_in_the_background_while_hubspot_answers(
+    sb: Sandbox, sf: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job above ``SYNC_INGEST_ROWS`` is closed at once and processed in batches: polls say
+    ``InProgress``, the other APIs answer meanwhile (one lock, held per batch only), and the
+    job then completes with every row. Before, a 150,000-row job held the sandbox for 80 s."""
+    reached, release = _gated_chunks(monkeypatch)
+    ids = [t.account(sb.state, f"A{i}") for i in range(8)]
+    s, url, closed = _ingest(sb, sf, ids)
+    assert closed["state"] == "UploadComplete"
+    assert reached.wait(10)
+    assert s.get(url).json()["state"] == "InProgress"
+    hs = t.sandbox_session(sb.info)
+    hs.headers["Authorization"] = f"Bearer {sb.info.hs_token}"
+    answer = hs.get(
+        f"{sb.info.hubspot_url}/crm/v3/objects/companies", params={"limit": 1}, timeout=5
+    )
+    assert answer.status_code == 200
+    release.set()
+    deadline = time.monotonic() + 10
+    while (job := s.get(url).json())["state"] == "InProgress" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert job["state"] == "JobComplete" and job["numberRecordsProcessed"] == 8
+    ok = list(csv.DictReader(io.StringIO(s.get(f"{url}/successfulResults").text)))
+    assert sorted(r["sf__Id"] for r in ok) == sorted(ids)
+    assert all(sb.state.get(SF, "Account", rid)["data"]["Industry"] == "Energy" for rid in ids)
+
+
+def test_aborting_a_job_in_progress_stops_it_at_the_next_batch(
+    sb: Sandbox, sf: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reached, release = _gated_chunks(monkeypatch)
+    ids = [t.account(sb.state, f"A{i}") for i in range(8)]
+    s, url, _ = _ingest(sb, sf, ids)
+    assert reached.wait(10)
+    assert s.patch(url, json={"state": "Aborted"}).json()["state"] == "Aborted"
+    release.set()
+    deadline = time.monotonic() + 10
+    while s.get(url).json().get("numberRecordsProcessed", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job = s.get(url).json()
+    # the batch under way when the abort came finishes (as an org's does); the third never starts
+    assert job["state"] == "Aborted" and job["numberRecordsProcessed"] == 6
+    industries = [sb.state.get(SF, "Account", rid)["data"].get("Industry") for rid in ids]
+    assert industries.count("Energy") == 6 and industries[6:] == [None, None]
