@@ -17,6 +17,7 @@ import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -377,6 +378,15 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def control(self, request: Request) -> Response:
         return self._control(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer was written (its own timeout, a killed step
+        process) is the client's business, as at a real API: no traceback on the sandbox's
+        console. Anything else is an emulator bug and is printed as before."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ssl
 from typing import Any
 
 import pytest
@@ -116,3 +117,27 @@ def test_row_lock_does_not_touch_reads(sb: Sandbox, sf: Any) -> None:
     t.account(sb.state, "A")
     fault(sb, kind="row_lock", times=1)
     assert sf.query("SELECT Id FROM Account")["totalSize"] == 1
+
+
+def test_a_client_that_hung_up_leaves_no_traceback_but_an_emulator_bug_does(
+    sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server's error hook, as socketserver calls it (inside the ``except``): a peer gone
+    before its answer was written (the hub's own timeout) is not the sandbox's error."""
+    server = sb.servers[SF]
+    for gone in (
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+        BrokenPipeError(32, "Broken pipe"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ):
+        try:
+            raise gone
+        except OSError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    assert capsys.readouterr().err == ""
+    try:
+        raise KeyError("emulator bug")
+    except KeyError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "emulator bug" in err
