@@ -152,11 +152,12 @@ def database_checks(url: str) -> list[Check]:
 
 
 def dagster_checks() -> list[Check]:
-    """The Dagster instance the CLI records runs in (``DAGSTER_HOME``) opens and answers."""
+    """The Dagster instance the CLI records runs in opens and answers: the one ``crmhub sync``
+    uses (``DAGSTER_HOME``, else ``$CRMHUB_HOME/dagster``), not a default of its own (it used
+    to check, and create, an instance in the repository folder)."""
     from crmhub.runtime import _dagster_instance
 
-    os.environ.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT))
-    home = os.environ["DAGSTER_HOME"]
+    home = str(settings.dagster_home())
     try:
         with _dagster_instance() as instance:  # as sync opens it (under its init lock)
             instance.get_runs(limit=1)

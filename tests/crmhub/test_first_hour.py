@@ -114,6 +114,20 @@ def test_doctor_passes_on_a_healthy_setup_and_reports_as_json(env: Env) -> None:
     no_secrets(table)
 
 
+def test_doctor_checks_the_instance_sync_uses_when_dagster_home_is_unset(
+    env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without DAGSTER_HOME, sync records runs in ``$CRMHUB_HOME/dagster``: doctor checks that
+    one (it used to check, and create, an instance in the repository folder)."""
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.setenv("CRMHUB_HOME", str(tmp_path / "hub"))
+    report = json.loads(cli("doctor", "--format", "json").out)
+    check = next(c for c in report["checks"] if (c["crm"], c["name"]) == ("dagster", "instance"))
+    expected = (tmp_path / "hub" / "dagster").resolve()
+    assert check["status"] == "pass" and check["detail"].startswith(f"{expected} (")
+    assert (expected / "dagster.yaml").exists()
+
+
 def test_doctor_names_the_variable_for_a_bad_hubspot_token(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
