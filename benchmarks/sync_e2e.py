@@ -611,7 +611,6 @@ def growth_report(payloads: list[dict[str, Any]]) -> str:
     for step, per_run in ranked:
         if max((v or 0.0) for v in per_run) < 200:  # the step processes' own floor, ~160 MB
             continue
-        known = [v for v in per_run if v is not None]
         first_v, last_v = per_run[0], per_run[-1]
         k = (
             _exponent(first_v, last_v, n_a, n_b)
@@ -619,7 +618,7 @@ def growth_report(payloads: list[dict[str, Any]]) -> str:
             else None
         )
         cells = " | ".join("" if v is None else f"{v:,.0f}" for v in per_run)
-        lines.append(f"| {step} | {cells} | {'' if k is None or len(known) < 2 else f'{k:.2f}'} |")
+        lines.append(f"| {step} | {cells} | {'' if k is None else f'{k:.2f}'} |")
     return "\n".join(lines)
 
 
