@@ -87,6 +87,7 @@ def build_resources() -> dict[str, Any]:
                 refresh_token=_env("CRMHUB_HS_REFRESH_TOKEN"),
                 ca_bundle=_env("CRMHUB_HS_CA_BUNDLE"),
                 archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
+                burst_limit=_env_int("CRMHUB_HS_BURST_LIMIT"),
                 first_sync_plan=_env("CRMHUB_HS_FIRST_SYNC_PLAN"),
                 rate_limit_store=_env("CRMHUB_REDIS_URL"),
             )
@@ -183,7 +184,7 @@ def scheduled_executor() -> dg.ExecutorDefinition:
     # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine)
     return dg.multiprocess_executor.configured(
         {
-            "max_concurrent": 2,
+            "max_concurrent": settings.max_concurrent_steps(),
             "start_method": {"forkserver": {"preload_modules": list(FORKSERVER_PRELOAD)}},
         }
     )

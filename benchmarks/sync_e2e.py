@@ -488,9 +488,19 @@ def _progress(profile: str, p: dict[str, Any]) -> None:
     )
 
 
+#: settings that change how fast a run can go: printed and kept with the figures
+TUNING_ENV = ("CRMHUB_HS_BURST_LIMIT", "CRMHUB_MAX_CONCURRENT_STEPS")
+
+
+def tuning() -> dict[str, str]:
+    """The performance settings this benchmark's hub runs see (unset: the hub's defaults)."""
+    return {name: os.environ[name] for name in TUNING_ENV if os.environ.get(name)}
+
+
 def report(results: list[dict[str, Any]], args: Any) -> str:
+    settings_text = ", ".join(f"{k}={v}" for k, v in tuning().items()) or "default settings"
     lines = [
-        f"# End-to-end sync, commit {_commit()}, executor {args.executor}",
+        f"# End-to-end sync, commit {_commit()}, executor {args.executor}, {settings_text}",
         "",
         machine_line(),
         "",
@@ -699,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "commit": _commit(),
             "executor": args.executor,
+            "settings": tuning(),
             "machine": machine_line(),
             "when": dt.datetime.now(dt.UTC).isoformat(),
             "share": args.share,

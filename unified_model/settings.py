@@ -23,7 +23,10 @@ Variables (all optional):
 - HubSpot: ``CRMHUB_HS_ACCESS_TOKEN`` (private app) or ``CRMHUB_HS_CLIENT_ID`` +
   ``CRMHUB_HS_CLIENT_SECRET`` + ``CRMHUB_HS_REFRESH_TOKEN``; ``CRMHUB_HS_BASE_URL``,
   ``CRMHUB_HS_CA_BUNDLE``, ``CRMHUB_HS_ARCHIVED_CHECK_SECONDS`` (how often deletes are looked
-  for; default 3600).
+  for; default 21600), ``CRMHUB_HS_BURST_LIMIT`` (the hub's share of the portal's requests per
+  10 s, default 100: every tier allows it; Professional and Enterprise portals allow 190).
+- ``CRMHUB_MAX_CONCURRENT_STEPS``: step processes the multiprocess executor runs at once
+  (default 4; see ``max_concurrent_steps``).
 """
 
 from __future__ import annotations
@@ -234,3 +237,32 @@ def use_running_sandbox() -> str:
 def on_sandbox() -> bool:
     """Whether this process talks to the sandbox (set by ``use_running_sandbox`` / ``crmhub``)."""
     return os.environ.get("CRMHUB_SANDBOX", "") == "1"
+
+
+#: default of ``CRMHUB_MAX_CONCURRENT_STEPS``
+DEFAULT_MAX_CONCURRENT_STEPS = 4
+
+
+def max_concurrent_steps() -> int:
+    """How many step processes the multiprocess executor runs at once.
+
+    Why 4 and not Dagster's default (one per core): most steps wait on a CRM (HTTP, the shared
+    rate budget) or on the database, and starting a step process costs about a second of CPU,
+    so on two cores two slots left one CRM's short incremental steps queued behind each other
+    and the four unify checks, the two writebacks and the company KPIs waiting for a slot. The
+    CRM pools (``dagster.yaml``) still cap each CRM's concurrent steps, and the HubSpot budget
+    is shared by every process.
+    """
+    raw = os.environ.get("CRMHUB_MAX_CONCURRENT_STEPS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_CONCURRENT_STEPS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"CRMHUB_MAX_CONCURRENT_STEPS={raw!r} is not a positive whole number; "
+            "set it to e.g. 4 or unset it"
+        )
+    return value

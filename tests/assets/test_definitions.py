@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import dagster as dg
+import pytest
 
 from assets.definitions import build_resources, defs
 
@@ -168,3 +170,52 @@ def test_hubspot_first_sync_plan_comes_from_its_variable() -> None:
     finally:
         os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
         os.environ.pop("CRMHUB_HS_FIRST_SYNC_PLAN", None)
+
+
+def test_hubspot_burst_limit_comes_from_its_variable() -> None:
+    # A Professional or Enterprise portal allows 190 requests per 10 s: the user says so once.
+    os.environ["CRMHUB_HS_ACCESS_TOKEN"] = "pat-test-value"
+    os.environ["CRMHUB_HS_BURST_LIMIT"] = "190"
+    try:
+        with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+            connector = built.hubspot.connector()
+            assert connector.config.burst_limit == 190
+            connector.close()
+        del os.environ["CRMHUB_HS_BURST_LIMIT"]
+        with dg.build_resources({"hubspot": build_resources()["hubspot"]}) as built:
+            connector = built.hubspot.connector()
+            assert connector.config.burst_limit == 100
+            connector.close()
+    finally:
+        os.environ.pop("CRMHUB_HS_ACCESS_TOKEN", None)
+        os.environ.pop("CRMHUB_HS_BURST_LIMIT", None)
+
+
+def test_multiprocess_executor_runs_the_configured_number_of_steps(monkeypatch: Any) -> None:
+    from assets.definitions import scheduled_executor
+    from unified_model import settings
+
+    def slots() -> int:
+        mapped = scheduled_executor().apply_config_mapping({})
+        assert mapped.success and mapped.value is not None
+        return int(mapped.value["config"]["max_concurrent"])
+
+    monkeypatch.delenv("CRMHUB_EXECUTOR", raising=False)
+    monkeypatch.delenv("CRMHUB_MAX_CONCURRENT_STEPS", raising=False)
+    assert slots() == settings.DEFAULT_MAX_CONCURRENT_STEPS == 4
+    monkeypatch.setenv("CRMHUB_MAX_CONCURRENT_STEPS", "6")
+    assert slots() == 6
+    for bad in ("0", "four", "-1"):
+        monkeypatch.setenv("CRMHUB_MAX_CONCURRENT_STEPS", bad)
+        with pytest.raises(ValueError, match=r"CRMHUB_MAX_CONCURRENT_STEPS.*positive whole number"):
+            scheduled_executor()
+
+
+def test_each_crm_pool_takes_two_steps_in_the_instance_template() -> None:
+    # the HubSpot budget is shared across processes, so two steps of one CRM may run at once
+    import yaml
+
+    from unified_model.settings import PROJECT_ROOT
+
+    template = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    assert template["concurrency"]["pools"]["default_limit"] == 2

@@ -1,7 +1,7 @@
 """The scheduled jobs' executor: on a fresh hub database, a sandbox sync (tiny profile) on Dagster's
-multiprocess executor succeeds with every step in its own process, and the per-CRM pools (limit 1
-in dagster.yaml) never let two steps of one CRM run at the same time while the two CRMs' steps
-overlap."""
+multiprocess executor succeeds with every step in its own process, the per-CRM pools (limit 2
+in dagster.yaml) never let more steps of one CRM run at the same time, the executor never runs more
+than ``CRMHUB_MAX_CONCURRENT_STEPS``, and the two CRMs' steps overlap."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from assets.definitions import all_assets
 from sandbox.runner import Sandbox
+from unified_model import settings
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +29,7 @@ def sync_job() -> dg.JobDefinition:
     return build_definitions().resolve_job_def("sync_job")
 
 
-def test_multiprocess_sync_keeps_one_step_per_crm_pool(
+def test_multiprocess_sync_keeps_each_crm_pool_to_its_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key in list(os.environ):
@@ -58,15 +60,20 @@ def test_multiprocess_sync_keeps_one_step_per_crm_pool(
             pids.add(event.pid or 0)
         elif event.event_type_value == "STEP_SUCCESS":
             spans[event.step_key].append(record.event_log_entry.timestamp)
-    # every asset, the 4 blocking checks, 1 multi-asset freshness check
-    assert len(spans) == len(all_assets) + 4 + 1
+    # every asset, the blocking unify checks (one step), 1 multi-asset freshness check
+    assert len(spans) == len(all_assets) + 1 + 1
     assert os.getpid() not in pids and len(pids) > 2
 
     def crm_spans(crm: str) -> list[tuple[float, float]]:
         return sorted((a, b) for key, (a, b) in spans.items() if key.startswith(f"{crm}__"))
 
+    def most_at_once(steps: list[tuple[float, float]]) -> int:
+        edges = sorted([(a, 1) for a, _ in steps] + [(b, -1) for _, b in steps])
+        return max(itertools.accumulate(delta for _, delta in edges))
+
+    limit = yaml.safe_load((ROOT / "dagster.yaml").read_text())["concurrency"]["pools"]
     for crm in ("salesforce", "hubspot"):
-        steps = crm_spans(crm)
-        assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(steps)), crm
+        assert 1 <= most_at_once(crm_spans(crm)) <= limit["default_limit"], crm
+    assert most_at_once(list(spans.values())) <= settings.max_concurrent_steps()
     # the two CRMs' reads ran side by side at least once
     assert any(a < d and c < b for a, b in crm_spans("salesforce") for c, d in crm_spans("hubspot"))
