@@ -155,6 +155,16 @@ class ContactFacts:
     deleted: bool = False
 
 
+class ContactSource(Protocol):
+    """Contacts that can also be selected by account (a database): ``linked_to(keys)`` yields,
+    in the same order as iterating, only the contacts linked to one of the accounts ``keys``
+    (same CRM). The resolver uses it where only some accounts' contacts matter."""
+
+    def __iter__(self) -> Iterator[ContactLike]: ...
+
+    def linked_to(self, accounts: Collection[RecordKey]) -> Iterable[ContactLike]: ...
+
+
 class LinkLike(Protocol):
     """A previous run's link: a ``SourceLink`` or any row with the same attributes."""
 
@@ -548,6 +558,8 @@ class _Resolver:
         self.keys: list[RecordKey] = sorted(accounts, key=lambda k: (_source_order(k[0]), k[1]))
         self.accounts = [accounts[k] for k in self.keys]
         self.index = {k: i for i, k in enumerate(self.keys)}
+        #: each record's CRM, by index (read in every block comparison: a list, not a method)
+        self.sources: list[str] = [k[0] for k in self.keys]
         self.contacts = contacts
         self.decisions = decisions
         self.clusters = _Clusters(len(self.keys))
@@ -572,9 +584,6 @@ class _Resolver:
         if domain is None or domain in self.config.ignored_domains or is_free_mail(domain):
             return None
         return domain
-
-    def _source(self, i: int) -> str:
-        return self.keys[i][0]
 
     @property
     def names(self) -> list[str]:
@@ -613,7 +622,7 @@ class _Resolver:
         if cl.find(a) != cl.find(b):
             cl.union(a, b)
             self.stats[f"merges_{method}"] += 1
-            if self._source(a) == self._source(b):
+            if self.sources[a] == self.sources[b]:
                 self.duplicates.append(_pair_order(self.keys[a], self.keys[b]))
         cl.label(a, b, method, confidence)
 
@@ -647,7 +656,7 @@ class _Resolver:
         """
         by_source: dict[str, list[int]] = defaultdict(list)
         for i in sorted(members):
-            by_source[self._source(i)].append(i)
+            by_source[self.sources[i]].append(i)
         edges: list[tuple[int, int]] = []
         heads: list[int] = []
         for source in sorted(by_source, key=_source_order):
@@ -673,7 +682,7 @@ class _Resolver:
             target_id = (acc.cross_crm_id or "").strip()
             if not target_id:
                 continue
-            source = self._source(i)
+            source = self.sources[i]
             target: int | None = None
             if source == HUBSPOT:
                 target = sf_ids.get(target_id)
@@ -730,7 +739,7 @@ class _Resolver:
             self._merge(a, b, MANUAL, 1.0)
 
     def _anchor(self, a: int, b: int) -> None:
-        if self._source(a) != self._source(b):
+        if self.sources[a] != self.sources[b]:
             self.anchored_node[a] = self.anchored_node[b] = True
             self.clusters.anchored[self.clusters.find(a)] = True
             self.clusters.anchored[self.clusters.find(b)] = True
@@ -781,7 +790,7 @@ class _Resolver:
             ca, cb = self.countries[a], self.countries[b]
             if ca == cb and ca is not None:
                 continue
-            pairs.append((self._name_score(a, b), self._source(a) != self._source(b), a, b))
+            pairs.append((self._name_score(a, b), self.sources[a] != self.sources[b], a, b))
         # Best-named pairs first, cross-CRM before within-CRM: the merge a person would make.
         pairs.sort(key=lambda p: (-p[0], not p[1], p[2], p[3]))
         reviewed: set[tuple[int, int]] = set()
@@ -821,7 +830,16 @@ class _Resolver:
     def contact_domains(self, domain_groups: dict[str, list[int]]) -> None:
         cfg = self.config
         counts: dict[int, Counter[str]] = defaultdict(Counter)
-        for contact in self.contacts:
+        contacts = self.contacts
+        linked_to = getattr(contacts, "linked_to", None)
+        if cfg.contact_domain_only_without_domain and callable(linked_to):
+            # Only accounts without a domain of their own use this rung: a source that can
+            # select (the database) hands over just their contacts, in the same order, instead
+            # of every contact (780,000 on ``large``, a quarter of the resolution's time).
+            contacts = linked_to(
+                [key for key, domain in zip(self.keys, self.domains, strict=True) if domain is None]
+            )
+        for contact in contacts:
             if contact.deleted or not contact.account_source_ids:
                 continue
             domain = contact_work_domain(contact.email_normalized, contact.email)
@@ -901,12 +919,12 @@ class _Resolver:
         crms: dict[int, set[str]] = defaultdict(set)
         if not cfg.fuzzy_within_crm:
             for i in range(len(self.keys)):
-                crms[cl.find(i)].add(self._source(i))
+                crms[cl.find(i)].add(self.sources[i])
         for (a, b), score in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0])):
             ra, rb = cl.find(a), cl.find(b)
             if ra == rb:
                 continue
-            if self._source(a) != self._source(b) and (
+            if self.sources[a] != self.sources[b] and (
                 self.anchored_node[a] or self.anchored_node[b]
             ):
                 # An explicit id already says where this record belongs in the other CRM.
@@ -966,7 +984,7 @@ class _Resolver:
     def _block_cost(self, members: list[int]) -> int:
         if self.config.fuzzy_within_crm:
             return len(members) * (len(members) - 1) // 2
-        per_source = Counter(self._source(i) for i in members)
+        per_source = Counter(self.sources[i] for i in members)
         return per_source.get(SALESFORCE, 0) * per_source.get(HUBSPOT, 0)
 
     def _compare_block(self, members: list[int], candidates: dict[tuple[int, int], float]) -> None:
@@ -978,8 +996,8 @@ class _Resolver:
         if cfg.fuzzy_within_crm:
             lefts, rights = members, members
         else:
-            lefts = [i for i in members if self._source(i) == SALESFORCE]
-            rights = [i for i in members if self._source(i) == HUBSPOT]
+            lefts = [i for i in members if self.sources[i] == SALESFORCE]
+            rights = [i for i in members if self.sources[i] == HUBSPOT]
         if not lefts or not rights:
             return
         choices = [names[j] for j in rights]
@@ -1011,7 +1029,7 @@ class _Resolver:
             (i for i, n in enumerate(names) if len(n) >= cfg.min_name_length),
             key=lambda i: (names[i], i),
         )
-        sources = [self._source(i) for i in order]
+        sources = [self.sources[i] for i in order]
         for pos, a in enumerate(order):
             for nxt in range(pos + 1, min(pos + 1 + window, len(order))):
                 if sources[nxt] == sources[pos] and not cfg.fuzzy_within_crm:

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +105,52 @@ class _ContactStream:
         for rows in self.store.iter_pages(con, columns, where=con.c.deleted.is_(False), size=PAGE):
             for r in rows:
                 yield ContactFacts(r[0], r[1], r[2], r[3], r[4], _id_list(r[5]))
+
+    def linked_to(self, accounts: Collection[RecordKey]) -> list[ContactFacts]:
+        """The live contacts linked to any of ``accounts`` (same CRM), in primary-key order like
+        the full stream (see ``identity.ContactSource``).
+
+        Why: the contact-domain rung only counts the contacts of accounts without a domain, a
+        few percent of them; selecting those in SQL (the id list joined against a temporary
+        table) spares streaming all 780,000 contacts on ``large`` through Python.
+        """
+        if not accounts:
+            return []
+        with self.store.engine.connect() as conn:
+            conn.execute(sa.text(_WANTED_TABLE))
+            conn.execute(
+                sa.text("INSERT INTO unify_wanted (source, source_id) VALUES (:source, :sid)"),
+                [{"source": source, "sid": sid} for source, sid in sorted(set(accounts))],
+            )
+            rows = conn.execute(sa.text(_LINKED_CONTACTS[self.store.dialect])).all()
+            conn.rollback()  # the temporary table goes with the transaction
+        return [ContactFacts(r[0], r[1], r[2], r[3], r[4], _id_list(r[5])) for r in rows]
+
+
+#: a temporary table of account keys (one per connection, gone with the transaction)
+_WANTED_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS unify_wanted "
+    "(source VARCHAR NOT NULL, source_id VARCHAR NOT NULL, PRIMARY KEY (source, source_id))"
+)
+#: live contacts whose JSON list of account ids names a wanted account: one dialect each.
+#: ``CROSS JOIN`` makes SQLite walk each contact's ids and look each up in the key table (its
+#: primary key); left to choose, it scanned the key table for every contact (minutes on
+#: ``large``). PostgreSQL plans it as a join either way.
+_LINKED_CONTACTS = {
+    dialect: f"""SELECT c.source, c.source_id, c.customer_id, c.email, c.email_normalized,
+            c.account_source_ids FROM contact AS c
+        WHERE NOT c.deleted AND EXISTS (SELECT 1 FROM {ids} CROSS JOIN unify_wanted AS w
+            WHERE w.source = c.source AND w.source_id = j.value)
+        ORDER BY c.source, c.source_id"""
+    for dialect, ids in (
+        ("sqlite", "json_each(c.account_source_ids) AS j"),
+        (
+            "postgresql",
+            "json_array_elements_text(CASE WHEN json_typeof(c.account_source_ids) = 'array' "
+            "THEN c.account_source_ids ELSE '[]'::json END) AS j(value)",
+        ),
+    )
+}
 
 
 def _id_list(raw: Any) -> list[str]:

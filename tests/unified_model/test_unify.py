@@ -7,6 +7,7 @@ databases (the PostgreSQL variant fails under CI=true when the server is unreach
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -424,3 +425,76 @@ def test_golden_records_are_survived_again_only_for_customers_whose_accounts_cha
     assert full.survived == len(golden)
     assert {k: v for k, v in full.written.items() if v} == {}
     assert _snapshot(store) == incremental
+
+
+def _domainless_seed(store: HubStore) -> None:
+    """Accounts without a website whose contacts reveal their domain, next to accounts with one
+    and contacts that link to both kinds, to none, or are deleted."""
+    store.upsert_records(
+        "account",
+        [
+            _account("salesforce", "001W", "Wolkenstein Robotik", website="wolkenstein.de"),
+            _account("hubspot", "801", "Wolkenstein Robotics"),  # no domain: contacts tell
+            _account("hubspot", "802", "Quellfluss Daten"),  # no domain, one contact only
+            _account("salesforce", "001Q", "Quellfluss"),  # no domain
+            _account("hubspot", "803", "Kiefernwald Labs", website="https://kiefernwald.io"),
+        ],
+    )
+    store.upsert_records(
+        "contact",
+        [
+            _contact("hubspot", "h1", "anna@wolkenstein.de", "801"),
+            _contact("hubspot", "h2", "ben@wolkenstein.de", "801", "803"),
+            _contact("hubspot", "h3", "cleo@kiefernwald.io", "803"),
+            _contact("hubspot", "h4", "dora@quellfluss.net", "802"),
+            _contact("hubspot", "h5", "emil@gmail.com", "801"),  # free mail: no evidence
+            _contact("salesforce", "s1", "fritz@quellfluss.net", "001Q"),
+            _contact("salesforce", "s2", "gina@quellfluss.net", "001Q"),
+            _contact("salesforce", "s3", "hugo@wolkenstein.de", "001W"),
+            _contact("salesforce", "s4", "ida@wolkenstein.de", "801"),  # other CRM's id
+        ],
+    )
+    gone = dataclasses.replace(
+        _contact("hubspot", "h6", "jo@wolkenstein.de", "801"), deleted=True
+    )
+    store.upsert_records("contact", [gone])
+
+
+def test_contacts_of_domainless_accounts_are_selected_in_sql_like_the_full_stream(
+    store: HubStore,
+) -> None:
+    # The contact-domain rung reads only the contacts of accounts without a domain; the
+    # database selects them. Same contacts, same order, same resolution as the full stream.
+    from unified_model.identity import resolve_customers
+    from unified_model.unify import _account_facts, _ContactStream
+
+    _domainless_seed(store)
+    stream = _ContactStream(store)
+    everyone = list(stream)
+    assert "h6" not in {c.source_id for c in everyone}
+    wanted = {("hubspot", "801"), ("hubspot", "802"), ("salesforce", "001Q")}
+    picked = stream.linked_to(wanted)
+    assert [(c.source, c.source_id) for c in picked] == [
+        (c.source, c.source_id)
+        for c in everyone
+        if any((c.source, a) in wanted for a in c.account_source_ids)
+    ]
+    assert {c.source_id for c in picked} == {"h1", "h2", "h4", "h5", "s1", "s2"}
+    assert stream.linked_to([]) == []
+
+    class Recorded(_ContactStream):
+        asked: list[set[tuple[str, str]]] = []
+
+        def linked_to(self, accounts: Any) -> Any:
+            self.asked.append(set(accounts))
+            return super().linked_to(accounts)
+
+    accounts = _account_facts(store)
+    by_sql = resolve_customers(accounts, Recorded(store), now=NOW)
+    assert Recorded.asked == [wanted]  # the resolver asked for the domainless accounts only
+    by_list = resolve_customers(accounts, everyone, now=NOW)
+    assert by_sql.account_assignment == by_list.account_assignment
+    assert by_sql.stats == by_list.stats
+    methods = {key: a.method for key, a in by_sql.assignments.items()}
+    assert methods[("hubspot", "801")] == "contact_domain"  # joined Wolkenstein by its people
+    assert by_sql.customer_id("hubspot", "801") == by_sql.customer_id("salesforce", "001W")
