@@ -454,9 +454,7 @@ def _domainless_seed(store: HubStore) -> None:
             _contact("salesforce", "s4", "ida@wolkenstein.de", "801"),  # other CRM's id
         ],
     )
-    gone = dataclasses.replace(
-        _contact("hubspot", "h6", "jo@wolkenstein.de", "801"), deleted=True
-    )
+    gone = dataclasses.replace(_contact("hubspot", "h6", "jo@wolkenstein.de", "801"), deleted=True)
     store.upsert_records("contact", [gone])
 
 
