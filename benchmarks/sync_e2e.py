@@ -528,6 +528,12 @@ def report(results: list[dict[str, Any]], args: Any) -> str:
                 f"| {p['hs_searches']} | {p['floor_seconds']} | {p['over_floor']} |"
             )
         lines.append("")
+        lines.append(
+            "Per-step calls are the calls of the step's CRM while the step ran: where steps of "
+            "one CRM overlap (two per CRM pool), a call counts under each; the per-CRM totals "
+            "above are exact."
+        )
+        lines.append("")
         for p in res["phases"]:
             cells = ", ".join(
                 f"{s['step']} {s['seconds']} s"
