@@ -174,12 +174,12 @@ def scheduled_executor() -> dg.ExecutorDefinition:
         try:
             from dagster_k8s import k8s_job_executor  # type: ignore[import-not-found]
         except ImportError:
-            raise RuntimeError(
+            raise settings.SettingsError(
                 f"{EXECUTOR_ENV}=k8s needs dagster-k8s in the image: uv add dagster-k8s"
             ) from None
         return k8s_job_executor
     if kind != "multiprocess":
-        raise RuntimeError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
+        raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
     # forkserver with the code location preloaded: a step process starts from a warm fork
     # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine)
     return dg.multiprocess_executor.configured(

@@ -20,6 +20,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
     from unified_model.database import HubDatabaseError
     from unified_model.reviews import ReviewError
     from unified_model.rules import RulesError
+    from unified_model.settings import SettingsError
     from unified_model.writeback import WritebackAborted, WritebackConfigError
     from unified_model.writer_lock import SyncAlreadyRunning
 
@@ -33,6 +34,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
         | WritebackConfigError
         | WritebackAborted
         | HubDatabaseError
+        | SettingsError
         | SyncAlreadyRunning,
     ):
         # SyncAlreadyRunning carries its own code (75: "another sync is running")

@@ -239,6 +239,13 @@ def on_sandbox() -> bool:
     return os.environ.get("CRMHUB_SANDBOX", "") == "1"
 
 
+class SettingsError(ValueError):
+    """A ``CRMHUB_*`` setting has a value the hub cannot use; the message names the variable
+    and the fix (the CLI shows it as one line and exits 2)."""
+
+    exit_code = 2
+
+
 #: default of ``CRMHUB_MAX_CONCURRENT_STEPS``
 DEFAULT_MAX_CONCURRENT_STEPS = 4
 
@@ -261,7 +268,7 @@ def max_concurrent_steps() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(
+        raise SettingsError(
             f"CRMHUB_MAX_CONCURRENT_STEPS={raw!r} is not a positive whole number; "
             "set it to e.g. 4 or unset it"
         )

@@ -461,6 +461,29 @@ def test_hub_field_outside_the_allow_list_stops_sync_before_any_crm_call(
     assert home.requests_since(head) == []
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CRMHUB_MAX_CONCURRENT_STEPS", "four", "positive whole number"),
+        ("CRMHUB_EXECUTOR", "threads", "use multiprocess, celery or k8s"),
+    ],
+)
+def test_bad_executor_setting_exits_2_with_one_line_naming_the_variable(
+    home: Home,
+    first_sync: Output,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    head = home.ledger_head()
+    refused = cli("sync", "--profile", "tiny")
+    assert refused.code == 2, refused.text
+    _one_line_error(refused, f"{variable}={value!r}" if "STEPS" in variable else variable, expected)
+    assert home.requests_since(head) == []
+
+
 # --------------------------------------------------------------------------------------------
 # sandbox data
 # --------------------------------------------------------------------------------------------
