@@ -118,6 +118,7 @@ class _ContactStream:
             return []
         with self.store.engine.connect() as conn:
             conn.execute(sa.text(_WANTED_TABLE))
+            conn.execute(sa.text("DELETE FROM unify_wanted"))  # whatever a connection kept
             conn.execute(
                 sa.text("INSERT INTO unify_wanted (source, source_id) VALUES (:source, :sid)"),
                 [{"source": source, "sid": sid} for source, sid in sorted(set(accounts))],
