@@ -49,9 +49,22 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else None
 
 
-def _env_int(name: str) -> Any:
-    """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time)."""
-    return dg.EnvVar.int(name) if name in os.environ else None
+def _env_int(name: str, minimum: int = 0) -> Any:
+    """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time).
+
+    Its form is checked here, where a mistake is one line naming the variable: left to the
+    run, ``abc`` ended the sync as "unexpected DagsterInvalidConfigError". (Number settings are
+    limits and intervals, never secrets.)
+    """
+    if name not in os.environ:
+        return None
+    raw = os.environ[name].strip()
+    if not raw.isdigit() or int(raw) < minimum:
+        raise settings.SettingsError(
+            f"{name}={raw!r} is not a whole number of {minimum} or more; "
+            "set it to a number or unset it"
+        )
+    return dg.EnvVar.int(name)
 
 
 def _kw(**values: Any) -> dict[str, Any]:
@@ -87,7 +100,7 @@ def build_resources() -> dict[str, Any]:
                 refresh_token=_env("CRMHUB_HS_REFRESH_TOKEN"),
                 ca_bundle=_env("CRMHUB_HS_CA_BUNDLE"),
                 archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
-                burst_limit=_env_int("CRMHUB_HS_BURST_LIMIT"),
+                burst_limit=_env_int("CRMHUB_HS_BURST_LIMIT", minimum=1),
                 first_sync_plan=_env("CRMHUB_HS_FIRST_SYNC_PLAN"),
                 rate_limit_store=_env("CRMHUB_REDIS_URL"),
             )

@@ -466,6 +466,9 @@ def test_hub_field_outside_the_allow_list_stops_sync_before_any_crm_call(
     [
         ("CRMHUB_MAX_CONCURRENT_STEPS", "four", "positive whole number"),
         ("CRMHUB_EXECUTOR", "threads", "use multiprocess, celery or k8s"),
+        ("CRMHUB_HS_BURST_LIMIT", "abc", "not a whole number"),
+        ("CRMHUB_HS_BURST_LIMIT", "0", "not a whole number of 1 or more"),
+        ("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", "6h", "not a whole number"),
     ],
 )
 def test_bad_executor_setting_exits_2_with_one_line_naming_the_variable(
@@ -480,7 +483,8 @@ def test_bad_executor_setting_exits_2_with_one_line_naming_the_variable(
     head = home.ledger_head()
     refused = cli("sync", "--profile", "tiny")
     assert refused.code == 2, refused.text
-    _one_line_error(refused, f"{variable}={value!r}" if "STEPS" in variable else variable, expected)
+    named = variable if variable == "CRMHUB_EXECUTOR" else f"{variable}={value!r}"
+    _one_line_error(refused, named, expected)
     assert home.requests_since(head) == []
 
 
