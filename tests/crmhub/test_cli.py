@@ -471,7 +471,7 @@ def test_hub_field_outside_the_allow_list_stops_sync_before_any_crm_call(
         ("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", "6h", "not a whole number"),
     ],
 )
-def test_bad_executor_setting_exits_2_with_one_line_naming_the_variable(
+def test_bad_setting_exits_2_with_one_line_naming_the_variable(
     home: Home,
     first_sync: Output,
     monkeypatch: pytest.MonkeyPatch,
