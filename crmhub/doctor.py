@@ -162,7 +162,6 @@ def dagster_checks() -> list[Check]:
         with _dagster_instance() as instance:  # as sync opens it (under its init lock)
             instance.get_runs(limit=1)
             storage = type(instance.run_storage).__name__
-            pools = _pool_checks(instance, home)
     except Exception as exc:
         return [
             Check(
@@ -173,36 +172,7 @@ def dagster_checks() -> list[Check]:
                 "check DAGSTER_HOME and its dagster.yaml (storage settings)",
             )
         ]
-    return [Check("dagster", "instance", "pass", f"{home} ({storage})"), *pools]
-
-
-#: steps of one CRM the multiprocess executor should be allowed to run at once (dagster.yaml)
-RECOMMENDED_POOL_LIMIT = 2
-
-
-def _pool_checks(instance: Any, home: str) -> list[Check]:
-    """Each CRM pool's limit in this instance: a hub created before the template allowed two
-    steps per CRM kept ``default_limit: 1`` (its ``dagster.yaml`` is never overwritten), so its
-    scheduled runs read one object per CRM at a time; say how to raise it."""
-    checks = []
-    for pool in ("salesforce", "hubspot"):
-        limit = instance.event_log_storage.get_concurrency_info(pool).limit
-        if limit is not None and limit < RECOMMENDED_POOL_LIMIT:
-            checks.append(
-                Check(
-                    "dagster",
-                    f"{pool} pool",
-                    "warn",
-                    f"{limit} step at a time",
-                    f"dagster instance concurrency set {pool} {RECOMMENDED_POOL_LIMIT} (or "
-                    f"concurrency.pools.default_limit: {RECOMMENDED_POOL_LIMIT} in "
-                    f"{home}/dagster.yaml): the HubSpot budget is shared by every step",
-                )
-            )
-        else:
-            shown = "no limit" if limit is None else f"{limit} steps at a time"
-            checks.append(Check("dagster", f"{pool} pool", "pass", shown))
-    return checks
+    return [Check("dagster", "instance", "pass", f"{home} ({storage})")]
 
 
 def preflight(resources: dict[str, Any], calls: dict[str, int] | None = None) -> list[Check]:

@@ -111,8 +111,6 @@ def test_doctor_passes_on_a_healthy_setup_and_reports_as_json(env: Env) -> None:
     names = {(c["crm"], c["name"]) for c in report["checks"]}
     assert ("salesforce", "credentials") in names and ("hubspot", "credentials") in names
     assert ("hub", "database") in names and ("dagster", "instance") in names
-    pools = {c["name"]: c["status"] for c in report["checks"] if c["name"].endswith(" pool")}
-    assert pools == {"salesforce pool": "pass", "hubspot pool": "pass"}
     no_secrets(table)
 
 
@@ -128,41 +126,6 @@ def test_doctor_checks_the_instance_sync_uses_when_dagster_home_is_unset(
     expected = (tmp_path / "hub" / "dagster").resolve()
     assert check["status"] == "pass" and check["detail"].startswith(f"{expected} (")
     assert (expected / "dagster.yaml").exists()
-
-
-def test_doctor_warns_when_an_instance_keeps_one_step_per_crm_pool(
-    env: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """A hub created before the template allowed two steps per CRM kept its dagster.yaml
-    (never overwritten): doctor says so, with the command that raises the pool."""
-    import dagster as dg
-
-    from unified_model.settings import PROJECT_ROOT
-
-    home = tmp_path / "old-instance"
-    home.mkdir()
-    template = (PROJECT_ROOT / "dagster.yaml").read_text()
-    assert "default_limit: 2" in template
-    (home / "dagster.yaml").write_text(template.replace("default_limit: 2", "default_limit: 1"))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-
-    def pools() -> dict[str, dict[str, str]]:
-        done = cli("doctor", "--format", "json")
-        checks = json.loads(done.out)["checks"]
-        return {c["name"]: c for c in checks if c["name"].endswith(" pool")}
-
-    found = pools()
-    assert {name: c["status"] for name, c in found.items()} == {
-        "salesforce pool": "warn",
-        "hubspot pool": "warn",
-    }
-    assert found["hubspot pool"]["fix"].startswith("dagster instance concurrency set hubspot 2")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.event_log_storage.set_concurrency_slots("hubspot", 2)
-    found = pools()
-    assert (
-        found["hubspot pool"]["status"] == "pass" and found["salesforce pool"]["status"] == "warn"
-    )
 
 
 def test_doctor_names_the_variable_for_a_bad_hubspot_token(
