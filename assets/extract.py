@@ -19,6 +19,7 @@ from assets.resources import (
 from connectors.records import HUBSPOT, OBJECT_KINDS, SALESFORCE, Crm
 from unified_model.operations import load_operations, newest_record_freshness, quota_verdict
 from unified_model.sync import extract
+from unified_model.writer_lock import hub_mutex
 
 #: Salesforce has a stage-history stream the hub folds into deals; HubSpot has it on the deal.
 SF_KINDS = (*OBJECT_KINDS, "deal_stage")
@@ -167,24 +168,51 @@ RUN_COUNTS = "record_counts"
 
 
 def _use_run_counts(store: Any, connector: Any, crm: str, run_id: str) -> bool:
-    """Give the connector the record counts an earlier step of this run fetched, if any.
+    """Give the connector the record counts this run fetched, now or when it first needs them.
 
     Why: one ``limits/recordCount`` call sizes every object's first sync; under the
     multiprocess executor each step has its own connector and would make it again (124
-    Salesforce calls instead of 113 on ``large``). The steps of one CRM run one at a time (its
-    pool), so the first step's answer is there for the next. Counts of another run are never
-    used: they age.
+    Salesforce calls instead of 113 on ``large``). Counts an earlier step kept are used at
+    once (progress totals); otherwise the fetch goes through :func:`_run_counts_source`, so of
+    several steps starting together (a CRM pool of 2, Celery workers) one makes the call and
+    the others take its answer. Counts of another run are never used: they age. Returns
+    whether counts were there already.
     """
     use = getattr(connector, "use_record_counts", None)
-    saved = store.get_cursor(crm, RUN_COUNTS) if use is not None else None
-    if use is None or not saved or saved.get("run_id") != run_id:
+    if use is None:
+        return False
+    share = getattr(connector, "share_record_counts", None)
+    if share is not None:
+        share(_run_counts_source(store, crm, run_id))
+    saved = store.get_cursor(crm, RUN_COUNTS)
+    if not saved or saved.get("run_id") != run_id:
         return False
     use(dict(saved.get("counts") or {}))
     return True
 
 
+def _run_counts_source(store: Any, crm: str, run_id: str) -> Any:
+    """Record counts once per run across processes: under a hub mutex, the counts a step of
+    this run kept, else the caller's own fetch, kept for the others ({} too: the call failed
+    and each step sizes by its first page, as in one process)."""
+
+    def source(fetch: Any) -> dict[str, int]:
+        with hub_mutex(store, f"{crm}-record-counts"):
+            saved = store.get_cursor(crm, RUN_COUNTS)
+            if saved and saved.get("run_id") == run_id:
+                return dict(saved.get("counts") or {})
+            counts: dict[str, int] = fetch()
+            store.save_cursor(crm, RUN_COUNTS, {"run_id": run_id, "counts": counts})
+            return counts
+
+    return source
+
+
 def _keep_run_counts(store: Any, connector: Any, crm: str, run_id: str) -> None:
-    """Keep the counts this step's connector fetched for the run's later steps."""
+    """Keep the counts this step's connector fetched for the run's later steps (a connector
+    without a shared source; with one, the source kept them already)."""
+    if getattr(connector, "share_record_counts", None) is not None:
+        return
     counts = getattr(connector, "record_counts", lambda: None)()
     if counts is not None:
         store.save_cursor(crm, RUN_COUNTS, {"run_id": run_id, "counts": counts})

@@ -68,7 +68,7 @@ class Freshness(_Strict):
     last_read_max_minutes: int = Field(60, ge=1, le=100_000)
     newest_record_max_hours: float = Field(168, ge=1, le=100_000)
     newest_record_max_hours_per_kind: dict[str, float | None] = Field(
-        default_factory=lambda: {"owner": None, "deal_stage": 720}
+        default_factory=lambda: {"owner": None, "deal_stage": 720.0}
     )
 
     def newest_record_limit(self, kind: str) -> dt.timedelta | None:

@@ -306,3 +306,79 @@ def _leave(key: str) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+#: In-memory databases: one lock per name in this process (nothing else can share them).
+_MUTEXES: dict[str, threading.Lock] = {}
+_MUTEXES_GUARD = threading.Lock()
+
+
+def _mutex_key(name: str) -> int:
+    """A 63-bit advisory lock key for ``name`` (stable across processes, unlike ``hash``)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"crmhub:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFFFFFFFFFF
+
+
+@contextlib.contextmanager
+def hub_mutex(store: Any, name: str, *, timeout: float = 60.0) -> Iterator[bool]:
+    """A short critical section ``name`` shared by every process and machine on the hub database.
+
+    Why: steps of one run execute in separate processes (and, with Celery, on separate
+    machines); a few things must happen once per run however many steps start together, such
+    as the Salesforce ``limits/recordCount`` call every first sync is sized by. The block runs
+    while no other holder of ``name`` does. Yields True when held, False when ``timeout``
+    seconds passed without it (the caller goes on unguarded: a mutex that only saves an API
+    call must never stop a sync). PostgreSQL: an advisory lock on its own connection (gone with
+    the process); SQLite: an OS file lock next to the database (``<database>.<name>.lock``);
+    an in-memory database: a lock in this process.
+    """
+    deadline = time.monotonic() + timeout
+    if store.dialect == "postgresql":
+        key = _mutex_key(name)
+        conn = store.engine.connect()
+        try:
+            got = False
+            while True:
+                got = bool(
+                    conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                )
+                conn.commit()
+                if got or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            try:
+                yield got
+            finally:
+                if got:
+                    with contextlib.suppress(Exception):
+                        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+        finally:
+            conn.close()
+        return
+    path = _sqlite_path(store.url)
+    if path is None:
+        with _MUTEXES_GUARD:
+            lock = _MUTEXES.setdefault(f"{store.url}\0{name}", threading.Lock())
+        got = lock.acquire(timeout=timeout)
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+        return
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_lock = FileLock(str(path.with_name(f"{path.name}.{name}.lock")), thread_local=False)
+    try:
+        file_lock.acquire(timeout=timeout)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        file_lock.release()

@@ -53,7 +53,7 @@ from connectors.salesforce.mapping import (
     hub_value,
     iso_ts,
 )
-from connectors.salesforce.reader import ObjectReader, RecordCounts, Schema
+from connectors.salesforce.reader import CountsSource, ObjectReader, RecordCounts, Schema
 from connectors.salesforce.writer import AccountWriter
 
 ACCOUNT = "Account"
@@ -96,6 +96,15 @@ class SalesforceConnector:
     def use_record_counts(self, counts: dict[str, int]) -> None:
         """Size first syncs from counts an earlier step of the same run fetched."""
         self._counts.prime(counts)
+
+    def share_record_counts(self, source: CountsSource) -> None:
+        """Fetch the record counts through ``source`` when a first sync needs them.
+
+        Why: steps of one run that start their first syncs together would each make the call
+        (they find nothing to :meth:`use_record_counts` from yet); ``source`` serialises them
+        across processes, so the first one fetches and the others take its answer.
+        """
+        self._counts.share(source)
 
     def read(self, kind: str, cursor: dict[str, Any] | None) -> Iterator[Page]:
         """Changed and deleted records of one kind since ``cursor`` (None: everything)."""

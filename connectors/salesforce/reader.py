@@ -138,6 +138,13 @@ class Schema:
         self._fields.pop(sf_object, None)
 
 
+#: Where the counts come from when several connectors of one run need them: called with the
+#: connector's own fetch (one ``limits/recordCount`` call), it returns the counts, from an
+#: earlier fetch of the same run when there was one. Why: under the multiprocess executor the
+#: steps of a run each build a connector, and several may start their first syncs together.
+CountsSource = Callable[[Callable[[], dict[str, int]]], dict[str, int]]
+
+
 class RecordCounts:
     """Approximate row counts of the objects the connector reads: one call per connector instance.
 
@@ -156,6 +163,7 @@ class RecordCounts:
         self._client = client
         self._objects = tuple(dict.fromkeys(objects))
         self._counts: dict[str, int] | None = None
+        self._shared: CountsSource | None = None
 
     def known(self, sf_object: str) -> int | None:
         """The count if it was already fetched (never spends a call: for progress displays)."""
@@ -170,10 +178,15 @@ class RecordCounts:
         if self._counts is None:
             self._counts = {str(k): int(v) for k, v in counts.items()}
 
+    def share(self, source: CountsSource) -> None:
+        """Fetch through ``source`` when the counts are first needed (see :data:`CountsSource`)."""
+        self._shared = source
+
     def count(self, sf_object: str) -> int | None:
         """The approximate number of live rows of ``sf_object``; None when unknown."""
         if self._counts is None:
-            self._counts = self._fetch()
+            counts = self._shared(self._fetch) if self._shared is not None else self._fetch()
+            self._counts = {str(k): int(v) for k, v in counts.items()}
         return self._counts.get(sf_object)
 
     def _fetch(self) -> dict[str, int]:

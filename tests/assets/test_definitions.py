@@ -211,11 +211,12 @@ def test_multiprocess_executor_runs_the_configured_number_of_steps(monkeypatch: 
             scheduled_executor()
 
 
-def test_each_crm_pool_takes_one_step_in_the_instance_template() -> None:
-    # Salesforce's steps share one record-count call per run: two starting together made it twice
+def test_each_crm_pool_takes_two_steps_in_the_instance_template() -> None:
+    # two per CRM: the incremental steps overlap; the record-count call stays one per run
+    # (tests/assets/test_record_counts_shared.py, tests/crmhub/test_sync_multiprocess.py)
     import yaml
 
     from unified_model.settings import PROJECT_ROOT
 
     template = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
-    assert template["concurrency"]["pools"]["default_limit"] == 1
+    assert template["concurrency"]["pools"]["default_limit"] == 2
