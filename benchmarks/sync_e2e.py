@@ -6,8 +6,9 @@ little to the time the CRMs' published limits impose anyway. For each profile th
 
 1. seeds the sandbox in its **own process** (the emulators' CPU and memory are not the hub's);
 2. runs ``first`` (a first full sync), then lets the mutator change ``--share`` of the records
-   (``changed``: an incremental sync), then ``idle`` (nothing changed), each one hour later on the
-   sandbox clock; every sync is a real Dagster run of ``sync_job`` (the job ``crmhub sync`` runs,
+   (``changed``: an incremental sync), then ``idle`` (no change in the CRMs, but the echo of the
+   previous writeback and the deletions HubSpot's six-hourly archived check finds) and
+   ``settled`` (truly nothing new), each one hour later on the sandbox clock; every sync is a real Dagster run of ``sync_job`` (the job ``crmhub sync`` runs,
    with its resources built from the environment, its persistent instance and run config) in a
    **fresh child process**, so its peak RSS is the hub's own;
 3. prints per phase and per step: wall seconds, records and records per second, API calls per
@@ -388,8 +389,8 @@ def start_sandbox(home: Path, profile: str, seed: int) -> tuple[subprocess.Popen
 
 
 def bench_profile(profile: str, args: Any) -> dict[str, Any]:
-    """Seed, then first / changed / idle; with ``--resume`` the kept folder of an earlier run
-    (sandbox state and hub) is used instead of seeding and the first sync: the changed and idle
+    """Seed, then first / changed / idle / settled; with ``--resume`` the kept folder of an earlier run
+    (sandbox state and hub) is used instead of seeding and the first sync: the changed, idle and settled
     phases re-measured on new code without the hour a ``large`` first sync takes."""
     resume = Path(args.resume) if args.resume else None
     home = resume or Path(tempfile.mkdtemp(prefix=f"crmhub-e2e-{profile}-", dir=args.dir))
@@ -447,6 +448,22 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
                     info_path,
                     state,
                     f"idle{tag}",
+                    fmt_ts(state.now()),
+                    args,
+                    sandbox.pid,
+                )
+            )
+            _progress(profile, phases[-1])
+            # ``idle`` is the run after an incremental one: it reads the echo of that run's
+            # writeback, and HubSpot deletions the archived check finds only then; ``settled``
+            # is the one after it, with truly nothing new (the nothing-changed target)
+            state.advance_clock(args.gap)
+            phases.append(
+                run_phase(
+                    home / "hub",
+                    info_path,
+                    state,
+                    f"settled{tag}",
                     fmt_ts(state.now()),
                     args,
                     sandbox.pid,
@@ -681,14 +698,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
     parser.add_argument(
         "--resume",
-        help="a folder kept by --keep: skip seeding and the first sync, measure changed and idle",
+        help="a folder kept by --keep: skip seeding and the first sync, measure changed, idle and settled",
     )
     parser.add_argument("--pyspy", help="record a py-spy profile of each hub run into this folder")
     parser.add_argument(
         "--rounds",
         type=int,
         default=1,
-        help="repeat change + changed sync + idle sync this many times (the second round of a "
+        help="repeat change + changed, idle and settled syncs this many times (the second round of a "
         "--resume after an upgrade shows the incremental figures)",
     )
     parser.add_argument(
