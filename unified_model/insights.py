@@ -319,7 +319,7 @@ def compute_customer_insights(
         transitions: list[t.HandoverTransition] = []
         for facts in facts_list:
             decision = evaluate_handover(facts, rules, now, observed_at=observed)
-            state = decision.as_state(observed).model_dump()
+            state = decision.state_row(observed)
             state["changed_at"] = _changed_at(facts.previous, state, started)
             if state["changed_at"] == started:
                 stats.changed += 1

@@ -336,6 +336,10 @@ def test_stored_state_round_trips_into_the_next_evaluation() -> None:
     assert later.handed_over_on == NOW + DAY and later.ready_since is None
     assert later.status_since == NOW + DAY and later.first_seen_at == NOW
     assert later.summary == "account management since 2026-06-16"
+    # the bulk row the evaluation stores is the model's row, field for field
+    for d, at in ((first, NOW), (handed, NOW + DAY), (later, NOW + 7 * DAY)):
+        assert d.state_row(at) == d.as_state(at).model_dump()
+    assert handed.state_row(NOW)["handed_over_on"] == NOW + DAY
 
 
 def handed_over(**kw: Any) -> HandoverState:
