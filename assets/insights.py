@@ -42,6 +42,8 @@ def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     metadata["evaluated"] = dg.MetadataValue.int(stats.evaluated)
     metadata["changed"] = dg.MetadataValue.int(stats.changed)
     metadata["full_recompute"] = dg.MetadataValue.bool(stats.full)
+    # CRMHUB_HUB_WORKERS processes on large full evaluations (1: the step's own)
+    metadata["worker_processes"] = dg.MetadataValue.int(stats.workers)
     metadata["transitions"] = dg.MetadataValue.int(stats.transitions)
     metadata["customers"] = dg.MetadataValue.int(stats.customers)
     metadata["negotiation_flags"] = dg.MetadataValue.int(stats.negotiation_flags)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing as mp
 import sys
 from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,7 @@ from unified_model.kpis import (
     whole_days,
 )
 from unified_model.rules import HubRules
+from unified_model.settings import hub_workers
 from unified_model.signals import (
     marketing_alert,
     negotiation_flag,
@@ -58,6 +61,10 @@ from unified_model.store import HubStore, utcnow
 
 CHUNK = 2000
 
+#: from how many customers to evaluate a full evaluation uses worker processes: below it the
+#: workers' start (imports, about a second each) is not repaid
+PARALLEL_FROM = 20_000
+
 
 @dataclass
 class InsightStats:
@@ -67,6 +74,8 @@ class InsightStats:
     #: of those, whose decision changed
     changed: int = 0
     full: bool = True
+    #: processes the evaluation ran in (1: the step's own; see ``compute_customer_insights``)
+    workers: int = 1
     transitions: int = 0
     negotiation_flags: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
@@ -263,7 +272,14 @@ def handover_values(decision: HandoverDecision, rules: HubRules) -> dict[str, An
 
 
 def compute_customer_insights(
-    store: HubStore, rules: HubRules, *, now: dt.datetime, incremental: bool = True
+    store: HubStore,
+    rules: HubRules,
+    *,
+    now: dt.datetime,
+    incremental: bool = True,
+    workers: int | None = None,
+    parallel_from: int = PARALLEL_FROM,
+    chunk_size: int = CHUNK,
 ) -> InsightStats:
     """Evaluate handover and KPIs per customer; store states, transitions and metrics.
 
@@ -275,6 +291,11 @@ def compute_customer_insights(
     since") or the hub's version changed, or an owner changed team: then all are. A run with no
     changed customer evaluates none. Rows whose decision or values differ get ``changed_at``,
     which is what the writeback plans from.
+
+    ``workers`` (default ``settings.hub_workers()``): from ``parallel_from`` customers on, the
+    chunks (``chunk_size`` customers each) are evaluated by that many worker processes, each
+    reading and writing its own chunks: customers are independent, so the stored rows are the
+    same as in one process.
     """
     observed = now.astimezone(dt.UTC)
     now = as_of_day(now, rules)
@@ -284,7 +305,6 @@ def compute_customer_insights(
     full = mark is None or mark.fingerprint != fp or changes.owners_changed(store, mark.at)
     stats = InsightStats(full=full)
     with store.session() as s:
-        all_owners = list(s.exec(select(t.Owner)))
         if full:
             ids = list(s.exec(select(t.Customer.id).order_by(t.Customer.id)))
         else:
@@ -299,15 +319,80 @@ def compute_customer_insights(
                     )
                 )
             )
-    owners_by_email = {o.email.casefold(): o for o in all_owners if o.email and not o.deleted}
-    owners_by_id = {(o.source, o.source_id): o for o in all_owners}
     stats.evaluated = len(ids)
-    for start in range(0, len(ids), CHUNK):
-        chunk_ids = ids[start : start + CHUNK]
+    chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
+    job = _ChunkJob(rules, now, observed, started)
+    if workers is None:
+        workers = hub_workers()
+    workers = min(workers, len(chunks))
+    if workers > 1 and len(ids) >= parallel_from and not mp.current_process().daemon:
+        # spawn, not fork: the step process has threads and pooled connections
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(store.url, job),
+        ) as pool:
+            results = list(pool.map(_worker_chunk, chunks))
+        stats.workers = workers
+    else:
+        owners = _Owners.load(store)
+        results = [job.evaluate(store, owners, chunk) for chunk in chunks]
+    for changed, transitions in results:
+        stats.changed += changed
+        stats.transitions += transitions
+    changes.clear_dirty(store, started)
+    totals = (mark.extra.get("totals") if mark is not None else None) or {}
+    if ids or not totals:
+        _totals(store, stats)
+        totals = {
+            "customers": stats.customers,
+            "by_status": stats.by_status,
+            "blockers": dict(stats.blockers.most_common(50)),
+            "negotiation_flags": stats.negotiation_flags,
+        }
+    else:  # nothing evaluated: the stored figures still hold
+        stats.customers = int(totals["customers"])
+        stats.by_status = {k: int(v) for k, v in totals["by_status"].items()}
+        stats.blockers = Counter({k: int(v) for k, v in totals["blockers"].items()})
+        stats.negotiation_flags = int(totals["negotiation_flags"])
+    changes.save(store, changes.HANDOVER, started, fp, totals=totals)
+    return stats
+
+
+@dataclass(frozen=True)
+class _Owners:
+    """Every owner by normalised email and by CRM id (what ``gather_facts`` looks up)."""
+
+    by_email: dict[str, t.Owner]
+    by_id: dict[tuple[str, str], t.Owner]
+
+    @classmethod
+    def load(cls, store: HubStore) -> _Owners:
+        with store.session() as s:
+            owners = list(s.exec(select(t.Owner)))
+        return cls(
+            by_email={o.email.casefold(): o for o in owners if o.email and not o.deleted},
+            by_id={(o.source, o.source_id): o for o in owners},
+        )
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """What evaluating a chunk of customers needs besides the store (picklable for workers)."""
+
+    rules: HubRules
+    now: dt.datetime
+    observed: dt.datetime
+    started: dt.datetime
+
+    def evaluate(self, store: HubStore, owners: _Owners, chunk_ids: list[str]) -> tuple[int, int]:
+        """Evaluate and store one chunk; returns (decisions changed, transitions)."""
+        rules, now, observed, started = self.rules, self.now, self.observed, self.started
         with store.session() as s:
             chunk = list(s.exec(select(t.Customer).where(col(t.Customer.id).in_(chunk_ids))))
             chunk.sort(key=lambda c: c.id)
-            facts_list = gather_facts(s, chunk, owners_by_email, owners_by_id)
+            facts_list = gather_facts(s, chunk, owners.by_email, owners.by_id)
             stored_metrics = {
                 m.customer_id: m
                 for m in s.exec(
@@ -316,6 +401,7 @@ def compute_customer_insights(
                     )
                 )
             }
+        changed = 0
         states: list[dict[str, Any]] = []
         metrics: list[dict[str, Any]] = []
         transitions: list[t.HandoverTransition] = []
@@ -324,7 +410,7 @@ def compute_customer_insights(
             state = decision.state_row(observed)
             state["changed_at"] = _changed_at(facts.previous, state, started)
             if state["changed_at"] == started:
-                stats.changed += 1
+                changed += 1
             states.append(state)
             change = transition(facts.previous, decision, observed)
             if change is not None:
@@ -351,24 +437,23 @@ def compute_customer_insights(
             with store.session() as s:
                 s.add_all(transitions)
                 s.commit()
-        stats.transitions += len(transitions)
-    changes.clear_dirty(store, started)
-    totals = (mark.extra.get("totals") if mark is not None else None) or {}
-    if ids or not totals:
-        _totals(store, stats)
-        totals = {
-            "customers": stats.customers,
-            "by_status": stats.by_status,
-            "blockers": dict(stats.blockers.most_common(50)),
-            "negotiation_flags": stats.negotiation_flags,
-        }
-    else:  # nothing evaluated: the stored figures still hold
-        stats.customers = int(totals["customers"])
-        stats.by_status = {k: int(v) for k, v in totals["by_status"].items()}
-        stats.blockers = Counter({k: int(v) for k, v in totals["blockers"].items()})
-        stats.negotiation_flags = int(totals["negotiation_flags"])
-    changes.save(store, changes.HANDOVER, started, fp, totals=totals)
-    return stats
+        return changed, len(transitions)
+
+
+#: a worker process's store, owners and job (set once by ``_worker_init``)
+_WORKER: tuple[HubStore, _Owners, _ChunkJob] | None = None
+
+
+def _worker_init(url: str, job: _ChunkJob) -> None:
+    global _WORKER
+    store = HubStore(url)
+    _WORKER = (store, _Owners.load(store), job)
+
+
+def _worker_chunk(chunk_ids: list[str]) -> tuple[int, int]:
+    assert _WORKER is not None, "a worker process starts with _worker_init"
+    store, owners, job = _WORKER
+    return job.evaluate(store, owners, chunk_ids)
 
 
 #: decision fields that say when it was evaluated, not what it says

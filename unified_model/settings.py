@@ -27,6 +27,8 @@ Variables (all optional):
   10 s, default 100: every tier allows it; Professional and Enterprise portals allow 190).
 - ``CRMHUB_MAX_CONCURRENT_STEPS``: step processes the multiprocess executor runs at once
   (default 4; see ``max_concurrent_steps``).
+- ``CRMHUB_HUB_WORKERS``: processes a full handover evaluation uses (default: the cores, at
+  most 4; see ``hub_workers``).
 """
 
 from __future__ import annotations
@@ -271,5 +273,28 @@ def max_concurrent_steps() -> int:
         raise SettingsError(
             f"CRMHUB_MAX_CONCURRENT_STEPS={raw!r} is not a positive whole number; "
             "set it to e.g. 4 or unset it"
+        )
+    return value
+
+
+def hub_workers() -> int:
+    """How many processes a full handover evaluation uses (``CRMHUB_HUB_WORKERS``).
+
+    Default: the machine's cores, at most 4. Why: evaluating every customer (a first sync,
+    the first sync of a business day, a rules change) is per-customer Python, one core's work
+    for minutes on a large org, while the other cores idle once the company KPIs are done. 1
+    keeps it in the step's own process.
+    """
+    raw = os.environ.get("CRMHUB_HUB_WORKERS", "").strip()
+    if not raw:
+        return max(1, min(4, os.cpu_count() or 1))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(
+            f"CRMHUB_HUB_WORKERS={raw!r} is not a positive whole number; "
+            "set it to e.g. 2 (1: no worker processes) or unset it"
         )
     return value
