@@ -298,6 +298,7 @@ def build_definitions(
     ops = load_operations()
     jobs = build_jobs(ops)
     freshness = last_read_checks(ops)
+    settings.hub_workers()  # read in the handover step: a bad value fails here, before any call
     return dg.Definitions(
         assets=all_assets,
         asset_checks=[*unify_checks, *freshness],

@@ -469,6 +469,7 @@ def test_hub_field_outside_the_allow_list_stops_sync_before_any_crm_call(
         ("CRMHUB_HS_BURST_LIMIT", "abc", "not a whole number"),
         ("CRMHUB_HS_BURST_LIMIT", "0", "not a whole number of 1 or more"),
         ("CRMHUB_HS_ARCHIVED_CHECK_SECONDS", "6h", "not a whole number"),
+        ("CRMHUB_HUB_WORKERS", "0", "positive whole number"),
     ],
 )
 def test_bad_setting_exits_2_with_one_line_naming_the_variable(
