@@ -38,7 +38,7 @@ from sandbox.catalog import (
     hs_template,
     sf_template,
 )
-from sandbox.salesforce.store import ensure_index
+from sandbox.salesforce.store import ensure_index, index_name
 from sandbox.state import HS, SF, SandboxState, parse_ts
 
 
@@ -119,13 +119,20 @@ def _chunks(state: Any, crm: str, obj: str) -> Iterator[list[Any]]:
 
 
 def _by_parent(state: Any, obj: str, field: str, ids: list[str]) -> dict[str, list[Any]]:
-    """Salesforce children of the given parents (through the reference's expression index)."""
+    """Salesforce children of the given parents, through the reference's expression index.
+
+    ``INDEXED BY`` and the partial index's own literal terms: left to choose, SQLite ranged
+    over every record of the object by the primary key (crm, object) for each chunk of parents
+    (3 s a chunk at ``4x``, an hour of seeding; 13 ms through the index). ``ensure_index``
+    has made the index (``ExtraObjects.run``).
+    """
     marks = ",".join("?" * len(ids))
     rows = state.execute(
         f"SELECT id, created, data, json_extract(data, '$.{field}') AS parent FROM records "
-        f"WHERE crm=? AND object=? AND deleted=0 AND json_extract(data, '$.{field}') IN ({marks}) "
-        "ORDER BY id",
-        (SF, obj, *ids),
+        f"INDEXED BY {index_name(obj, field)} "
+        f"WHERE crm = '{SF}' AND object = '{obj}' AND deleted=0 "
+        f"AND json_extract(data, '$.{field}') IN ({marks}) ORDER BY id",
+        tuple(ids),
     )
     out: dict[str, list[Any]] = {}
     for r in rows:
