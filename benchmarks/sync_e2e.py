@@ -441,35 +441,23 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
                 run_phase(home / "hub", info_path, state, f"changed{tag}", since, args, sandbox.pid)
             )
             _progress(profile, phases[-1])
-            state.advance_clock(args.gap)
-            phases.append(
-                run_phase(
-                    home / "hub",
-                    info_path,
-                    state,
-                    f"idle{tag}",
-                    fmt_ts(state.now()),
-                    args,
-                    sandbox.pid,
-                )
-            )
-            _progress(profile, phases[-1])
             # ``idle`` is the run after an incremental one: it reads the echo of that run's
             # writeback, and HubSpot deletions the archived check finds only then; ``settled``
             # is the one after it, with truly nothing new (the nothing-changed target)
-            state.advance_clock(args.gap)
-            phases.append(
-                run_phase(
-                    home / "hub",
-                    info_path,
-                    state,
-                    f"settled{tag}",
-                    fmt_ts(state.now()),
-                    args,
-                    sandbox.pid,
+            for name in ("idle", "settled"):
+                state.advance_clock(args.gap)
+                phases.append(
+                    run_phase(
+                        home / "hub",
+                        info_path,
+                        state,
+                        f"{name}{tag}",
+                        fmt_ts(state.now()),
+                        args,
+                        sandbox.pid,
+                    )
                 )
-            )
-            _progress(profile, phases[-1])
+                _progress(profile, phases[-1])
         state.close()
         return {
             "profile": profile,

@@ -262,19 +262,7 @@ def max_concurrent_steps() -> int:
     CRM pools (``dagster.yaml``) still cap each CRM's concurrent steps, and the HubSpot budget
     is shared by every process.
     """
-    raw = os.environ.get("CRMHUB_MAX_CONCURRENT_STEPS", "").strip()
-    if not raw:
-        return DEFAULT_MAX_CONCURRENT_STEPS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SettingsError(
-            f"CRMHUB_MAX_CONCURRENT_STEPS={raw!r} is not a positive whole number; "
-            "set it to e.g. 4 or unset it"
-        )
-    return value
+    return _positive_int("CRMHUB_MAX_CONCURRENT_STEPS", DEFAULT_MAX_CONCURRENT_STEPS, "e.g. 4")
 
 
 def hub_workers() -> int:
@@ -285,16 +273,21 @@ def hub_workers() -> int:
     for minutes on a large org, while the other cores idle once the company KPIs are done. 1
     keeps it in the step's own process.
     """
-    raw = os.environ.get("CRMHUB_HUB_WORKERS", "").strip()
+    cores = max(1, min(4, os.cpu_count() or 1))
+    return _positive_int("CRMHUB_HUB_WORKERS", cores, "e.g. 2 (1: no worker processes)")
+
+
+def _positive_int(name: str, default: int, example: str) -> int:
+    """A whole-number setting of 1 or more; unset is ``default``, anything else one clear error."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return max(1, min(4, os.cpu_count() or 1))
+        return default
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value < 1:
         raise SettingsError(
-            f"CRMHUB_HUB_WORKERS={raw!r} is not a positive whole number; "
-            "set it to e.g. 2 (1: no worker processes) or unset it"
+            f"{name}={raw!r} is not a positive whole number; set it to {example} or unset it"
         )
     return value
