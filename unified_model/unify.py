@@ -793,21 +793,25 @@ def _fold_stage_events(store: HubStore, since: dt.datetime | None = None) -> int
             )
         pages = _deal_pages(store, columns, [(str(k[0]), str(k[1])) for k in keys])
     for rows in pages:
-        keys = [(r[0], r[1]) for r in rows]
+        # the page's deals by their id alone (the ``deal_source_id`` index), the CRM checked
+        # below: a ``(source, deal_source_id) IN (...)`` row value made SQLite scan every event
+        # for each page (0.69 s a page on ``4x``, quadratic in the org; 0.03 s by the index)
+        wanted = {(r[0], r[1]) for r in rows}
         query = (
             sa.select(ev.c.source, ev.c.deal_source_id, ev.c.stage, sa.func.min(ev.c.entered_at))
             .where(
                 ev.c.deleted.is_(False),
                 ev.c.stage.is_not(None),
                 ev.c.entered_at.is_not(None),
-                sa.tuple_(ev.c.source, ev.c.deal_source_id).in_(keys),
+                ev.c.deal_source_id.in_(sorted({sid for _, sid in wanted})),
             )
             .group_by(ev.c.source, ev.c.deal_source_id, ev.c.stage)
         )
         entered: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         with store.engine.connect() as conn:
             for source, deal_id, stage, first in conn.execute(query):
-                entered[(source, deal_id)][stage] = first.isoformat()
+                if (source, deal_id) in wanted:
+                    entered[(source, deal_id)][stage] = first.isoformat()
         updates = []
         for source, sid, current in rows:
             found = entered.get((source, sid))

@@ -169,6 +169,18 @@ def _seed(store: HubStore) -> None:
             for n, (stage, days) in enumerate(
                 [("Prospecting", 0), ("Negotiation", 5), ("Prospecting", 3), ("Negotiation", 9)]
             )
+        ]
+        # another CRM's event for a deal of the same id: never folded into this one
+        + [
+            DealStageRecord(
+                source="hubspot",
+                object_type="deal_stage",
+                source_id="h-1",
+                modified_at=T0,
+                deal_id="006A",
+                stage="closedwon",
+                entered_at=T0 + dt.timedelta(days=1),
+            )
         ],
     )
 
