@@ -137,12 +137,10 @@ def _make_extract_asset(crm: Crm, kind: str) -> dg.AssetsDefinition:
             hub_config.writeback(),
             hub_fields_provisioned=store.get_cursor(crm, "hub_fields") is not None,
         )
-        shared = _use_run_counts(store, connector, crm, context.run_id)
+        _use_run_counts(store, connector, crm, context.run_id)
         started = dt.datetime.now(dt.UTC)
         calls_before = connector.usage().calls
         stats = extract(store, connector, kind, reconcile=config.reconcile)
-        if not shared:
-            _keep_run_counts(store, connector, crm, context.run_id)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         if stats.stopped:
             context.log.warning(f"{crm} {kind}: API budget spent, stopped early; resumes next run")
@@ -206,16 +204,6 @@ def _run_counts_source(store: Any, crm: str, run_id: str) -> Any:
             return counts
 
     return source
-
-
-def _keep_run_counts(store: Any, connector: Any, crm: str, run_id: str) -> None:
-    """Keep the counts this step's connector fetched for the run's later steps (a connector
-    without a shared source; with one, the source kept them already)."""
-    if getattr(connector, "share_record_counts", None) is not None:
-        return
-    counts = getattr(connector, "record_counts", lambda: None)()
-    if counts is not None:
-        store.save_cursor(crm, RUN_COUNTS, {"run_id": run_id, "counts": counts})
 
 
 def _check(
