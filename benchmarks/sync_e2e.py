@@ -224,6 +224,22 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
             for name in ("records", "customers", "records_changed", "write_calls"):
                 if name in md:
                     step[name] = int(md[name].value)
+            # what the step did inside: unify's phases, how much the handover evaluated, whether
+            # the company KPIs recomputed (the incremental paths are the 1 % run's figures)
+            if "seconds_per_phase" in md:
+                step["inner"] = dict(md["seconds_per_phase"].value)
+            for name in (
+                "evaluated",
+                "changed",
+                "full_recompute",
+                "worker_processes",
+                "recomputed",
+                "golden_records_recomputed",
+                "children_only",
+                "skipped_unchanged",
+            ):
+                if name in md:
+                    step.setdefault("detail", {})[name] = md[name].value
     if tree is not None:
         tree.by_step(steps)
     payload = {
@@ -341,6 +357,8 @@ def run_phase(
                 "calls": len(in_step),
                 "ok": step.get("ok"),
                 **({"peak_rss_mb": step["peak_rss_mb"]} if "peak_rss_mb" in step else {}),
+                **({"inner_seconds": step["inner"]} if step.get("inner") else {}),
+                **({"detail": step["detail"]} if step.get("detail") else {}),
             }
         )
     records = sum(
@@ -545,6 +563,16 @@ def report(results: list[dict[str, Any]], args: Any) -> str:
                 + (f" ({s['records']:,} rec, {s['records_per_s']}/s)" if s["records"] else "")
                 + (f" {s['calls']} calls" if s["calls"] else "")
                 + (f" {s['peak_rss_mb']:,} MB" if "peak_rss_mb" in s else "")
+                + (
+                    " [" + ", ".join(f"{k} {v} s" for k, v in s["inner_seconds"].items()) + "]"
+                    if s.get("inner_seconds")
+                    else ""
+                )
+                + (
+                    " [" + ", ".join(f"{k} {v}" for k, v in s["detail"].items()) + "]"
+                    if s.get("detail")
+                    else ""
+                )
                 for s in p["steps"]
             )
             lines.append(f"- `{p['phase']}` steps: {cells}")
