@@ -57,6 +57,9 @@ def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             "skipped_unchanged": dg.MetadataValue.bool(stats.skipped),
             # True: only deals, emails, tickets or activities changed: attached, not re-resolved
             "children_only": dg.MetadataValue.bool(stats.resolution_skipped),
+            # True: accounts or contacts changed, but nothing the matching reads: the last
+            # resolution was kept (golden records, contacts and children still followed)
+            "resolution_reused": dg.MetadataValue.bool(stats.resolution_reused),
         }
     )
 

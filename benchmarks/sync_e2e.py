@@ -236,6 +236,7 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
                 "recomputed",
                 "golden_records_recomputed",
                 "children_only",
+                "resolution_reused",
                 "skipped_unchanged",
             ):
                 if name in md:

@@ -133,6 +133,30 @@ def anything_changed(store: Any, since: dt.datetime) -> bool:
     return _changed_after(store, since, [*rows, *_HUB_DECISIONS, (t.DirtyCustomer, "marked_at")])
 
 
+#: the source tables the company KPIs read (deals with their folded stage history, tickets,
+#: emails, contacts for the new leads, activities, owners); not the accounts
+KPI_TABLES: tuple[type[Any], ...] = (
+    t.Deal,
+    t.DealStageEvent,
+    t.Ticket,
+    t.Email,
+    t.Contact,
+    t.Activity,
+    t.Owner,
+)
+
+
+def kpi_inputs_changed(store: Any, since: dt.datetime) -> bool:
+    """Has anything the company KPIs read changed since ``since``? Their rows (a row that moves
+    to another customer is re-attached, which dates it), the golden records (the owner an
+    unanswered inquiry is counted for) and erasures. Not the accounts: a changed account's
+    revenue or the echo of a writeback leaves every company KPI as it was."""
+    rows = [(model, "changed_at") for model in KPI_TABLES]
+    return _changed_after(
+        store, since, [*rows, (t.Customer, "updated_at"), (t.ErasureAudit, "erased_at")]
+    )
+
+
 #: the tables whose rows decide who is the same customer and its golden record (accounts and
 #: their owners; contacts by their email domains and links)
 RESOLUTION_TABLES: tuple[type[Any], ...] = (t.SourceAccount, t.Contact, t.Owner)
@@ -144,6 +168,11 @@ def resolution_inputs_changed(store: Any, since: dt.datetime) -> bool:
     follow their accounts and contacts)."""
     rows = [(model, "changed_at") for model in RESOLUTION_TABLES]
     return _changed_after(store, since, [*rows, *_HUB_DECISIONS])
+
+
+def erasures_since(store: Any, since: dt.datetime) -> bool:
+    """Did a person's erasure run since ``since``? (It rewrites rows outside the extraction.)"""
+    return _changed_after(store, since, [(t.ErasureAudit, "erased_at")])
 
 
 def owners_changed(store: Any, since: dt.datetime) -> bool:

@@ -652,8 +652,9 @@ def refresh_company_kpis(
     """The company and owner KPIs, recomputed only when something they read changed.
 
     Returns (report, recomputed). The tables are kept with the phase's watermark and shown
-    again when no source row changed since, on the same business day with the same rules and
-    hub version: a sync with nothing new does not re-read every deal, ticket and email. A new
+    again when no row they read changed since (``incremental.kpi_inputs_changed``: not the
+    accounts), on the same business day with the same rules and hub version: a sync with
+    nothing new, or only changed accounts, does not re-read every deal, ticket and email. A new
     business day recomputes (periods roll over, "days since" figures move).
     """
     started = utcnow()
@@ -665,7 +666,7 @@ def refresh_company_kpis(
         mark is not None
         and mark.fingerprint == fp
         and "report" in mark.extra
-        and not changes.anything_changed(store, mark.at)
+        and not changes.kpi_inputs_changed(store, mark.at)
     ):
         kept = mark.extra["report"]
         return CompanyReport(rows=kept["rows"], owner_rows=kept["owner_rows"]), False

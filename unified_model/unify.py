@@ -36,7 +36,9 @@ from unified_model.identity import (
     ContactFacts,
     MatchConfig,
     RecordKey,
+    Resolution,
     iter_contact_customers,
+    resolution_digest,
     resolve_customers,
 )
 from unified_model.store import HubStore, utcnow
@@ -67,6 +69,10 @@ class UnifyStats:
     resolution_skipped: bool = False
     #: golden records survived again (all customers, or those whose accounts changed)
     survived: int = 0
+    #: accounts or contacts changed, but nothing resolution reads: the last one was kept
+    resolution_reused: bool = False
+    #: ``identity.resolution_digest`` of this run's inputs (kept with the watermark)
+    resolution_digest: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The figures a skipped run reports again (kept with the watermark)."""
@@ -90,6 +96,8 @@ class _ContactStream:
 
     def __init__(self, store: HubStore) -> None:
         self.store = store
+        #: the last ``linked_to`` answer: the digest and the resolution ask for the same accounts
+        self._linked: tuple[list[RecordKey], list[ContactFacts]] | None = None
 
     def __iter__(self) -> Iterator[ContactFacts]:
         con = t.table_of(t.Contact)
@@ -116,16 +124,21 @@ class _ContactStream:
         """
         if not accounts:
             return []
+        wanted = sorted(set(accounts))
+        if self._linked is not None and self._linked[0] == wanted:
+            return list(self._linked[1])
         with self.store.engine.connect() as conn:
             conn.execute(sa.text(_WANTED_TABLE))
             conn.execute(sa.text("DELETE FROM unify_wanted"))  # whatever a connection kept
             conn.execute(
                 sa.text("INSERT INTO unify_wanted (source, source_id) VALUES (:source, :sid)"),
-                [{"source": source, "sid": sid} for source, sid in sorted(set(accounts))],
+                [{"source": source, "sid": sid} for source, sid in wanted],
             )
             rows = conn.execute(sa.text(_LINKED_CONTACTS[self.store.dialect])).all()
             conn.rollback()  # the temporary table goes with the transaction
-        return [ContactFacts(r[0], r[1], r[2], r[3], r[4], _id_list(r[5])) for r in rows]
+        found = [ContactFacts(r[0], r[1], r[2], r[3], r[4], _id_list(r[5])) for r in rows]
+        self._linked = (wanted, found)
+        return list(found)
 
 
 #: a temporary table of account keys (one per connection, gone with the transaction)
@@ -204,12 +217,28 @@ def unify(
         if not changes.resolution_inputs_changed(store, mark.at):
             stats = _attach_children(store, mark.at, mark.extra.get("stats", {}))
             # after the writes, as below: its own re-attachments are no change for the next run
-            changes.save(store, _PHASE, utcnow(), fp, stats=stats.summary())
+            changes.save(
+                store,
+                _PHASE,
+                utcnow(),
+                fp,
+                stats=stats.summary(),
+                resolution=mark.extra.get("resolution"),  # its inputs did not change
+            )
             return stats
+    same = mark is not None and mark.fingerprint == fp
     stats = _unify(
-        store, now, match_config, policy, mark.at if mark and mark.fingerprint == fp else None
+        store,
+        now,
+        match_config,
+        policy,
+        mark.at if same and mark is not None else None,
+        # not incremental: resolve again even when the inputs are the same
+        previous=mark.extra if same and incremental and mark is not None else None,
     )
-    changes.save(store, _PHASE, utcnow(), fp, stats=stats.summary())
+    changes.save(
+        store, _PHASE, utcnow(), fp, stats=stats.summary(), resolution=stats.resolution_digest
+    )
     return stats
 
 
@@ -259,7 +288,11 @@ def _unify(
     match_config: MatchConfig | None,
     policy: SurvivorshipPolicy | None,
     since: dt.datetime | None,
+    previous: dict[str, Any] | None = None,
 ) -> UnifyStats:
+    """One run over every account. ``previous`` (the last run's watermark extras, with
+    ``since``): when nothing resolution reads changed (``identity.resolution_digest``), the last
+    resolution is kept and only what follows it (golden records, contacts, children) runs."""
     stats = UnifyStats()
     # customers noted dirty before this run (an erasure, a run killed after it re-linked
     # accounts): read before this run's own marks overwrite their times, see
@@ -280,53 +313,65 @@ def _unify(
         start = time.perf_counter()
         try:
             yield
-        finally:
-            stats.seconds[name] = round(time.perf_counter() - start, 2)
+        finally:  # a phase timed in two parts adds up
+            spent = stats.seconds.get(name, 0.0) + time.perf_counter() - start
+            stats.seconds[name] = round(spent, 2)
 
     with timed("load"):
         accounts = _account_facts(store)
-        links = _previous_links(store)
         with store.session() as s:
             decisions = list(s.exec(select(t.MatchReview).where(t.MatchReview.status != "pending")))
     contacts = _ContactStream(store)
+    with timed("digest"):
+        stats.resolution_digest = resolution_digest(accounts, contacts, decisions, match_config)
+    resolution: Resolution | None = None
+    if _can_reuse(store, since, previous, stats.resolution_digest, accounts):
+        # the stored links are the last resolution's, and its inputs are the same
+        stats.resolution_reused = True
+        assignment = {(a.source, a.source_id): a.customer_id or "" for a in accounts}
+        stats.written["source_link"] = stats.written["source_account"] = 0
+    else:
+        with timed("load"):
+            links = _previous_links(store)
+        with timed("resolve"):
+            resolution = resolve_customers(
+                accounts,
+                contacts,
+                existing_links=links,
+                decisions=decisions,
+                config=match_config,
+                now=now,
+            )
+        assignment = resolution.account_assignment
+        with timed("links"):
+            stats.written["source_link"] = _write_links(
+                store, resolution.link_rows(now, links), links
+            )
+            del links
+            changed = [
+                {"source": a.source, "source_id": a.source_id, "customer_id": cid}
+                for a in accounts
+                if (cid := assignment.get((a.source, a.source_id))) != a.customer_id
+            ]
+            store.bulk_set(t.SourceAccount, changed, ["customer_id"])
+            stats.written["source_account"] = len(changed)
 
-    with timed("resolve"):
-        resolution = resolve_customers(
-            accounts,
-            contacts,
-            existing_links=links,
-            decisions=decisions,
-            config=match_config,
-            now=now,
-        )
-    assignment = resolution.account_assignment
-
-    with timed("links"):
-        stats.written["source_link"] = _write_links(store, resolution.link_rows(now, links), links)
-        del links
-        changed = [
-            {"source": a.source, "source_id": a.source_id, "customer_id": cid}
-            for a in accounts
-            if (cid := assignment.get((a.source, a.source_id))) != a.customer_id
-        ]
-        store.bulk_set(t.SourceAccount, changed, ["customer_id"])
-        stats.written["source_account"] = len(changed)
-        # deleted accounts leave their customer
-        with store.engine.begin() as conn:
-            acc = t.table_of(t.SourceAccount)
-            leaving = acc.c.deleted.is_(True), acc.c.customer_id.is_not(None)
-            left = list(conn.execute(sa.select(acc.c.customer_id).where(*leaving)).scalars())
-            # customers that lost an account (deleted or moved): their golden record changes
-            lost_account = {
-                *left,
-                *(
-                    a.customer_id
-                    for a in accounts
-                    if a.customer_id and assignment.get((a.source, a.source_id)) != a.customer_id
-                ),
-            }
-            store.mark_dirty(conn, lost_account)
-            conn.execute(acc.update().where(*leaving).values(customer_id=None, changed_at=utcnow()))
+    # deleted accounts leave their customer
+    with timed("links"), store.engine.begin() as conn:
+        acc = t.table_of(t.SourceAccount)
+        leaving = acc.c.deleted.is_(True), acc.c.customer_id.is_not(None)
+        left = list(conn.execute(sa.select(acc.c.customer_id).where(*leaving)).scalars())
+        # customers that lost an account (deleted or moved): their golden record changes
+        lost_account = {
+            *left,
+            *(
+                a.customer_id
+                for a in accounts
+                if a.customer_id and assignment.get((a.source, a.source_id)) != a.customer_id
+            ),
+        }
+        store.mark_dirty(conn, lost_account)
+        conn.execute(acc.update().where(*leaving).values(customer_id=None, changed_at=utcnow()))
 
     with timed("golden records"):
         customers = set(assignment.values())
@@ -341,7 +386,8 @@ def _unify(
         )
 
     review_rows = [
-        {k: v for k, v in r.model_dump().items() if k != "id"} for r in resolution.reviews
+        {k: v for k, v in r.model_dump().items() if k != "id"}
+        for r in (resolution.reviews if resolution is not None else [])
     ]
     if review_rows:
         _insert_reviews(store, review_rows)
@@ -367,7 +413,10 @@ def _unify(
             stats.salesforce_only += 1
         else:
             stats.hubspot_only += 1
-    stats.by_method = dict(Counter(a.method for a in resolution.assignments.values()))
+    if resolution is not None:
+        stats.by_method = dict(Counter(a.method for a in resolution.assignments.values()))
+    else:  # the kept resolution's
+        stats.by_method = dict((previous or {}).get("stats", {}).get("by_method", {}))
     with store.session() as s:
         stats.pending_reviews = int(
             s.exec(
@@ -382,6 +431,25 @@ def _unify(
 # ----------------------------------------------------------------------------------------------
 # Loading
 # ----------------------------------------------------------------------------------------------
+
+
+def _can_reuse(
+    store: HubStore,
+    since: dt.datetime | None,
+    previous: dict[str, Any] | None,
+    digest: str | None,
+    accounts: list[AccountFacts],
+) -> bool:
+    """May this run keep the last resolution? Only when its inputs hash the same, every live
+    account still carries the customer that resolution gave it, and no erasure ran since (an
+    erasure rewrites rows outside the extraction's bookkeeping)."""
+    if since is None or previous is None or digest is None:
+        return False
+    if previous.get("resolution") != digest:
+        return False
+    if any(not a.customer_id for a in accounts):
+        return False
+    return not changes.erasures_since(store, since)
 
 
 def _account_facts(store: HubStore) -> list[AccountFacts]:

@@ -75,6 +75,17 @@ def sandbox_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sa
         yield sb
 
 
+@pytest.fixture
+def stale_sandbox_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """``sandbox_env`` seeded as of two days ago: its newest record is more than a day old at
+    any time of day (seeded today, a record can be half an hour old just after midnight)."""
+    with Sandbox(settings.sandbox_home()) as sb:
+        sb.state.set_clock(dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+        sb.seed("tiny", seed=7)
+        sb.write_discovery()
+        yield sb
+
+
 def _schedule(defs: dg.Definitions, name: str) -> dg.ScheduleDefinition:
     return defs.get_repository_def().get_schedule_def(name)
 
@@ -178,7 +189,7 @@ def test_without_a_channel_the_alert_is_logged_in_one_line(
 
 
 def test_run_with_failing_checks_is_posted_and_dry_run_is_tagged(
-    sandbox_env: Sandbox,
+    stale_sandbox_env: Sandbox,
     clean_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     receiver: dict[str, Any],

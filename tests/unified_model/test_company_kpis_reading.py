@@ -63,3 +63,37 @@ def test_an_owner_with_only_plain_contacts_is_listed(store: HubStore) -> None:
     report = compute_company_kpis(store, HubRules(), now=NOW)
     assert [r["owner"] for r in report.owner_rows] == ["paul@example.com"]
     assert report.rows[-1]["new_leads"] == 0
+
+
+def test_kpis_are_kept_when_only_accounts_changed_and_recomputed_when_a_row_they_read_did(
+    store: HubStore,
+) -> None:
+    """The company KPIs read no account: an account's change (its revenue, the echo of a
+    writeback) keeps the last tables; a contact that becomes a new lead recomputes them."""
+    from unified_model.insights import refresh_company_kpis
+
+    store.upsert_rows(
+        t.Owner, [{"source": "hubspot", "source_id": "o-lead", "email": "lena@example.com"}]
+    )
+    store.upsert_rows(t.Contact, [_contact("c1", "o-lead", lifecycle_stage="lead")])
+    account = {
+        "source": "hubspot",
+        "source_id": "900",
+        "customer_id": "cust-1",
+        "name": "Acme",
+        "annual_revenue": 1e6,
+        "modified_at": NOW - dt.timedelta(days=3),
+    }
+    store.upsert_rows(t.SourceAccount, [account])
+    rules = HubRules()
+    first, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed and first.rows[-1]["new_leads"] == 1
+    store.upsert_rows(
+        t.SourceAccount,
+        [{**account, "annual_revenue": 2e6, "modified_at": NOW - dt.timedelta(days=1)}],
+    )
+    kept, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert not recomputed and kept.rows == first.rows
+    store.upsert_rows(t.Contact, [_contact("c2", "o-lead", is_lead=True)])
+    again, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed and again.rows[-1]["new_leads"] == 2

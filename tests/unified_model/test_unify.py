@@ -508,3 +508,93 @@ def test_contacts_of_domainless_accounts_are_selected_in_sql_like_the_full_strea
     methods = {key: a.method for key, a in by_sql.assignments.items()}
     assert methods[("hubspot", "801")] == "contact_domain"  # joined Wolkenstein by its people
     assert by_sql.customer_id("hubspot", "801") == by_sql.customer_id("salesforce", "001W")
+
+
+def test_changes_resolution_does_not_read_keep_the_last_resolution(store: HubStore) -> None:
+    """An account's revenue or a contact of an account with a website changed: nothing the
+    matching reads, so the last resolution is kept (no names compared again); what follows it
+    (golden records, contacts, children) still runs, and the result is a full run's. A change
+    the matching reads (a name, a contact of an account without a domain) resolves again."""
+    _domainless_seed(store)
+    first = unify(store, now=NOW)
+    assert not first.resolution_reused and first.resolution_digest
+    later = T0 + dt.timedelta(days=1)
+    store.upsert_records(
+        "account",
+        [
+            _account("hubspot", "803", "Kiefernwald Labs", website="https://kiefernwald.io",
+                     annual_revenue=5e6, modified_at=later),
+        ],
+    )  # fmt: skip
+    moved = dataclasses.replace(
+        _contact("hubspot", "h7", "lena@kiefernwald.io", "803"), modified_at=later
+    )
+    store.upsert_records("contact", [moved])  # a new person at an account with a website
+    stats = unify(store, now=NOW)
+    assert stats.resolution_reused and not stats.resolution_skipped and not stats.skipped
+    assert "resolve" not in stats.seconds  # no name was compared
+    assert stats.by_method == first.by_method and stats.customers == first.customers
+    assert _customer_of(store, t.Contact, "h7") == _customer_of(store, t.SourceAccount, "803")
+    golden = {c.id: c for c in store.all(t.Customer)}
+    assert golden[_customer_of(store, t.SourceAccount, "803")].annual_revenue == 5e6
+    kept = _snapshot(store)
+    full = unify(store, now=NOW, incremental=False)
+    assert {k: v for k, v in full.written.items() if v} == {}
+    assert _snapshot(store) == kept
+
+    # a contact of an account without a domain is the matching's evidence: resolved again
+    later = later + dt.timedelta(days=1)
+    store.upsert_records(
+        "contact",
+        [dataclasses.replace(_contact("hubspot", "h4", "dora@elsewhere.net", "802"),
+                             modified_at=later)],
+    )  # fmt: skip
+    again = unify(store, now=NOW)
+    assert not again.resolution_reused and "resolve" in again.seconds
+    # and an account's name is too
+    store.upsert_records(
+        "account",
+        [_account("hubspot", "803", "Kiefernwald Laboratories", website="https://kiefernwald.io",
+                  annual_revenue=5e6, modified_at=later + dt.timedelta(days=1))],
+    )  # fmt: skip
+    renamed = unify(store, now=NOW)
+    assert not renamed.resolution_reused and "resolve" in renamed.seconds
+    # the same inputs again (a re-read that changed nothing): nothing to do at all
+    assert unify(store, now=NOW).skipped
+
+
+def test_resolution_digest_covers_what_resolution_reads(store: HubStore) -> None:
+    """The digest moves with each input the matching reads, and only with those."""
+    from unified_model.identity import MatchConfig, resolution_digest
+    from unified_model.unify import _account_facts, _ContactStream
+
+    _domainless_seed(store)
+    accounts = _account_facts(store)
+    stream = _ContactStream(store)
+    base = resolution_digest(accounts, stream, [])
+    assert base == resolution_digest(accounts, _ContactStream(store), [])
+    assert resolution_digest(accounts, list(stream), []) is None  # a plain list: every contact
+
+    def with_account(**changes: Any) -> str | None:
+        edited = [
+            dataclasses.replace(a, **changes) if a.source_id == "803" else a for a in accounts
+        ]
+        return resolution_digest(edited, _ContactStream(store), [])
+
+    for column, value in (
+        ("name", "Other"),
+        ("website", "other.io"),
+        ("domain", "other.io"),
+        ("city", "Oulu"),
+        ("country", "FI"),
+        ("cross_crm_id", "001W"),
+        ("deleted", True),
+    ):
+        assert with_account(**{column: value}) != base, column
+    assert with_account(modified_at=NOW) == base  # when, not what
+    assert resolution_digest(accounts, stream, [], MatchConfig(fuzzy_threshold=80)) != base
+    review = t.MatchReview(
+        left_source="salesforce", left_id="001Q", right_source="hubspot", right_id="802",
+        score=80, reason="r", status="rejected", decided_at=NOW,
+    )  # fmt: skip
+    assert resolution_digest(accounts, _ContactStream(store), [review]) != base
