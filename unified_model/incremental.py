@@ -170,6 +170,11 @@ def resolution_inputs_changed(store: Any, since: dt.datetime) -> bool:
     return _changed_after(store, since, [*rows, *_HUB_DECISIONS])
 
 
+def rows_changed(store: Any, since: dt.datetime, model: type[Any]) -> bool:
+    """Did any row of this source table change since ``since``? (one index lookup)"""
+    return _changed_after(store, since, [(model, "changed_at")])
+
+
 def erasures_since(store: Any, since: dt.datetime) -> bool:
     """Did a person's erasure run since ``since``? (It rewrites rows outside the extraction.)"""
     return _changed_after(store, since, [(t.ErasureAudit, "erased_at")])

@@ -392,8 +392,17 @@ def _unify(
     if review_rows:
         _insert_reviews(store, review_rows)
 
-    with timed("contacts"):
-        stats.written["contact"] = _link_contacts(store, contacts, assignment, accounts)
+    if (
+        stats.resolution_reused
+        and since is not None
+        and not changes.rows_changed(store, since, t.Contact)
+    ):
+        # the same customers from the same accounts, and no contact changed: every contact's
+        # customer (by its account, else by the domains learnt from both) is what it was
+        stats.written["contact"] = 0
+    else:
+        with timed("contacts"):
+            stats.written["contact"] = _link_contacts(store, contacts, assignment, accounts)
     del accounts
     with timed("children"):
         for name, written in _attach_by_account(store, since).items():

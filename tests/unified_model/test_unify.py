@@ -526,6 +526,12 @@ def test_changes_resolution_does_not_read_keep_the_last_resolution(store: HubSto
                      annual_revenue=5e6, modified_at=later),
         ],
     )  # fmt: skip
+    only_account = unify(store, now=NOW)
+    assert only_account.resolution_reused
+    # the same accounts' customers and no contact changed: the contacts are not streamed
+    assert "contacts" not in only_account.seconds and only_account.written["contact"] == 0
+    golden = {c.id: c for c in store.all(t.Customer)}
+    assert golden[_customer_of(store, t.SourceAccount, "803")].annual_revenue == 5e6
     moved = dataclasses.replace(
         _contact("hubspot", "h7", "lena@kiefernwald.io", "803"), modified_at=later
     )
@@ -533,6 +539,7 @@ def test_changes_resolution_does_not_read_keep_the_last_resolution(store: HubSto
     stats = unify(store, now=NOW)
     assert stats.resolution_reused and not stats.resolution_skipped and not stats.skipped
     assert "resolve" not in stats.seconds  # no name was compared
+    assert "contacts" in stats.seconds  # a contact changed: every contact's customer again
     assert stats.by_method == first.by_method and stats.customers == first.customers
     assert _customer_of(store, t.Contact, "h7") == _customer_of(store, t.SourceAccount, "803")
     golden = {c.id: c for c in store.all(t.Customer)}
