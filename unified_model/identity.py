@@ -49,8 +49,10 @@ by country or skipped (counted in ``stats``), and clusters are kept in a union-f
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -304,6 +306,18 @@ class MatchConfig:
             )
         if self.contact_domain_min_contacts < 1:
             raise ValueError("match config: contact_domain_min_contacts must be >= 1")
+
+    def canonical(self) -> str:
+        """The settings as text that is the same in every process.
+
+        Why not ``repr``: a frozenset's order follows string hashing, which Python salts per
+        process, so two step processes would see two "different" settings."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return json.dumps(
+            values,
+            sort_keys=True,
+            default=lambda v: sorted(v) if isinstance(v, set | frozenset) else repr(v),
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> MatchConfig:
@@ -561,7 +575,7 @@ def resolution_digest(
         return None
     live = _live_by_key(accounts)
     keys = _resolver_keys(live)
-    h = hashlib.sha256(repr(config).encode())
+    h = hashlib.sha256(config.canonical().encode())
     domainless: list[RecordKey] = []
     for key in keys:
         a = live[key]

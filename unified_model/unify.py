@@ -209,7 +209,11 @@ def unify(
     that lose a row to another customer are noted (``dirty_customer``) for the incremental
     handover and KPIs.
     """
-    fp = changes.fingerprint(changes.hub_version(), repr(match_config), repr(policy))
+    fp = changes.fingerprint(
+        changes.hub_version(),
+        match_config.canonical() if match_config is not None else None,
+        repr(policy),
+    )
     mark = changes.load(store, _PHASE)
     if incremental and mark is not None and mark.fingerprint == fp:
         if not changes.anything_changed(store, mark.at):

@@ -605,3 +605,35 @@ def test_resolution_digest_covers_what_resolution_reads(store: HubStore) -> None
         score=80, reason="r", status="rejected", decided_at=NOW,
     )  # fmt: skip
     assert resolution_digest(accounts, _ContactStream(store), [review]) != base
+
+
+def test_resolution_digest_is_the_same_in_every_process(store: HubStore) -> None:
+    """The digest is compared across runs, which are other processes (Dagster's step
+    processes): it must not follow Python's per-process string hashing (a set's order)."""
+    import os
+    import subprocess
+    import sys
+
+    from unified_model.identity import resolution_digest
+    from unified_model.unify import _account_facts, _ContactStream
+
+    _domainless_seed(store)
+    here = resolution_digest(_account_facts(store), _ContactStream(store), [])
+    code = (
+        "import sys\n"
+        "from unified_model.identity import resolution_digest\n"
+        "from unified_model.store import HubStore\n"
+        "from unified_model.unify import _account_facts, _ContactStream\n"
+        "s = HubStore(sys.argv[1])\n"
+        "print(resolution_digest(_account_facts(s), _ContactStream(s), []))\n"
+    )
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code, store.url],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        assert out.stdout.strip() == here, seed
