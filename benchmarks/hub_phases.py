@@ -94,8 +94,12 @@ def _account_edits(store: object, rules: object, now: dt.datetime) -> dict[str, 
             ).mappings()
         ][::100]
     later = now - dt.timedelta(minutes=1)
-    edited = [
-        {**r, "annual_revenue": (r["annual_revenue"] or 0) + 1000.0, "modified_at": later}
+    edited = [  # without ``changed_at``: the store dates the change, as on a CRM re-read
+        {
+            **{k: v for k, v in r.items() if k != "changed_at"},
+            "annual_revenue": (r["annual_revenue"] or 0) + 1000.0,
+            "modified_at": later,
+        }
         for r in rows
     ]
     unify(store, now=now)  # whatever the kept run left undone, before the clock starts
