@@ -147,14 +147,12 @@ KPI_TABLES: tuple[type[Any], ...] = (
 
 
 def kpi_inputs_changed(store: Any, since: dt.datetime) -> bool:
-    """Has anything the company KPIs read changed since ``since``? Their rows (a row that moves
-    to another customer is re-attached, which dates it), the golden records (the owner an
-    unanswered inquiry is counted for) and erasures. Not the accounts: a changed account's
-    revenue or the echo of a writeback leaves every company KPI as it was."""
+    """Has any row the company KPIs read changed since ``since``? Their rows (a row that moves
+    to another customer is re-attached, which dates it) and erasures. Not the accounts: a
+    changed account's revenue or the echo of a writeback leaves every company KPI as it was.
+    (The one golden field they read, the owner, is compared by the KPIs themselves.)"""
     rows = [(model, "changed_at") for model in KPI_TABLES]
-    return _changed_after(
-        store, since, [*rows, (t.Customer, "updated_at"), (t.ErasureAudit, "erased_at")]
-    )
+    return _changed_after(store, since, [*rows, (t.ErasureAudit, "erased_at")])
 
 
 #: the tables whose rows decide who is the same customer and its golden record (accounts and

@@ -9,6 +9,7 @@ company-wide and per-owner KPI tables shown in Dagster and ``crmhub kpis``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import multiprocessing as mp
 import sys
@@ -662,10 +663,12 @@ def refresh_company_kpis(
         changes.hub_version(), repr(rules), as_of_day(now, rules).isoformat(), months
     )
     mark = changes.load(store, changes.COMPANY_KPIS)
+    owners = _customer_owners_digest(store)
     if (
         mark is not None
         and mark.fingerprint == fp
         and "report" in mark.extra
+        and mark.extra.get("customer_owners") == owners
         and not changes.kpi_inputs_changed(store, mark.at)
     ):
         kept = mark.extra["report"]
@@ -677,8 +680,27 @@ def refresh_company_kpis(
         started,
         fp,
         report={"rows": report.rows, "owner_rows": report.owner_rows},
+        customer_owners=owners,
     )
     return report, True
+
+
+def _customer_owners_digest(store: HubStore) -> str:
+    """A hash of every customer's golden owner address: the one golden field the company KPIs
+    read (the owner an unanswered inquiry is counted for).
+
+    Why not the golden records' change time: an edited account re-survives its golden record
+    (revenue, industry) without touching its owner; 1,100 such records made the company KPIs
+    recompute on ``large`` (40 s) for nothing. The hash reads two columns (under a second)."""
+    cust = t.table_of(t.Customer)
+    h = hashlib.sha256()
+    with store.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=20_000).execute(
+            sa.select(cust.c.id, cust.c.owner_email).order_by(cust.c.id)
+        )
+        for part in result.partitions(20_000):
+            h.update(repr([tuple(r) for r in part]).encode())
+    return h.hexdigest()
 
 
 def compute_company_kpis(

@@ -94,6 +94,14 @@ def test_kpis_are_kept_when_only_accounts_changed_and_recomputed_when_a_row_they
     )
     kept, recomputed = refresh_company_kpis(store, rules, now=NOW)
     assert not recomputed and kept.rows == first.rows
+    # a golden record that changes but for its owner (unify re-survives an edited account)
+    golden = {"id": "cust-1", "name": "Acme", "owner_email": "lena@example.com"}
+    store.upsert_rows(t.Customer, [golden], newer_only=False)
+    _, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed  # a new golden owner: counted for unanswered inquiries
+    store.upsert_rows(t.Customer, [{**golden, "name": "Acme Oy"}], newer_only=False)
+    _, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert not recomputed  # the same owner: nothing the KPIs read
     store.upsert_rows(t.Contact, [_contact("c2", "o-lead", is_lead=True)])
     again, recomputed = refresh_company_kpis(store, rules, now=NOW)
     assert recomputed and again.rows[-1]["new_leads"] == 2
