@@ -147,10 +147,16 @@ EXECUTOR_ENV = "CRMHUB_EXECUTOR"
 #:   and imports whatever it imports that the code location does not: about 1.6 s per step.
 #: - the instance's storage classes, which a step imports when it opens the instance
 #:   (SQLite and PostgreSQL; a module that is not installed is skipped): about 1 s per step.
+#: - the CRM connectors and their SDKs (simple-salesforce with zeep, hubspot-api-client's
+#:   generated models), which the resources import when a step first builds a connector (they
+#:   stay out of ``assets.definitions`` so the CLI's quick commands start fast): about 1.5 s
+#:   per Salesforce step and 1 s per HubSpot step, 44 of the 75 CPU-seconds of a settled
+#:   ``large`` run's processes (py-spy, ninth round).
 #: On ``large`` a 1 % run starts 27 step processes on 2 cores: together about 70 s of CPU.
 FORKSERVER_PRELOAD = (
     "__main__",
     "assets.definitions",
+    "assets.connector_factory",
     "dagster._core.storage.base_storage",
     "dagster._core.storage.sqlite_storage",
     "dagster._core.storage.runs.sqlite.sqlite_run_storage",

@@ -166,11 +166,14 @@ def _fresh_forkserver(log: Path | None) -> None:
     import multiprocessing
     import multiprocessing.forkserver
 
+    from assets.definitions import FORKSERVER_PRELOAD
+
     server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
     stop = getattr(server, "_stop", None)
     if stop is not None:
         stop()
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["assets.definitions"])
+    # the executor's own list: started here, the server never sees the one Dagster sets later
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
     if log is None:
         multiprocessing.forkserver.ensure_running()
         return

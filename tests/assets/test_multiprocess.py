@@ -29,6 +29,7 @@ def sync_job() -> dg.JobDefinition:
     return build_definitions().resolve_job_def("sync_job")
 
 
+@pytest.mark.usefixtures("fresh_forkserver")
 def test_multiprocess_sync_keeps_each_crm_pool_to_its_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,6 +49,7 @@ def running_sandbox(
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.usefixtures("fresh_forkserver")
 def test_multiprocess_sync_reads_both_crms_at_once_and_equals_an_in_process_run(
     running_sandbox: tuple[Path, Sandbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
