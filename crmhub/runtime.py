@@ -152,6 +152,16 @@ def sync_job_for_steps() -> Any:
     return _definitions().resolve_job_def("sync_job")
 
 
+def stop_forkserver() -> None:
+    """Stop this process's multiprocess fork server, if it runs one (see ``_fresh_forkserver``:
+    a server left running hands the next run's steps its own environment)."""
+    import multiprocessing.forkserver
+
+    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)  # type: ignore[attr-defined]
+    if stop is not None:
+        stop()
+
+
 def _fresh_forkserver(log: Path | None) -> None:
     """(Re)start the multiprocess executor's fork server for this run, its stderr on ``log``.
 
@@ -168,10 +178,7 @@ def _fresh_forkserver(log: Path | None) -> None:
 
     from assets.definitions import FORKSERVER_PRELOAD
 
-    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
-    stop = getattr(server, "_stop", None)
-    if stop is not None:
-        stop()
+    stop_forkserver()
     # the executor's own list: started here, the server never sees the one Dagster sets later
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
     if log is None:

@@ -77,24 +77,17 @@ def store(request: pytest.FixtureRequest) -> HubStore:
     return request.getfixturevalue(f"{request.param}_store")
 
 
-def stop_forkserver() -> None:
-    """Stop the multiprocess executor's fork server if this process runs one.
+@pytest.fixture
+def fresh_forkserver() -> Iterator[None]:
+    """No fork server from an earlier test before this one, none left after it.
 
     Why: step processes are forked from it and inherit *its* environment (CRMHUB_HOME, the
     sandbox's endpoints). A test that ran a multiprocess sync leaves it running, and the next
     test in the same worker would hand its steps the earlier test's sandbox. (Dagster's daemon
     launches each run in its own process, so production never shares one across runs.)
     """
-    import multiprocessing.forkserver
+    from crmhub.runtime import stop_forkserver
 
-    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)  # type: ignore[attr-defined]
-    if stop is not None:
-        stop()
-
-
-@pytest.fixture
-def fresh_forkserver() -> Iterator[None]:
-    """No fork server from an earlier test before this one, none left after it."""
     stop_forkserver()
     yield
     stop_forkserver()
