@@ -258,10 +258,13 @@ def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstRespo
     # sorted by a total order below, and which of two inquiries sent at the same instant
     # claims a reply first gives the same response.
     rows = [e for e in emails if not e.deleted and e.sent_at is not None]
-    outbound = sorted(
-        (e for e in rows if e.direction == "outbound"),
-        key=lambda e: (_sent(e), e.source, e.source_id),
-    )
+    # the store's times are UTC already: read them with C getters, not a call per email
+    sent: Callable[[Any], dt.datetime] = _sent
+    order: Callable[[Any], Any] = lambda e: (_sent(e), e.source, e.source_id)  # noqa: E731
+    if all(getattr(e.sent_at, "tzinfo", None) is dt.UTC for e in rows):
+        sent = operator.attrgetter("sent_at")
+        order = operator.attrgetter("sent_at", "source", "source_id")
+    outbound = sorted((e for e in rows if e.direction == "outbound"), key=order)
     # Outbound emails per conversation, in send order, for a binary search of the first reply.
     by_thread: dict[tuple[str, str], list[Email]] = defaultdict(list)
     by_customer: dict[str, list[Email]] = defaultdict(list)
@@ -270,13 +273,13 @@ def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstRespo
             by_thread[(e.source, e.thread_id)].append(e)
         if e.customer_id:
             by_customer[e.customer_id].append(e)
-    times = {id(v): [_sent(e) for e in v] for v in (*by_thread.values(), *by_customer.values())}
+    times = {id(v): list(map(sent, v)) for v in (*by_thread.values(), *by_customer.values())}
 
     waiting: dict[tuple[str, str], tuple[dt.datetime, Email]] = {}
     for e in rows:
         if e.direction != "inbound":
             continue
-        t = _sent(e)
+        t = sent(e)
         if e.thread_id:
             cands = by_thread.get((e.source, e.thread_id), [])
         else:
@@ -290,7 +293,7 @@ def first_responses(emails: Iterable[Email], rules: HubRules) -> list[FirstRespo
             waiting[key] = (t, reply)
     bh = rules.kpis.business_hours
     out = [
-        FirstResponse(t, reply, business_hours_between(t, _sent(reply), bh))
+        FirstResponse(t, reply, business_hours_between(t, sent(reply), bh))
         for t, reply in waiting.values()
     ]
     return sorted(out, key=lambda r: (r.inbound_at, r.reply.source, r.reply.source_id))
@@ -662,11 +665,13 @@ def period_kpis(
     data = prepared or prepare_kpi_data(rules, deals, tickets, emails, contacts, activities)
     groups: list[str | None] = [None]
     if owner_key is not None:
-        seen: set[str] = set()
+        # an owner key reads a row's ``source`` and ``owner_id`` only (as ``owners_of``
+        # relies on): each distinct pair is keyed once, not each of a million rows
+        pairs = {(row.source, row.owner_id) for row in owners_of}
+        of = operator.attrgetter("source", "owner_id")
         for rows_ in (data.deals, data.tickets, data.emails, data.contacts, data.activities):
-            seen.update(owner_key(row) or UNASSIGNED for row in rows_)
-        seen.update(owner_key(row) or UNASSIGNED for row in owners_of)
-        groups.extend(sorted(seen))
+            pairs.update(map(of, rows_))
+        groups.extend(sorted({owner_key(_OwnerOf(*pair)) or UNASSIGNED for pair in pairs}))
     rows: list[KpiRow] = []
     for s, e in periods(period_start, period_end, rules):
         label = period_label(s, rules)
@@ -725,13 +730,29 @@ class _Timeline:
             part.rows.append(row)
         return parts
 
+    @classmethod
+    def by(cls, rows: Iterable[Any], attr: str) -> _Timeline:
+        """``_Timeline(rows, lambda r: as_utc(r.<attr>))``, the same rows in the same order,
+        without a Python call per row when every time is UTC already (as the store returns
+        them): a C ``attrgetter`` key and a stable sort. Other times go through ``as_utc``.
+
+        Why: indexing the window's million emails and activities through lambdas was a seventh
+        of the company KPI step on ``large``.
+        """
+        get = operator.attrgetter(attr)
+        kept = [row for row in rows if get(row) is not None]
+        utc = dt.UTC
+        if any(t.tzinfo is not utc for t in map(get, kept)):
+            return cls(kept, lambda row: as_utc(get(row)))
+        kept.sort(key=get)  # stable: equal times keep the rows' order
+        out = cls()
+        out.times = list(map(get, kept))
+        out.rows = kept
+        return out
+
 
 _first = operator.itemgetter(0)
-
-
-def _any_between(times: list[dt.datetime], s: dt.datetime, e: dt.datetime) -> bool:
-    """Whether the sorted ``times`` hold one with ``s <= t < e``."""
-    return bisect.bisect_left(times, e) > bisect.bisect_left(times, s)
+_by_sent_source_id = operator.itemgetter(0, 1, 2)
 
 
 @dataclass
@@ -755,39 +776,36 @@ class _Group:
     customer_since: dict[str, dt.datetime | None]
 
 
-@dataclass
-class _CustomerTimes:
-    """One customer's email times, sorted, for the behaviour indicators of every period."""
+def _two_way(
+    inbound: dict[str, list[dt.datetime]],
+    outbound: dict[str, list[dt.datetime]],
+    window_days: int,
+) -> dict[str, list[dt.datetime]]:
+    """Per customer: the send times of the emails that closed a two-way contact (an email of
+    the other direction at most ``window_days`` before it, same instant counts), unsorted.
 
-    sent: list[dt.datetime]
-    inbound: list[dt.datetime]
-    outbound: list[dt.datetime]
-
-
-def _last_two_way_sorted(
-    ct: _CustomerTimes | None,
-    conversations: list[dt.datetime],
-    window: dt.timedelta,
-    as_of: dt.datetime,
-) -> dt.datetime | None:
-    """``last_two_way_contact`` over presorted times (the same result, see its docstring)."""
-    held = None
-    if conversations and (i := bisect.bisect_right(conversations, as_of)):
-        held = conversations[i - 1]
-    best: dt.datetime | None = None
-    if ct is not None:
-        for mine, other in ((ct.inbound, ct.outbound), (ct.outbound, ct.inbound)):
-            for j in range(bisect.bisect_right(mine, as_of) - 1, -1, -1):
-                t = mine[j]
-                if best is not None and t <= best:
-                    break
-                i = bisect.bisect_right(other, t) - 1  # every reply <= t is also <= as_of
-                if i >= 0 and t - other[i] <= window:
-                    best = t
-                    break
-    if held is None:
-        return best
-    return held if best is None else max(held, best)
+    Why precomputed: whether an email closes a two-way contact does not depend on the moment
+    asked about (the other email is not later than it), so ``last_two_way_contact`` as of any
+    moment is the latest of these (or of the calls and meetings) up to it: one binary search
+    per customer and period instead of a walk back through the customer's emails.
+    """
+    window = dt.timedelta(days=window_days)
+    out: dict[str, list[dt.datetime]] = {}
+    for cid, ins in inbound.items():
+        outs = outbound.get(cid)
+        if not outs:
+            continue
+        ins.sort()
+        outs.sort()
+        closed: list[dt.datetime] = []
+        for mine, other in ((ins, outs), (outs, ins)):
+            for t in mine:
+                i = bisect.bisect_right(other, t)
+                if i and t - other[i - 1] <= window:
+                    closed.append(t)
+        if closed:
+            out[cid] = closed
+    return out
 
 
 def prepare_kpi_data(
@@ -987,17 +1005,21 @@ class KpiData:
         self.contacts = contacts
         self.activities = activities
         self.responses = first_responses(self.emails, rules)
-        emails_by_customer: dict[str, list[Email]] = defaultdict(list)
+        sent_times: dict[str, list[dt.datetime]] = defaultdict(list)
+        inbound: dict[str, list[dt.datetime]] = defaultdict(list)
+        outbound: dict[str, list[dt.datetime]] = defaultdict(list)
         for em in self.emails:
-            if em.customer_id:
-                emails_by_customer[em.customer_id].append(em)
-        self.customer_times: dict[str, _CustomerTimes] = {}
-        for cid, cem in emails_by_customer.items():
-            sent = sorted(_sent(m) for m in cem)
-            inbound = sorted(_sent(m) for m in cem if m.direction == "inbound")
-            # a forwarded email is no contact with the customer: only outbound answers
-            outbound = sorted(_sent(m) for m in cem if m.direction == "outbound")
-            self.customer_times[cid] = _CustomerTimes(sent, inbound, outbound)
+            if cid := em.customer_id:
+                when = _sent(em)
+                sent_times[cid].append(when)
+                if (way := em.direction) == "inbound":
+                    inbound[cid].append(when)
+                elif way == "outbound":  # a forwarded email is no contact with the customer
+                    outbound[cid].append(when)
+        #: per customer: every email's send time, sorted
+        self.sent_times = {cid: sorted(v) for cid, v in sent_times.items()}
+        #: per customer: every moment that closed a two-way contact, sorted (``_two_way``)
+        self.two_way = _two_way(inbound, outbound, rules.kpis.two_way_contact.window_days)
         if history is None:
             summary = DealSummary()
             for d in deals:
@@ -1016,7 +1038,10 @@ class KpiData:
         for cid, t in history.two_way_before.items():  # two-way by itself, like a call
             conversations[cid].append(t)
         self.activity_times = {cid: sorted(v) for cid, v in activity_times.items()}
-        self.conversations = {cid: sorted(v) for cid, v in conversations.items()}
+        for cid, held in conversations.items():
+            self.two_way.setdefault(cid, []).extend(held)
+        for times in self.two_way.values():
+            times.sort()
 
     def _owner_groups(
         self, s: dt.datetime, e: dt.datetime, owner_key: OwnerKey
@@ -1110,19 +1135,25 @@ class KpiData:
         responded: list[FirstResponse] = self.responses
         deals, tickets, contacts = self.deals, self.tickets, self.contacts
         activities, emails = self.activities, self.emails
+        sent = _Timeline.by(emails, "sent_at")
+        # the inbound emails in send order: a filter of the sorted emails keeps the order a
+        # stable sort of the inbound emails alone would give
+        inbound = _Timeline()
+        for when, m in zip(sent.times, sent.rows, strict=True):
+            if m.direction == "inbound":
+                inbound.times.append(when)
+                inbound.rows.append(m)
         built = self._indexed(
             deals=deals,
             decided=_Timeline(deals, lambda d: decided_at(d, rules)),
             quoted=_Timeline(deals, lambda d: quote_entered_at(d, rules)),
-            opened=_Timeline(tickets, lambda x: as_utc(x.opened_at)),
-            closed=_Timeline(tickets, lambda x: as_utc(x.closed_at) if x.is_closed else None),
-            leads=_Timeline(filter(new_lead_test(rules), contacts), lambda c: as_utc(c.created_at)),
-            emails=_Timeline(emails, lambda m: as_utc(m.sent_at)),
-            activities=_Timeline(activities, lambda a: as_utc(a.occurred_at)),
-            responses=_Timeline(responded, lambda r: r.inbound_at),
-            inbound=_Timeline(
-                (m for m in emails if m.direction == "inbound"), lambda m: as_utc(m.sent_at)
-            ),
+            opened=_Timeline.by(tickets, "opened_at"),
+            closed=_Timeline.by([x for x in tickets if x.is_closed], "closed_at"),
+            leads=_Timeline.by(filter(new_lead_test(rules), contacts), "created_at"),
+            emails=sent,
+            activities=_Timeline.by(activities, "occurred_at"),
+            responses=_Timeline.by(responded, "inbound_at"),
+            inbound=inbound,
             outbound=[m for m in emails if m.direction == "outbound"],
             customer_since=self.history.deals.customer_since,
         )
@@ -1152,9 +1183,10 @@ class KpiData:
         ``[s, e)``, by binary search in the group's reply times (same result)."""
         as_of = e - dt.timedelta(microseconds=1)
         grace = dt.timedelta(hours=self.rules.kpis.unanswered_after_hours)
-        out: list[Email] = []
-        for m in g.inbound.between(s, e):
-            sent = _sent(m)
+        out: list[tuple[dt.datetime, str, str, Email]] = []
+        inbound = g.inbound
+        lo, hi = bisect.bisect_left(inbound.times, s), bisect.bisect_left(inbound.times, e)
+        for sent, m in zip(inbound.times[lo:hi], inbound.rows[lo:hi], strict=True):
             if as_of - sent < grace:
                 continue
             if m.thread_id:
@@ -1163,8 +1195,9 @@ class KpiData:
                 later = g.replies_customer.get(m.customer_id or "", [])
             # a reply after the inbound email and not after ``as_of``
             if bisect.bisect_right(later, sent) >= bisect.bisect_right(later, as_of):
-                out.append(m)
-        return sorted(out, key=lambda m: (_sent(m), m.source, m.source_id))
+                out.append((sent, m.source, m.source_id, m))
+        out.sort(key=_by_sent_source_id)
+        return [m for *_, m in out]
 
     def values(
         self, s: dt.datetime, e: dt.datetime, group: str | None, owner_key: OwnerKey | None
@@ -1199,25 +1232,31 @@ class KpiData:
 
         # The customers of the period (an owner's: those with one of the owner's deals) and the
         # behaviour indicators over them. "Has an owner" is the customer's: any deal has one.
-        customers = [cid for cid, c in g.customer_since.items() if c is None or c < e]
+        # One pass over the customers with a binary search or two each (a period of ``large``
+        # has 100,000): the latest email before ``e`` tells whether one is in [s, e) and in
+        # the recent window; the latest two-way moment up to ``e`` is precomputed.
         recent = e - dt.timedelta(days=k.recent_activity_days)
         as_of = e - dt.timedelta(microseconds=1)
-        window = dt.timedelta(days=k.two_way_contact.window_days)
-        with_email = covered = 0
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
+        sent_times, activity_times, two_way = self.sent_times, self.activity_times, self.two_way
+        has_owner = self.has_owner
+        n_customers = with_email = covered = 0
         gaps: list[float] = []
-        for cid in customers:
-            ct = self.customer_times.get(cid)
-            sent = ct.sent if ct is not None else []
-            with_email += _any_between(sent, s, e)
-            covered += (
-                cid in self.has_owner
-                and _any_between(sent, recent, e)
-                and _any_between(self.activity_times.get(cid, []), recent, e)
-            )
-            last = _last_two_way_sorted(ct, self.conversations.get(cid, []), window, as_of)
-            if last is not None:
-                gaps.append((e - last).total_seconds() // 86400)
-        n_customers = len(customers)
+        for cid, since in g.customer_since.items():
+            if since is not None and since >= e:
+                continue
+            n_customers += 1
+            sent = sent_times.get(cid)
+            if sent and (i := bisect_left(sent, e)):
+                last_sent = sent[i - 1]  # the latest email before ``e``
+                with_email += last_sent >= s
+                if last_sent >= recent and cid in has_owner:
+                    held_at = activity_times.get(cid)
+                    if held_at and (j := bisect_left(held_at, e)) and held_at[j - 1] >= recent:
+                        covered += 1
+            held = two_way.get(cid)
+            if held and (j := bisect_right(held, as_of)):
+                gaps.append((e - held[j - 1]).total_seconds() // 86400)
 
         return {
             "new_leads": len(g.leads.between(s, e)),
