@@ -269,3 +269,25 @@ def test_a_reply_sent_at_the_same_instant_answers_nothing(store: HubStore) -> No
     (ada,) = [r for r in report.owner_rows if r["owner"] == "ada@example.com"]
     assert ada["unanswered_inquiries"] == 1
     assert report == compute_company_kpis(store, HubRules(), now=NOW, months=3, window=False)
+
+
+def test_a_period_holds_its_start_and_not_its_end(store: HubStore) -> None:
+    """Periods and trailing windows are half-open: an email sent at the very start of April
+    (Berlin midnight) is April's, one sent at the very start of May is May's, and a call and an
+    email exactly 30 days before April's end are inside April's coverage window."""
+    may = dt.datetime(2026, 4, 30, 22, tzinfo=dt.UTC)
+    assert may - dt.timedelta(days=30) == START  # April's coverage window starts at START
+    _seed(
+        store,
+        [
+            _row("e1", direction="outbound", sent_at=START, modified_at=START),
+            _row("e2", direction="inbound", sent_at=may, modified_at=may),
+        ],
+        [_row("a1", kind="call", occurred_at=START, modified_at=START)],
+    )
+    report = compute_company_kpis(store, HubRules(), now=NOW, months=3)
+    april, may_row, june = report.rows
+    shares = [r["logged_email_share"] for r in (april, may_row, june)]
+    assert shares == [1.0, 1.0, 0.0]
+    assert (april["coverage"], may_row["coverage"]) == (1.0, 0.0)
+    assert report == compute_company_kpis(store, HubRules(), now=NOW, months=3, window=False)
