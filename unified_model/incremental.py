@@ -151,8 +151,15 @@ def kpi_inputs_changed(store: Any, since: dt.datetime) -> bool:
     to another customer is re-attached, which dates it) and erasures. Not the accounts: a
     changed account's revenue or the echo of a writeback leaves every company KPI as it was.
     (The one golden field they read, the owner, is compared by the KPIs themselves.)"""
-    rows = [(model, "changed_at") for model in KPI_TABLES]
-    return _changed_after(store, since, [*rows, (t.ErasureAudit, "erased_at")])
+    return bool(kpi_tables_changed(store, since))
+
+
+def kpi_tables_changed(store: Any, since: dt.datetime) -> set[type[Any]]:
+    """``kpi_inputs_changed`` table by table: the KPI tables with a row changed since
+    ``since``, and ``ErasureAudit`` when an erasure ran (one index lookup each)."""
+    dated: list[tuple[type[Any], str]] = [(m, "changed_at") for m in KPI_TABLES]
+    dated.append((t.ErasureAudit, "erased_at"))
+    return {model for model, column in dated if _changed_after(store, since, [(model, column)])}
 
 
 #: the tables whose rows decide who is the same customer and its golden record (accounts and

@@ -105,3 +105,50 @@ def test_kpis_are_kept_when_only_accounts_changed_and_recomputed_when_a_row_they
     store.upsert_rows(t.Contact, [_contact("c2", "o-lead", is_lead=True)])
     again, recomputed = refresh_company_kpis(store, rules, now=NOW)
     assert recomputed and again.rows[-1]["new_leads"] == 2
+
+
+def test_kpis_are_kept_when_contacts_change_only_in_what_they_do_not_read(
+    store: HubStore,
+) -> None:
+    """A contact that loses its company (its customer and associations change, as when a
+    company is deleted) or gets a new name keeps the tables; a lead's stage, a new lead, and a
+    new owner of any contact (every owner gets a row) recompute them, and the recomputed
+    tables are those of a computation from scratch."""
+    from unified_model.insights import compute_company_kpis, refresh_company_kpis
+
+    store.upsert_rows(
+        t.Owner,
+        [
+            {"source": "hubspot", "source_id": "o-lead", "email": "lena@example.com"},
+            {"source": "hubspot", "source_id": "o-new", "email": "nora@example.com"},
+        ],
+    )
+    lead = _contact("c1", "o-lead", lifecycle_stage="lead", account_source_ids=["900"])
+    plain = _contact("c2", "o-lead", account_source_ids=["900"])
+    store.upsert_rows(t.Contact, [lead, plain])
+    rules = HubRules()
+    first, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed and first.rows[-1]["new_leads"] == 1
+
+    def later(row: dict[str, object], days: float, **changes: object) -> dict[str, object]:
+        return {**row, **changes, "modified_at": NOW - dt.timedelta(days=days)}
+
+    store.upsert_rows(
+        t.Contact,
+        [
+            later(lead, 2, customer_id=None, account_source_ids=[], first_name="Lena"),
+            later(plain, 2, customer_id=None, account_source_ids=[]),
+        ],
+    )
+    kept, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert not recomputed and kept.rows == first.rows
+
+    store.upsert_rows(t.Contact, [later(plain, 1.5, owner_id="o-new")])  # not a lead
+    by_owner, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed
+    assert "nora@example.com" in {r["owner"] for r in by_owner.owner_rows}
+
+    store.upsert_rows(t.Contact, [later(lead, 1, lifecycle_stage="subscriber")])
+    staged, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert recomputed and staged.rows[-1]["new_leads"] == 0
+    assert staged == compute_company_kpis(store, rules, now=NOW)
