@@ -251,11 +251,12 @@ def _comparable(golden_field: str, value: Any) -> Any:
 
 
 def _survive_group(
-    accounts: list[SourceAccount], members: tuple[str, ...], priority: tuple[str, ...]
+    ranked: list[SourceAccount], members: tuple[str, ...]
 ) -> dict[str, tuple[Any, SourceAccount]]:
-    """Pick a unit of fields from one record, filling gaps only from non-contradicting records."""
+    """Pick a unit of fields from one record, filling gaps only from non-contradicting records
+    (``ranked``: the accounts in the order the group's priority makes them win)."""
     chosen: dict[str, tuple[Any, SourceAccount]] = {}
-    for acc in _ranked(accounts, priority):
+    for acc in ranked:
         values = {m: _value(acc, m) for m in members}
         present = {m: v for m, v in values.items() if not is_empty(v)}
         if not present:
@@ -300,15 +301,67 @@ def survive(
     ``owners``: (source, owner source id) → ``Owner`` rows of both CRMs. ``now`` becomes
     ``updated_at``; ``created_at`` is the earliest creation time among the records.
     """
+    return Customer(**survive_row(customer_id, accounts, owners, policy, now))
+
+
+#: every golden record column with its default: a value, or a factory for a fresh list / dict
+_CUSTOMER_DEFAULTS: tuple[tuple[str, Any, Callable[[], Any] | None], ...] = tuple(
+    (name, info.default, info.default_factory)  # type: ignore[misc]
+    for name, info in Customer.model_fields.items()
+)
+
+
+def survive_row(
+    customer_id: str,
+    accounts: list[SourceAccount],
+    owners: Mapping[tuple[str, str], Owner],
+    policy: SurvivorshipPolicy | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """``survive(...).model_dump()`` without the table model in between: every column of the
+    golden record, defaults included.
+
+    Why: building a ``Customer`` per customer was most of writing the golden records on a
+    first sync (SQLModel's constructor asks pydantic, per default-factory field and instance,
+    whether the factory takes the validated data, which inspects its signature: 40 of 90 s
+    for 100,000 customers on ``large``). Unify writes rows, so it takes the row.
+    """
+    row: dict[str, Any] = {
+        name: factory() if factory is not None else default
+        for name, default, factory in _CUSTOMER_DEFAULTS
+    }
+    row.update(  # what the model keeps: its own columns
+        (k, v) for k, v in _survived(customer_id, accounts, owners, policy, now).items() if k in row
+    )
+    return row
+
+
+def _survived(
+    customer_id: str,
+    accounts: list[SourceAccount],
+    owners: Mapping[tuple[str, str], Owner],
+    policy: SurvivorshipPolicy | None,
+    now: dt.datetime | None,
+) -> dict[str, Any]:
+    """The golden record's values (see ``survive``): the columns it sets, not the defaults."""
     policy = policy or SurvivorshipPolicy()
     live = [a for a in accounts if not a.deleted]
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    # the accounts in winning order, once per distinct priority: the golden fields share a
+    # few priorities, and sorting again per field was a fifth of surviving 100,000 customers
+    orders: dict[tuple[str, ...], list[SourceAccount]] = {}
+
+    def ranked(priority: tuple[str, ...]) -> list[SourceAccount]:
+        order = orders.get(priority)
+        if order is None:
+            order = orders[priority] = _ranked(live, priority)
+        return order
 
     grouped: set[str] = set()
     for members in policy.groups.values():
         grouped.update(members)
-        chosen = _survive_group(live, members, policy.priority_of(members[0]))
+        chosen = _survive_group(ranked(policy.priority_of(members[0])), members)
         for member, (value, acc) in chosen.items():
             values[member] = value
             sources[member] = _source_ref(acc)
@@ -316,14 +369,14 @@ def survive(
     for golden_field in GOLDEN_FIELDS:
         if golden_field in grouped or golden_field == "owner":
             continue
-        for acc in _ranked(live, policy.priority_of(golden_field)):
+        for acc in ranked(policy.priority_of(golden_field)):
             value = _value(acc, golden_field)
             if not is_empty(value):
                 values[golden_field] = value
                 sources[golden_field] = _source_ref(acc)
                 break
 
-    for acc in _ranked(live, policy.priority_of("owner")):
+    for acc in ranked(policy.priority_of("owner")):
         owner = _owner_candidates(acc, owners, policy)
         if owner is None:
             continue
@@ -336,10 +389,10 @@ def survive(
         break
 
     created = [a.created_at for a in live if a.created_at is not None]
-    return Customer(
-        id=customer_id,
+    return {
+        "id": customer_id,
         **values,
-        field_sources=dict(sorted(sources.items())),
-        created_at=min(created) if created else None,
-        updated_at=now,
-    )
+        "field_sources": dict(sorted(sources.items())),
+        "created_at": min(created) if created else None,
+        "updated_at": now,
+    }

@@ -42,7 +42,7 @@ from unified_model.identity import (
     resolve_customers,
 )
 from unified_model.store import HubStore, utcnow
-from unified_model.survivorship import SurvivorshipPolicy, survive
+from unified_model.survivorship import SurvivorshipPolicy, survive_row
 
 #: rows per read page and per write batch
 PAGE = 5000
@@ -652,7 +652,7 @@ def _write_golden(
                 m.model_copy(update={"modified_at": m.content_modified_at or m.modified_at})
                 for m in members
             ]
-            row = survive(cid, content_view, owners, policy, now).model_dump()
+            row = survive_row(cid, content_view, owners, policy, now)
             previous = stored.get(cid)
             if previous is not None and all(
                 previous.get(k) == v for k, v in row.items() if k not in _BOOKKEEPING

@@ -208,3 +208,26 @@ def test_invalid_policy_names_the_field(data: dict[str, Any], field: str) -> Non
 )  # fmt: skip
 def test_is_empty(value: Any, empty: bool) -> None:
     assert is_empty(value) is empty
+
+
+def test_the_row_unify_writes_is_the_golden_records_dump() -> None:
+    """Unify writes ``survive_row`` (no table model per customer): every column of the golden
+    record, defaults included, equal to the model's dump, with a fresh list or dict per row."""
+    from unified_model.survivorship import survive_row
+    from unified_model.tables import Customer
+
+    owners = {(SF, "005"): Owner(source=SF, source_id="005", email="Kim@Vendor.com")}
+    accounts = [
+        account(SF, "001", OLD, name="Acme", owner_id="005", contracted_modules=["crm", "crm"],
+                created_at=OLD, city="Boston", country="US"),
+        account(HS, "101", NEW, name="ACME", website="https://acme.com", usage_score=71.5),
+    ]  # fmt: skip
+    for accs in (accounts, accounts[1:], []):
+        row = survive_row("HUB-7", accs, owners, SurvivorshipPolicy(), NOW)
+        assert row == survive("HUB-7", accs, owners, SurvivorshipPolicy(), NOW).model_dump()
+        assert list(row) == list(Customer.model_fields)
+    empty = survive_row("HUB-8", [], {}, None, NOW)
+    empty["modules_in_use"].append("x")
+    empty["field_sources"]["name"] = "x"
+    again = survive_row("HUB-9", [], {}, None, NOW)
+    assert (again["modules_in_use"], again["field_sources"]) == ([], {})
