@@ -7,6 +7,9 @@ in its own process (peak RSS is that phase's alone) on its own copy (handover wr
 
     uv run python benchmarks/hub_phases.py /work/bench/<kept>/hub/hub.db [--phase kpis] [--json f]
 
+``--phase first-unify`` (not run unless asked) times unify as a first sync runs it: the kept
+hub's golden records removed, every account resolved, every golden record written again.
+
 ``--phase account-edits`` measures the steady state instead: every hundredth account gets a new
 annual revenue (nothing the matching or the company KPIs read), then the incremental unify and
 company KPIs run as a sync's would.
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
     from unified_model.rules import HubRules
     from unified_model.store import HubStore
 
-PHASES = ("kpis", "handover", "unify", "account-edits")
+PHASES = ("kpis", "handover", "unify", "account-edits", "first-unify")
 #: not run unless asked: it measures the incremental path, not a phase
 DEFAULT_PHASES = ("kpis", "handover", "unify")
 
@@ -65,10 +68,14 @@ def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
 
         ustats = unify(store, now=now, incremental=False)
         detail = f"{ustats.customers} customers, phases {ustats.seconds}"
+    elif phase == "first-unify":  # a first sync's unify: no golden record yet, no watermark
+        timed, found = _first_unify(store, now)
+        detail = ", ".join(f"{k} {v}" for k, v in found.items())
     else:  # account-edits: 1 % of the accounts change a column the matching does not read
         timed, found = _account_edits(store, rules, now)
         detail = ", ".join(f"{k} {v}" for k, v in found.items())
-    seconds = timed if phase == "account-edits" else time.perf_counter() - started
+    own_clock = phase in ("account-edits", "first-unify")
+    seconds = timed if own_clock else time.perf_counter() - started
     store.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -76,6 +83,25 @@ def run_phase(db: Path, phase: str, now: dt.datetime) -> dict[str, object]:
         "seconds": round(seconds, 1),
         "peak_rss_mb": round(rss_mb),
         "detail": detail,
+    }
+
+
+def _first_unify(store: HubStore, now: dt.datetime) -> tuple[float, dict[str, object]]:
+    """Unify as a first sync runs it: every account resolved and every golden record new
+    (the kept hub's golden records and unify's watermark removed first). Returns its seconds
+    and phases (``golden records`` is survivorship and the writes of every customer)."""
+    from unified_model import tables as t
+    from unified_model.unify import forget_unify, unify
+
+    with store.engine.begin() as conn:
+        conn.execute(t.table_of(t.Customer).delete())
+    forget_unify(store)
+    started = time.perf_counter()
+    ustats = unify(store, now=now, incremental=False)
+    return time.perf_counter() - started, {
+        "customers": ustats.customers,
+        "golden records written": ustats.written.get("customer"),
+        "unify phases": ustats.seconds,
     }
 
 
