@@ -326,24 +326,6 @@ def survive_row(
     whether the factory takes the validated data, which inspects its signature: 40 of 90 s
     for 100,000 customers on ``large``). Unify writes rows, so it takes the row.
     """
-    row: dict[str, Any] = {
-        name: factory() if factory is not None else default
-        for name, default, factory in _CUSTOMER_DEFAULTS
-    }
-    row.update(  # what the model keeps: its own columns
-        (k, v) for k, v in _survived(customer_id, accounts, owners, policy, now).items() if k in row
-    )
-    return row
-
-
-def _survived(
-    customer_id: str,
-    accounts: list[SourceAccount],
-    owners: Mapping[tuple[str, str], Owner],
-    policy: SurvivorshipPolicy | None,
-    now: dt.datetime | None,
-) -> dict[str, Any]:
-    """The golden record's values (see ``survive``): the columns it sets, not the defaults."""
     policy = policy or SurvivorshipPolicy()
     live = [a for a in accounts if not a.deleted]
     values: dict[str, Any] = {}
@@ -389,10 +371,15 @@ def _survived(
         break
 
     created = [a.created_at for a in live if a.created_at is not None]
-    return {
-        "id": customer_id,
-        **values,
-        "field_sources": dict(sorted(sources.items())),
-        "created_at": min(created) if created else None,
-        "updated_at": now,
+    row: dict[str, Any] = {
+        name: factory() if factory is not None else default
+        for name, default, factory in _CUSTOMER_DEFAULTS
     }
+    row.update((k, v) for k, v in values.items() if k in row)  # what the model keeps
+    row.update(
+        id=customer_id,
+        field_sources=dict(sorted(sources.items())),
+        created_at=min(created) if created else None,
+        updated_at=now,
+    )
+    return row
