@@ -78,6 +78,7 @@ def build_hubspot(
         rate_limit_store=resource.limiter_store(),
         archived_check_interval_seconds=float(resource.archived_check_interval_seconds),
         first_sync_plan=resource.first_sync_plan,
+        write_concurrency=resource.write_concurrency,
         field_map=field_map,
         hub_fields=tuple(writeback.specs()),
         contact_hub_fields=tuple(writeback.contact_specs()),

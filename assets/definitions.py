@@ -102,6 +102,7 @@ def build_resources() -> dict[str, Any]:
                 archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
                 burst_limit=_env_int("CRMHUB_HS_BURST_LIMIT", minimum=1),
                 first_sync_plan=_env("CRMHUB_HS_FIRST_SYNC_PLAN"),
+                write_concurrency=_env_int("CRMHUB_HS_WRITE_CONCURRENCY", minimum=1),
                 rate_limit_store=_env("CRMHUB_REDIS_URL"),
             )
         ),

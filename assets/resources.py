@@ -189,6 +189,8 @@ class HubSpotResource(_CrmResource):
     #: paced by the burst limit: faster) or ``search`` (the search windows increments use, paced
     #: by HubSpot's ~5 searches per second). Increments always search. See README, Performance.
     first_sync_plan: str = "list"
+    #: Batch updates a writeback keeps in flight at once, under the burst limit.
+    write_concurrency: int = 4
     #: Where the portal's burst and search windows are shared between processes and machines:
     #: a Redis URL (``CRMHUB_REDIS_URL``), ``sqlite:///path`` or ``memory``; empty: the file
     #: ``ratelimit.db`` next to the hub database in ``CRMHUB_HOME``.

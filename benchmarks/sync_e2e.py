@@ -161,7 +161,11 @@ class _TreePeak:
         return self.peak_kb
 
 
-def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
+#: ``--hub-child ... writeback``: only the writeback steps (``--first-writeback``)
+WRITEBACK_KEYS = (("salesforce", "writeback"), ("hubspot", "writeback"))
+
+
+def hub_child(home: Path, info_path: Path, executor: str = "in-process", only: str = "") -> int:
     """Hub mode: one `crmhub sync` run (same definitions, instance and run config) as JSON.
 
     ``executor`` "multiprocess" runs the same job through Dagster's multiprocess executor (what
@@ -178,20 +182,22 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
     defs = _definitions()
     job = defs.resolve_job_def("sync_job")
     run_config = {"ops": {}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    import dagster as dg
+
+    selection = [dg.AssetKey(list(k)) for k in WRITEBACK_KEYS] if only == "writeback" else None
     started = time.time()
     # only where step processes exist: the sampler thread costs the in-process run ~1 % CPU
     tree = _TreePeak() if executor == "multiprocess" else None
     with _dagster_instance() as instance:
         release_dead_syncs(instance)  # as crmhub sync does: a killed earlier run holds no slot
         if executor == "multiprocess":
-            import dagster as dg
-
             result: Any = dg.execute_job(
                 dg.reconstructable(_sync_job),
                 instance=instance,
                 run_config=run_config,
                 raise_on_error=False,
                 tags=dict([SYNC_TRIGGER_TAG]),
+                asset_selection=selection,
             )
         else:
             result = job.execute_in_process(
@@ -199,6 +205,7 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process") -> int:
                 run_config=run_config,
                 raise_on_error=False,
                 tags=dict([SYNC_TRIGGER_TAG]),
+                asset_selection=selection,
             )
         ended = time.time()
         logs = instance.all_logs(result.run_id)
@@ -316,6 +323,8 @@ def run_phase(
     offset = (state.now() - dt.datetime.now(dt.UTC)).total_seconds()  # sandbox clock - real
     started = time.time()
     command = [sys.executable, __file__, "--hub-child", str(home), str(info_path), args.executor]
+    if phase == "first-writeback":
+        command.append("writeback")
     if args.pyspy:  # sample the hub process: where its own time goes, per phase
         out = Path(args.pyspy) / f"{home.parent.name}-{phase}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -391,6 +400,29 @@ def run_phase(
     }
 
 
+def forget_writebacks(hub: Path) -> None:
+    """Make the kept hub's next writeback a first one: ledger, audit and watermarks dropped.
+
+    Why: a first writeback of ``large`` (145,000 records, 1,300 calls) is the longest step after
+    extraction; measuring it on a kept org takes minutes instead of a whole first sync. The hub
+    fields are already provisioned, so no provisioning call is made (a real first run makes 34).
+    """
+    from unified_model import incremental
+    from unified_model import tables as t
+    from unified_model.store import HubStore
+
+    store = HubStore(f"sqlite:///{hub / 'hub.db'}")
+    try:
+        with store.engine.begin() as conn:
+            for model in (t.WritebackLedger, t.WriteAudit):
+                conn.execute(t.table_of(model).delete())
+        incremental.forget(
+            store, *(p for p in incremental.DOWNSTREAM if p.startswith("writeback:"))
+        )
+    finally:
+        store.dispose()
+
+
 def start_sandbox(home: Path, profile: str, seed: int) -> tuple[subprocess.Popen[str], dict]:
     child = subprocess.Popen(
         [sys.executable, __file__, "--sandbox-child", str(home), profile, str(seed)],
@@ -446,7 +478,15 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
             _progress(profile, phases[-1])
         else:
             state.advance_clock(args.gap)  # later than the kept run's last sync
-        for round_ in range(1, args.rounds + 1):
+        if resume is not None and args.first_writeback:
+            forget_writebacks(home / "hub")
+            phases.append(
+                run_phase(
+                    home / "hub", info_path, state, "first-writeback", None, args, sandbox.pid
+                )
+            )
+            _progress(profile, phases[-1])
+        for round_ in range(1, 0 if args.first_writeback else args.rounds + 1):
             tag = "" if round_ == 1 else f"-{round_}"
             # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
             # search index lags, so a read never reaches closer than a margin to the portal's now.
@@ -693,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--sandbox-child"]:
         return serve_child(Path(argv[1]), argv[2], int(argv[3]))
     if argv[:1] == ["--hub-child"]:
-        return hub_child(Path(argv[1]), Path(argv[2]), *argv[3:4])
+        return hub_child(Path(argv[1]), Path(argv[2]), *argv[3:5])
     if argv[:1] == ["--growth"]:  # earlier runs' JSON files: print their growth, run nothing
         print(growth_report([json.loads(Path(f).read_text()) for f in argv[1:]]))
         return 0
@@ -718,6 +758,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a folder kept by --keep: skip seeding and the first sync, measure changed, idle and settled",
     )
     parser.add_argument("--pyspy", help="record a py-spy profile of each hub run into this folder")
+    parser.add_argument(
+        "--first-writeback",
+        action="store_true",
+        help="with --resume: forget the kept hub's writebacks (ledger, audit, watermarks) and run "
+        "only the two writeback steps, as a first sync writes back (mutates the kept folder)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,

@@ -13,6 +13,7 @@ persists the page's records and then its cursor, so a killed run resumes after t
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,9 +51,15 @@ class ApiUsage:
     #: The CRM's clock (HTTP ``Date`` header of the last response): cursors use it, never ours.
     server_time: dt.datetime | None = None
 
+    #: counts come from several threads when a writeback keeps several calls in flight
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
     def count(self, obj: str, n: int = 1) -> None:
-        self.calls += n
-        self.calls_by_object[obj] = self.calls_by_object.get(obj, 0) + n
+        with self._lock:
+            self.calls += n
+            self.calls_by_object[obj] = self.calls_by_object.get(obj, 0) + n
 
 
 @dataclass(frozen=True)

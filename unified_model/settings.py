@@ -24,7 +24,8 @@ Variables (all optional):
   ``CRMHUB_HS_CLIENT_SECRET`` + ``CRMHUB_HS_REFRESH_TOKEN``; ``CRMHUB_HS_BASE_URL``,
   ``CRMHUB_HS_CA_BUNDLE``, ``CRMHUB_HS_ARCHIVED_CHECK_SECONDS`` (how often deletes are looked
   for; default 21600), ``CRMHUB_HS_BURST_LIMIT`` (the hub's share of the portal's requests per
-  10 s, default 100: every tier allows it; Professional and Enterprise portals allow 190).
+  10 s, default 100: every tier allows it; Professional and Enterprise portals allow 190),
+  ``CRMHUB_HS_WRITE_CONCURRENCY`` (batch updates a writeback keeps in flight, default 4).
 - ``CRMHUB_MAX_CONCURRENT_STEPS``: step processes the multiprocess executor runs at once
   (default 4; see ``max_concurrent_steps``).
 - ``CRMHUB_HUB_WORKERS``: processes a full handover evaluation uses (default: the cores, at

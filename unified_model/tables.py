@@ -478,9 +478,14 @@ class WriteAudit(SQLModel, table=True):
     """
 
     __tablename__ = "write_audit"
+    # A batch's pending rows are found by (batch_id, outcome): with one index per column SQLite
+    # walked every pending row of every batch (a concurrent Salesforce Bulk job holds 75,000 on
+    # ``large``) for each HubSpot batch settled. The pair is one index; SQLite appends the row
+    # id, so a streamed settlement's id range is a range of the same index.
+    __table_args__ = (sa.Index("ix_write_audit_batch_outcome", "batch_id", "outcome"),)
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(index=True)
-    batch_id: str | None = Field(default=None, index=True)
+    batch_id: str | None = None
     source: str
     source_id: str = Field(index=True)
     customer_id: str | None = Field(default=None, index=True)

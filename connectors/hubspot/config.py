@@ -131,6 +131,10 @@ class HubSpotConfig:
     property_group: str = "crmhub"
     property_group_label: str = "crmhub (integration hub)"
     write_batch_size: int = 100
+    #: Batch updates the writeback keeps in flight at once (each still paced by the portal's
+    #: burst limit): one at a time, a real portal's ~0.3 s per call caps a writeback near 3
+    #: calls per second, far below the 19 the burst limit allows.
+    write_concurrency: int = 4
     #: Rounds of re-sending ids that failed with a retryable per-record error in a 207.
     write_retry_rounds: int = 3
 
@@ -161,6 +165,12 @@ class HubSpotConfig:
             raise ValueError("association_batch_size must be between 1 and 1000")
         if not 1 <= self.write_batch_size <= 100:
             raise ValueError("write_batch_size must be between 1 and 100 (HubSpot's maximum)")
+        if not 1 <= self.write_concurrency <= 16:
+            raise ConnectorError(
+                f"HubSpot write_concurrency must be between 1 and 16, got "
+                f"{self.write_concurrency}; fix CRMHUB_HS_WRITE_CONCURRENCY",
+                crm=HUBSPOT,
+            )
         for key in self.hub_field_names:
             self.hub_property(key)  # raises MappingError for names outside the allow-list
         for spec in (*self.hub_fields, *self.contact_hub_fields):

@@ -106,6 +106,12 @@ class HubSpotConnector:
         """Records per unit of work: one batch update call (the hub records intents per unit)."""
         return min(self.config.write_batch_size, 100)
 
+    @property
+    def write_concurrency(self) -> int:
+        """Units of work the writeback may keep in flight at once (``write`` is thread-safe:
+        the client's counts, token and limiter are locked, the SDK's pool is urllib3's)."""
+        return self.config.write_concurrency
+
     def ensure_fields(
         self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False
     ) -> list[ProvisionResult]:
@@ -319,6 +325,10 @@ class HubSpotContactTarget:
 
     def intent_batch_size(self, pending: int) -> int:
         return self._connector.intent_batch_size(pending)
+
+    @property
+    def write_concurrency(self) -> int:
+        return self._connector.write_concurrency
 
     def ensure_fields(
         self, specs: Sequence[HubFieldSpec], *, dry_run: bool = False

@@ -51,6 +51,7 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
     SimplePublicObjectId,
 )
+from hubspot.crm.objects.configuration import Configuration as ObjectsConfiguration
 
 from connectors.base import Page
 from connectors.errors import CrmRequestError, TransientError
@@ -77,6 +78,7 @@ from connectors.records import HUBSPOT, AnyRecord
 
 #: The request models' configuration (validation switch only; shared, never mutated).
 _ASSOCIATIONS_MODEL_CONFIG = AssociationsConfiguration()
+_OBJECTS_MODEL_CONFIG = ObjectsConfiguration()
 log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 1
@@ -413,7 +415,10 @@ class HubSpotReader:
         out: list[AnyRecord] = []
         for i in range(0, len(owned), BATCH_READ_MAX):
             request = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=x) for x in owned[i : i + BATCH_READ_MAX]],
+                inputs=[
+                    SimplePublicObjectId(id=x, local_vars_configuration=_OBJECTS_MODEL_CONFIG)
+                    for x in owned[i : i + BATCH_READ_MAX]
+                ],
                 properties=[OWNER_PROPERTY],
                 properties_with_history=[OWNER_PROPERTY],
             )
@@ -456,7 +461,10 @@ class HubSpotReader:
             ids = list(by_id)
             for i in range(0, len(ids), BATCH_READ_MAX):
                 request = BatchReadInputSimplePublicObjectId(
-                    inputs=[SimplePublicObjectId(id=x) for x in ids[i : i + BATCH_READ_MAX]],
+                    inputs=[
+                        SimplePublicObjectId(id=x, local_vars_configuration=_OBJECTS_MODEL_CONFIG)
+                        for x in ids[i : i + BATCH_READ_MAX]
+                    ],
                     properties=chunk,
                     properties_with_history=[],
                 )

@@ -128,7 +128,7 @@ def test_a_stamped_schema_missing_a_column_is_caught_at_start(
     url = _db(home, monkeypatch)
     store = _migrated(url)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("DROP INDEX IF EXISTS ix_write_audit_batch_id"))
+        conn.execute(sa.text("DROP INDEX IF EXISTS ix_write_audit_batch_outcome"))
         conn.execute(sa.text("ALTER TABLE write_audit DROP COLUMN batch_id"))
     store.dispose()
     one_line(
