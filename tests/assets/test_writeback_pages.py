@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from connectors.errors import AuthenticationError
+from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot.writer import _same, to_hubspot
 from connectors.records import FieldUpdate, WriteResult
 from connectors.salesforce import SalesforceConnector
 from connectors.salesforce.fields import derived_name
@@ -276,3 +281,135 @@ def test_a_writeback_killed_around_its_bulk_job_settles_every_intent(
     for plan in expected:
         for key, (_, new) in plan.changes.items():
             assert ledger[(plan.source_id, key)] == new
+
+
+# --------------------------------------------------------------------------------------------
+# HubSpot: several batch updates in flight
+# --------------------------------------------------------------------------------------------
+
+HS = "hubspot"
+
+
+def hubspot(sb: Sandbox, concurrency: int) -> HubSpotConnector:
+    """The HubSpot connector on the sandbox, batches of 2 (the tiny org spans many)."""
+    info = sb.info
+    config = HubSpotConfig(
+        base_url=info.hubspot_url,
+        ca_bundle=info.ca_bundle,
+        access_token=info.hs_token,
+        hub_fields=tuple(wb.WritebackConfig().specs()),
+        write_batch_size=2,
+        write_concurrency=concurrency,
+        rate_limit_store="memory",
+    )
+    return HubSpotConnector(config)
+
+
+class InFlight:
+    """The real connector, counting the batch updates in flight at once; each is held a moment
+    before it is sent, so that calls the hub keeps in flight together meet. ``fail_at``: that
+    call (1-based) fails as an expired token would, before reaching HubSpot, half a second
+    after it was handed over."""
+
+    def __init__(self, real: HubSpotConnector, fail_at: int | None = None) -> None:
+        self.real, self.fail_at = real, fail_at
+        self.lock = threading.Lock()
+        self.calls = self.now = self.most = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def write(self, updates: list[FieldUpdate]) -> list[WriteResult]:
+        with self.lock:
+            self.calls += 1
+            number = self.calls
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            if number == self.fail_at:
+                # slow to fail: the calls after it are sent and answered meanwhile
+                time.sleep(0.5)
+                raise AuthenticationError("HubSpot refused the token (test)", crm=HS)
+            time.sleep(0.05)
+            return self.real.write(updates)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def hs_plan(store: HubStore) -> list[wb.PlannedWrite]:
+    with store.session() as s:
+        return wb.plan_writeback(s, HS, wb.WritebackConfig(), NOW)
+
+
+def hs_holds(conn: HubSpotConnector, plans: list[wb.PlannedWrite]) -> list[str]:
+    """The company fields HubSpot does not hold as planned (read back; values compared as the
+    writer's read-back does: numbers as numbers, text without case)."""
+    specs = {s.key: s for s in wb.WritebackConfig().specs()}
+    held = conn.read_hub_fields([p.source_id for p in plans])
+    return [
+        f"{p.source_id}.{key}"
+        for p in plans
+        for key, (_, new) in p.changes.items()
+        if key != "last_sync"  # HubSpot renders a time its own way
+        and not _same(held[p.source_id][key], to_hubspot(new, specs[key]))
+    ]
+
+
+def companies_only() -> wb.WritebackConfig:
+    """The writeback configuration without contact fields: the contacts' suppression follows
+    the companies through the same path, left out so that every call the spy sees is a company
+    batch."""
+    return wb.WritebackConfig(hubspot_contact_fields=())
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_hubspot_batches_in_flight_together_each_recorded_once(
+    synced: tuple[Sandbox, Path], store: HubStore, concurrency: int
+) -> None:
+    sb = synced[0]
+    expected = hs_plan(store)
+    assert len(expected) >= 8  # four batches of 2 or more
+    spy = InFlight(hubspot(sb, concurrency))
+    report = wb.run_writeback(store, spy, HS, companies_only(), run_id="r", now=NOW)
+    # ``concurrency`` calls in flight at once, never more (one: one after the other)
+    assert spy.most == concurrency
+    assert spy.calls == -(-len(expected) // 2)
+    assert report.ok == report.records_changed == len(expected)
+    audit = [a for a in store.all(t.WriteAudit) if a.source == HS]
+    # one settled row per record, in the batch that carried it
+    assert sorted(a.source_id for a in audit) == sorted(p.source_id for p in expected)
+    assert {a.outcome for a in audit} == {"ok"}
+    assert len({a.batch_id for a in audit}) == spy.calls
+    ledger = {(r.source_id, r.field_key): r.value for r in store.all(t.WritebackLedger)}
+    for plan in expected:
+        for key, (_, new) in plan.changes.items():
+            assert ledger[(plan.source_id, key)] == new
+    assert hs_holds(spy.real, expected) == []
+
+
+def test_a_failed_call_among_batches_in_flight_keeps_what_was_answered(
+    synced: tuple[Sandbox, Path], store: HubStore
+) -> None:
+    sb = synced[0]
+    expected = hs_plan(store)
+    spy = InFlight(hubspot(sb, 3), fail_at=3)
+    with pytest.raises(AuthenticationError):
+        wb.run_writeback(store, spy, HS, companies_only(), run_id="r1", now=NOW)
+    audit = {a.batch_id: [] for a in store.all(t.WriteAudit)}
+    for a in store.all(t.WriteAudit):
+        audit[a.batch_id].append(a.outcome)
+    # every batch HubSpot answered is recorded, also those still in flight when the third
+    # failed (the fourth and fifth); only the failed one is left pending for the next run
+    assert audit["r1:1"] == ["ok", "ok"] and audit["r1:2"] == ["ok", "ok"]
+    assert audit["r1:4"] == ["ok", "ok"] and audit["r1:5"] == ["ok", "ok"]
+    assert {b for b, outcomes in audit.items() if "pending" in outcomes} == {"r1:3"}
+    # the next run settles what was left pending and sends the rest: each record once ok
+    later = NOW + dt.timedelta(hours=1)
+    report = wb.run_writeback(
+        store, InFlight(hubspot(sb, 3)), HS, companies_only(), run_id="r2", now=later
+    )
+    assert report.failed == 0
+    ok = [a.source_id for a in store.all(t.WriteAudit) if a.outcome == "ok"]
+    assert sorted(ok) == sorted(p.source_id for p in expected)
+    assert not [a for a in store.all(t.WriteAudit) if a.outcome == "pending"]
