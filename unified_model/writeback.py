@@ -1230,11 +1230,12 @@ def _run_target(
     ``source`` keys the ledger, the audit rows, the provisioning mark and the watermark;
     ``plan(session, since, audit_after)`` yields the records to change, page by page.
 
-    Two passes, so memory stays flat however many records change: the first counts the changes
-    (the safety limit and the choice between per-batch calls and one Bulk job must know the
-    total before anything is sent) and keeps the preview; the second plans each page again and
-    sends it. A plan of at most :data:`KEEP_PLANNED` records (every incremental run of
-    ``large``) is kept from the first pass instead.
+    Memory stays flat however many records change: pages are planned and sent one at a time.
+    When the total must be known before anything is sent (a safety limit is set, or the target
+    chooses between per-batch calls and one Bulk job), a first pass counts the changes and
+    keeps the preview, and the second plans each page again and sends it; a plan of at most
+    :data:`KEEP_PLANNED` records (every incremental run of ``large``) is kept from the first
+    pass instead. Otherwise (HubSpot without a limit) each page is counted while it is sent.
     """
     report = WritebackReport(crm=source, dry_run=dry_run)
     keys = sorted(s.key for s in specs)
@@ -1255,12 +1256,29 @@ def _run_target(
     started, audit_now = utcnow(), _last_audit_id(store)
     report.settled = settle_pending(store, target, source, now)
     report.incremental = since is not None
+    # prefix: contact batches are named apart, their ids may equal a company's of the same run
+    prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
+    if not dry_run and not config.max_changed_records and not hasattr(target, "write_stream"):
+        # Nothing needs the total before the first call (no safety limit to check, no choice
+        # of a Bulk job): plan once and count while sending. A first HubSpot writeback of
+        # ``large`` planned its 70,000 companies and 55,000 contacts twice before.
+        def counted() -> Iterator[list[PlannedWrite]]:
+            with store.session() as session:
+                for page in plan(session, since, audit_after):
+                    _count(report, page)
+                    yield page
+
+        before = target.usage().calls
+        workers = max(1, int(getattr(target, "write_concurrency", 1)))
+        size = _intent_batch_size(target, PAGE_SIZE)
+        _send_batches(store, target, run_id, prefix, _units(counted(), size), now, report, workers)
+        report.write_calls = target.usage().calls - before
+        changes_.save(store, phase, started, fp, audit_id=audit_now)
+        return report
     kept: list[list[PlannedWrite]] | None = []
     with store.session() as session:
         for page in plan(session, since, audit_after):
-            report.records_changed += len(page)
-            report.fields_changed += sum(len(p.changes) for p in page)
-            report.plans.extend(page[: max(0, PREVIEW_PLANS - len(report.plans))])
+            _count(report, page)
             if kept is not None:
                 kept.append(page)
                 if report.records_changed > KEEP_PLANNED:
@@ -1286,8 +1304,6 @@ def _run_target(
 
     before = target.usage().calls
     size = _intent_batch_size(target, report.records_changed)
-    # contact batches are named apart: their ids may equal a company's of the same run
-    prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
     if size > PAGE_SIZE and hasattr(target, "write_stream"):
         counts = _send_streamed(store, target, run_id, f"{prefix}:1", pages(), now)
         _add_counts(report, counts)
@@ -1298,6 +1314,13 @@ def _run_target(
     # failed writes stay candidates of the next plan (their audit rows are after this mark)
     changes_.save(store, phase, started, fp, audit_id=audit_now)
     return report
+
+
+def _count(report: WritebackReport, page: list[PlannedWrite]) -> None:
+    """A planned page in the report: records and fields to change, the preview's first plans."""
+    report.records_changed += len(page)
+    report.fields_changed += sum(len(p.changes) for p in page)
+    report.plans.extend(page[: max(0, PREVIEW_PLANS - len(report.plans))])
 
 
 def _add_counts(report: WritebackReport, counts: dict[str, int]) -> None:

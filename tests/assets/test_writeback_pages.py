@@ -413,3 +413,34 @@ def test_a_failed_call_among_batches_in_flight_keeps_what_was_answered(
     ok = [a.source_id for a in store.all(t.WriteAudit) if a.outcome == "ok"]
     assert sorted(ok) == sorted(p.source_id for p in expected)
     assert not [a for a in store.all(t.WriteAudit) if a.outcome == "pending"]
+
+
+@pytest.mark.parametrize("limit", [0, 10_000])
+def test_hubspot_plans_once_unless_a_limit_needs_the_total_first(
+    synced: tuple[Sandbox, Path],
+    store: HubStore,
+    small_pages: None,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+) -> None:
+    """Without a safety limit nothing needs the total before the first call: every page is
+    planned once and counted while it is sent; with one, the count comes first (and the plans
+    are made again to send them, since more than ``KEEP_PLANNED`` change)."""
+    sb = synced[0]
+    expected = hs_plan(store)
+    passes: list[int] = []
+    real = wb.plan_writeback_pages
+
+    def counting(*args: Any, **kwargs: Any) -> Iterator[list[wb.PlannedWrite]]:
+        passes.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wb, "plan_writeback_pages", counting)
+    config = wb.WritebackConfig(hubspot_contact_fields=(), max_changed_records=limit)
+    report = wb.run_writeback(store, hubspot(sb, 2), HS, config, run_id="p", now=NOW)
+    assert len(passes) == (2 if limit else 1)
+    assert report.records_changed == report.ok == len(expected)
+    assert report.fields_changed == sum(len(p.changes) for p in expected)
+    assert [p.source_id for p in report.plans] == [p.source_id for p in expected][
+        : wb.PREVIEW_PLANS
+    ]
