@@ -134,16 +134,13 @@ def execute_many(
         name: compiled.binds[name].type._cached_bind_processor(conn.dialect) for name in order
     }
     given = set(rows[0])
-    # values every row shares: ``shared``, and those the statement holds itself (``x == 5``)
-    fixed = {
-        name: shared[name] if name in shared else compiled.binds[name].effective_value
-        for name in order
-        if name not in given
-    }
-    fixed = {
-        name: (processors[name](value) if processors[name] else value)
-        for name, value in fixed.items()
-    }
+    # values every row shares, processed once: ``shared``, and those the statement holds
+    # itself (``x == 5``)
+    fixed = {}
+    for name in order:
+        if name not in given:
+            value = shared[name] if name in shared else compiled.binds[name].effective_value
+            fixed[name] = processors[name](value) if processors[name] else value
     getters: list[Any] = []
     for name in order:
         if name in fixed:

@@ -1258,52 +1258,46 @@ def _run_target(
     report.incremental = since is not None
     # prefix: contact batches are named apart, their ids may equal a company's of the same run
     prefix = f"{run_id}:{source}" if source == HUBSPOT_CONTACT else run_id
-    if not dry_run and not config.max_changed_records and not hasattr(target, "write_stream"):
-        # Nothing needs the total before the first call (no safety limit to check, no choice
-        # of a Bulk job): plan once and count while sending. A first HubSpot writeback of
-        # ``large`` planned its 70,000 companies and 55,000 contacts twice before.
-        def counted() -> Iterator[list[PlannedWrite]]:
-            with store.session() as session:
-                for page in plan(session, since, audit_after):
-                    _count(report, page)
-                    yield page
-
-        before = target.usage().calls
-        workers = max(1, int(getattr(target, "write_concurrency", 1)))
-        size = _intent_batch_size(target, PAGE_SIZE)
-        _send_batches(store, target, run_id, prefix, _units(counted(), size), now, report, workers)
-        report.write_calls = target.usage().calls - before
-        changes_.save(store, phase, started, fp, audit_id=audit_now)
-        return report
-    kept: list[list[PlannedWrite]] | None = []
-    with store.session() as session:
-        for page in plan(session, since, audit_after):
-            _count(report, page)
-            if kept is not None:
-                kept.append(page)
-                if report.records_changed > KEEP_PLANNED:
-                    kept = None  # planned again while sending
-    if dry_run:
-        return report
-    if not report.records_changed:
-        changes_.save(store, phase, started, fp, audit_id=audit_now)
-        return report
-    if config.max_changed_records and report.records_changed > config.max_changed_records:
-        raise WritebackAborted(
-            f"{source}: {report.records_changed} records would change, above "
-            f"writeback.max_changed_records={config.max_changed_records}; check the rule "
-            "change, then raise the limit or run with a dry run to review"
-        )
+    # Nothing needs the total before the first call when no safety limit is set and the
+    # target has no Bulk job to choose: then each page is planned once and counted while it is
+    # sent (a first HubSpot writeback of ``large`` planned 70,000 companies and 55,000 contacts
+    # twice before).
+    one_pass = (
+        not dry_run and not config.max_changed_records and not hasattr(target, "write_stream")
+    )
+    kept: list[list[PlannedWrite]] | None = None if one_pass else []
+    if not one_pass:
+        with store.session() as session:
+            for page in plan(session, since, audit_after):
+                _count(report, page)
+                if kept is not None:
+                    kept.append(page)
+                    if report.records_changed > KEEP_PLANNED:
+                        kept = None  # planned again while sending
+        if dry_run:
+            return report
+        if not report.records_changed:
+            changes_.save(store, phase, started, fp, audit_id=audit_now)
+            return report
+        if config.max_changed_records and report.records_changed > config.max_changed_records:
+            raise WritebackAborted(
+                f"{source}: {report.records_changed} records would change, above "
+                f"writeback.max_changed_records={config.max_changed_records}; check the rule "
+                "change, then raise the limit or run with a dry run to review"
+            )
 
     def pages() -> Iterator[list[PlannedWrite]]:
         if kept is not None:
             yield from kept
             return
         with store.session() as session:
-            yield from plan(session, since, audit_after)
+            for page in plan(session, since, audit_after):
+                if one_pass:
+                    _count(report, page)
+                yield page
 
     before = target.usage().calls
-    size = _intent_batch_size(target, report.records_changed)
+    size = _intent_batch_size(target, PAGE_SIZE if one_pass else report.records_changed)
     if size > PAGE_SIZE and hasattr(target, "write_stream"):
         counts = _send_streamed(store, target, run_id, f"{prefix}:1", pages(), now)
         _add_counts(report, counts)

@@ -51,11 +51,10 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
     SimplePublicObjectId,
 )
-from hubspot.crm.objects.configuration import Configuration as ObjectsConfiguration
 
 from connectors.base import Page
 from connectors.errors import CrmRequestError, TransientError
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import OBJECTS_MODEL_CONFIG, HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.mapping import (
     EPOCH,
@@ -78,7 +77,6 @@ from connectors.records import HUBSPOT, AnyRecord
 
 #: The request models' configuration (validation switch only; shared, never mutated).
 _ASSOCIATIONS_MODEL_CONFIG = AssociationsConfiguration()
-_OBJECTS_MODEL_CONFIG = ObjectsConfiguration()
 log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 1
@@ -416,7 +414,7 @@ class HubSpotReader:
         for i in range(0, len(owned), BATCH_READ_MAX):
             request = BatchReadInputSimplePublicObjectId(
                 inputs=[
-                    SimplePublicObjectId(id=x, local_vars_configuration=_OBJECTS_MODEL_CONFIG)
+                    SimplePublicObjectId(id=x, local_vars_configuration=OBJECTS_MODEL_CONFIG)
                     for x in owned[i : i + BATCH_READ_MAX]
                 ],
                 properties=[OWNER_PROPERTY],
@@ -462,7 +460,7 @@ class HubSpotReader:
             for i in range(0, len(ids), BATCH_READ_MAX):
                 request = BatchReadInputSimplePublicObjectId(
                     inputs=[
-                        SimplePublicObjectId(id=x, local_vars_configuration=_OBJECTS_MODEL_CONFIG)
+                        SimplePublicObjectId(id=x, local_vars_configuration=OBJECTS_MODEL_CONFIG)
                         for x in ids[i : i + BATCH_READ_MAX]
                     ],
                     properties=chunk,

@@ -36,7 +36,6 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInput,
     SimplePublicObjectId,
 )
-from hubspot.crm.objects.configuration import Configuration as ObjectsConfiguration
 
 from connectors.errors import (
     CrmRequestError,
@@ -44,7 +43,7 @@ from connectors.errors import (
     QuotaExhausted,
     TransientError,
 )
-from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.client import OBJECTS_MODEL_CONFIG, HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.mapping import instant, text
 from connectors.records import HUBSPOT, FieldUpdate, HubFieldSpec, WriteResult
@@ -59,10 +58,6 @@ BATCH_MAX = 100
 #: Per-id error categories worth re-sending within the run.
 _RETRYABLE = {"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "TIMEOUT", "SERVICE_UNAVAILABLE"}
 _MAX_TEXT = 65_536  # HubSpot's limit for a string property value
-#: The request models' configuration (validation switch only; shared, never mutated). Without
-#: it each model built copies the SDK's default configuration (a logger set-up and a CPU count
-#: per record): 12 s of a first writeback of ``large`` (py-spy).
-_MODEL_CONFIG = ObjectsConfiguration()
 
 
 class ValueRejected(ValueError):
@@ -293,11 +288,11 @@ class HubSpotWriter:
                     SimplePublicObjectBatchInput(
                         id=i.update.source_id,
                         properties=i.properties,
-                        local_vars_configuration=_MODEL_CONFIG,
+                        local_vars_configuration=OBJECTS_MODEL_CONFIG,
                     )
                     for i in todo
                 ],
-                local_vars_configuration=_MODEL_CONFIG,
+                local_vars_configuration=OBJECTS_MODEL_CONFIG,
             )
             try:
                 answer = self.client.call(
@@ -382,12 +377,12 @@ class HubSpotWriter:
         for start in range(0, len(ids), BATCH_MAX):
             request = BatchReadInputSimplePublicObjectId(
                 inputs=[
-                    SimplePublicObjectId(id=i, local_vars_configuration=_MODEL_CONFIG)
+                    SimplePublicObjectId(id=i, local_vars_configuration=OBJECTS_MODEL_CONFIG)
                     for i in ids[start : start + BATCH_MAX]
                 ],
                 properties=list(names.values()),
                 properties_with_history=[],
-                local_vars_configuration=_MODEL_CONFIG,
+                local_vars_configuration=OBJECTS_MODEL_CONFIG,
             )
             try:
                 answer = self.client.call(
