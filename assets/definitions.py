@@ -22,6 +22,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets import forkserver
 from assets.alerts import alert_sensors
 from assets.extract import ExtractConfig, extract_assets
 from assets.insights import company_kpis, handover_status
@@ -142,34 +143,8 @@ def _job_tags(ops: Operations) -> dict[str, str]:
 EXECUTOR_ENV = "CRMHUB_EXECUTOR"
 
 
-#: What the forkserver imports once, so that no step process imports it again.
-#: - ``__main__``: the program that started the run (``crmhub``, ``dagster``, a benchmark).
-#:   Without it every step process re-runs that script (multiprocessing's spawn preparation)
-#:   and imports whatever it imports that the code location does not: about 1.6 s per step.
-#: - the instance's storage classes, which a step imports when it opens the instance
-#:   (SQLite and PostgreSQL; a module that is not installed is skipped): about 1 s per step.
-#: - the CRM connectors and their SDKs (simple-salesforce with zeep, hubspot-api-client's
-#:   generated models), which the resources import when a step first builds a connector (they
-#:   stay out of ``assets.definitions`` so the CLI's quick commands start fast): about 1.5 s
-#:   per Salesforce step and 1 s per HubSpot step, 44 of the 75 CPU-seconds of a settled
-#:   ``large`` run's processes (py-spy, ninth round).
-#: On ``large`` a 1 % run starts 27 step processes on 2 cores: together about 70 s of CPU.
-FORKSERVER_PRELOAD = (
-    "__main__",
-    "assets.definitions",
-    "assets.connector_factory",
-    "dagster._core.storage.base_storage",
-    "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.runs.sqlite.sqlite_run_storage",
-    "dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log",
-    "dagster._core.storage.event_log.sqlite.sqlite_event_log",
-    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
-    "dagster._core.storage.local_compute_log_manager",
-    "dagster._core.secrets.env_file",
-    "dagster_postgres",
-    "upath",
-    "upath.core",
-)
+#: What the fork server imports once (see ``assets.forkserver``).
+FORKSERVER_PRELOAD = forkserver.FORKSERVER_PRELOAD
 
 
 def scheduled_executor() -> dg.ExecutorDefinition:
@@ -201,7 +176,9 @@ def scheduled_executor() -> dg.ExecutorDefinition:
     if kind != "multiprocess":
         raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
     # forkserver with the code location preloaded: a step process starts from a warm fork
-    # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine)
+    # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine); in a
+    # run worker the server starts now, importing while the worker loads the rest
+    forkserver.start_in_run_worker()
     return dg.multiprocess_executor.configured(
         {
             "max_concurrent": settings.max_concurrent_steps(),

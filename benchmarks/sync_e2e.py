@@ -197,8 +197,16 @@ def hub_child(home: Path, info_path: Path, executor: str = "in-process", only: s
     os.environ["CRMHUB_HOME"] = str(home)
     os.environ.update(settings.sandbox_environment(argparse.Namespace(**info)))
     os.chdir(home)  # dagster.yaml keeps the run storage in .crmhub/dagster below the cwd
-    from crmhub.runtime import SYNC_TRIGGER_TAG, _dagster_instance, _definitions, release_dead_syncs
+    from crmhub.runtime import (
+        SYNC_TRIGGER_TAG,
+        _dagster_instance,
+        _definitions,
+        _fresh_forkserver,
+        release_dead_syncs,
+    )
 
+    if executor == "multiprocess":  # as ``crmhub sync`` does: it imports while the run gets ready
+        _fresh_forkserver(None)
     defs = _definitions()
     job = defs.resolve_job_def("sync_job")
     run_config = {"ops": {}, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}

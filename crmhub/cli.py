@@ -85,6 +85,11 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
 
         shown = progress.SyncProgress(enabled=not quiet)
         parallel = getattr(args, "executor", "in-process") == "multiprocess"
+        step_log = None if verbose else settings.hub_home() / "logs" / f"{run_id}.log"
+        if parallel:  # importing in its own process while the checks below run
+            from crmhub.runtime import _fresh_forkserver
+
+            _fresh_forkserver(step_log)
         # step processes rebuild the job themselves: they get Dagster's own loggers only, and
         # the progress comes from the run's event log (progress.watch_run)
         defs = _definitions(None if parallel else progress.run_loggers(shown, verbose=verbose))
@@ -92,6 +97,10 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
         checked: dict[str, int] = {}
         problems = doctor.preflight(defs.resources, checked)
         if problems:  # one line each, nothing extracted
+            if parallel:
+                from crmhub.runtime import stop_forkserver
+
+                stop_forkserver()
             for check in problems:
                 print(f"crmhub: {doctor.problem_line(check)}", file=sys.stderr, flush=True)
             return EXIT_CONFIG
@@ -129,7 +138,6 @@ def _sync_locked(args: argparse.Namespace, run_id: str) -> int:
             if parallel:
                 from crmhub.runtime import execute_multiprocess
 
-                step_log = None if verbose else settings.hub_home() / "logs" / f"{run_id}.log"
                 with progress.watch_run(shown, instance, run_id):
                     result = execute_multiprocess(
                         instance, job, run_config, tags, run_id, step_log=step_log

@@ -153,13 +153,10 @@ def sync_job_for_steps() -> Any:
 
 
 def stop_forkserver() -> None:
-    """Stop this process's multiprocess fork server, if it runs one (see ``_fresh_forkserver``:
-    a server left running hands the next run's steps its own environment)."""
-    import multiprocessing.forkserver
+    """Stop this process's multiprocess fork server, if it runs one (``assets.forkserver``)."""
+    from assets import forkserver
 
-    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)  # type: ignore[attr-defined]
-    if stop is not None:
-        stop()
+    forkserver.stop()
 
 
 def _fresh_forkserver(log: Path | None) -> None:
@@ -171,28 +168,12 @@ def _fresh_forkserver(log: Path | None) -> None:
     credentials. Why the log: Dagster's context-free logger prints a DEBUG line per step before
     the run's own (quiet) loggers take over; the terminal shows the CLI's progress and summary,
     the processes' own output (a crash's traceback included) goes to the file, and every event
-    to Dagster's event log. ``log`` None (``-v``): this terminal.
+    to Dagster's event log. ``log`` None (``-v``): this terminal. Started as soon as the CRMs'
+    environment is set: it imports while the CLI checks the configuration and the connections.
     """
-    import multiprocessing
-    import multiprocessing.forkserver
+    from assets import forkserver
 
-    from assets.definitions import FORKSERVER_PRELOAD
-
-    stop_forkserver()
-    # the executor's own list: started here, the server never sees the one Dagster sets later
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
-    if log is None:
-        multiprocessing.forkserver.ensure_running()
-        return
-    log.parent.mkdir(parents=True, exist_ok=True)
-    saved = os.dup(2)
-    try:
-        with log.open("ab") as out:
-            os.dup2(out.fileno(), 2)
-            multiprocessing.forkserver.ensure_running()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    forkserver.start(log)
 
 
 def execute_multiprocess(
@@ -214,10 +195,12 @@ def execute_multiprocess(
     import dagster as dg
     from dagster._core.execution.api import execute_run
 
+    from assets import forkserver
     from assets.definitions import EXECUTOR_ENV
 
     os.environ[EXECUTOR_ENV] = "multiprocess"  # not the scheduled runs' Celery or k8s
-    _fresh_forkserver(step_log)
+    # the caller started it early (``_fresh_forkserver``); here only if it did not
+    forkserver.start(step_log, fresh=False)
     recon = dg.reconstructable(sync_job_for_steps)
     run = instance.create_run_for_job(
         job_def=job,

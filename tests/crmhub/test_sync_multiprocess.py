@@ -106,3 +106,36 @@ def test_multiprocess_sync_reads_both_crms_at_once_and_equals_an_in_process_run(
             if a[key] != b[key]
         }
         assert not differing, f"{name}: columns {sorted(differing)} differ"
+
+
+@pytest.mark.usefixtures("fresh_forkserver")
+def test_multiprocess_sync_starts_the_fork_server_before_its_checks_and_stops_it_on_a_problem(
+    running_sandbox: tuple[Path, Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step processes' fork server imports while the CLI checks the configuration and the
+    CRMs (not after, when the run forks its first step); a sync stopped by a check leaves none
+    behind."""
+    from assets import forkserver
+    from crmhub import doctor
+
+    tmp, sb = running_sandbox
+    monkeypatch.setenv("CRMHUB_DATABASE_URL", f"sqlite:///{tmp / 'hub.db'}")
+    # HubSpot configured, and unreachable: the preflight fails on it
+    monkeypatch.setenv("CRMHUB_HS_ACCESS_TOKEN", "pat-na1-not-a-real-token")
+    monkeypatch.setenv("CRMHUB_HS_BASE_URL", "https://127.0.0.1:9")
+    seen: list[bool] = []
+    real = doctor.preflight
+
+    def preflight(*args: object, **kwargs: object) -> object:
+        seen.append(forkserver.running())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(doctor, "preflight", preflight)
+    head = sb.state.ledger_head()
+    done = cli("sync", "--executor", "multiprocess")
+    assert done.code == 2, done.text
+    assert "HubSpot" in done.err and "CRMHUB_HS_BASE_URL" in done.err
+    assert seen == [True]  # already importing while the CRMs were checked
+    assert not forkserver.running()
+    # stopped before extraction: the Salesforce sandbox saw the checks, no query
+    assert not [r for r in sb.state.ledger(head) if "/query" in r["path"] or "/jobs/" in r["path"]]
