@@ -545,6 +545,20 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
                     )
                 )
                 _progress(profile, phases[-1])
+        for n in range(1, args.settled + 1):  # nothing changed since the last sync, again
+            state.advance_clock(args.gap)
+            phases.append(
+                run_phase(
+                    home / "hub",
+                    info_path,
+                    state,
+                    f"nothing-{n}",
+                    fmt_ts(state.now()),
+                    args,
+                    sandbox.pid,
+                )
+            )
+            _progress(profile, phases[-1])
         state.close()
         return {
             "profile": profile,
@@ -798,6 +812,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="repeat change + changed, idle and settled syncs this many times (the second round of a "
         "--resume after an upgrade shows the incremental figures)",
+    )
+    parser.add_argument(
+        "--settled",
+        type=int,
+        default=0,
+        help="then this many more syncs with nothing changed in the CRMs (with --resume "
+        "--rounds 0: the nothing-changed target alone, repeated)",
     )
     parser.add_argument(
         "--executor",
