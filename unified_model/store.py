@@ -19,7 +19,7 @@ import json
 import logging
 import operator
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,25 @@ def create_hub_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _plain_rows(
+    dialect: sa.Dialect, columns: Sequence[sa.ColumnElement[Any]]
+) -> Callable[[list[Any]], list[Any]] | None:
+    """SQLite: a function turning the driver's rows of ``columns`` into tuples of the values
+    SQLAlchemy would give (each column's own result processor, where it has one). None on other
+    dialects: there the caller keeps SQLAlchemy's rows (positional like tuples)."""
+    if dialect.name != "sqlite":
+        return None
+    procs = [c.type._cached_result_processor(dialect, None) for c in columns]
+    if not any(procs):
+        return lambda part: part  # the driver's own tuples are the values
+    pairs = list(enumerate(procs))
+
+    def convert(part: list[Any]) -> list[Any]:
+        return [tuple(p(r[i]) if p else r[i] for i, p in pairs) for r in part]
+
+    return convert
 
 
 def execute_many(
@@ -668,6 +687,7 @@ class HubStore:
         *,
         where: sa.ColumnElement[bool] | None = None,
         size: int = 5000,
+        plain: bool = False,
     ) -> Iterator[list[Any]]:
         """``columns`` of a table's rows in primary-key order, one short query per page.
 
@@ -675,6 +695,11 @@ class HubStore:
         updates the contacts it reads), and a query per page holds no read transaction open
         across those writes, on SQLite and PostgreSQL alike. Memory is one page. ``columns``
         must include the primary key columns.
+
+        ``plain``: the rows as tuples of the same values (positions only, no ``_mapping``). On
+        SQLite they come from the driver with each column's result processor applied, without
+        SQLAlchemy's per-row machinery: unify reads every live contact this way (780,000 on
+        ``large``), where building the rows was half of linking the contacts.
         """
         keys = list(table.primary_key.columns)
         names = [c.key for c in columns]
@@ -682,6 +707,7 @@ class HubStore:
             positions = [names.index(k.key) for k in keys]
         except ValueError:
             raise ValueError(f"iter_pages over {table.name}: select its primary key too") from None
+        convert = _plain_rows(self.engine.dialect, columns) if plain else None
         after: tuple[Any, ...] | None = None
         while True:
             stmt = sa.select(*columns).order_by(*keys).limit(size)
@@ -690,7 +716,11 @@ class HubStore:
             if after is not None:
                 stmt = stmt.where(sa.tuple_(*keys) > sa.tuple_(*after))
             with self.engine.connect() as conn:
-                rows = list(conn.execute(stmt).all())
+                result = conn.execute(stmt)
+                if convert is not None:
+                    rows = convert(list(result.cursor.fetchall()))
+                else:
+                    rows = list(result.all())
             if rows:
                 yield rows
             if len(rows) < size:

@@ -110,7 +110,10 @@ class _ContactStream:
             # the stored text, not the decoded list: see ``_id_list``
             sa.type_coerce(con.c.account_source_ids, sa.String).label("account_source_ids"),
         ]
-        for rows in self.store.iter_pages(con, columns, where=con.c.deleted.is_(False), size=PAGE):
+        pages = self.store.iter_pages(
+            con, columns, where=con.c.deleted.is_(False), size=PAGE, plain=True
+        )
+        for rows in pages:
             for r in rows:
                 yield ContactFacts(r[0], r[1], r[2], r[3], r[4], _id_list(r[5]))
 
@@ -480,7 +483,8 @@ def _account_facts(store: HubStore) -> list[AccountFacts]:
         acc.c.modified_at,
     ]
     facts: list[AccountFacts] = []
-    for rows in store.iter_pages(acc, columns, where=acc.c.deleted.is_(False), size=PAGE):
+    live = acc.c.deleted.is_(False)
+    for rows in store.iter_pages(acc, columns, where=live, size=PAGE, plain=True):
         facts.extend(AccountFacts(*r) for r in rows)
     return facts
 
@@ -507,7 +511,8 @@ def _previous_links(store: HubStore) -> list[_Link]:
         lnk.c.matched_at,
         lnk.c.confidence,
     ]
-    return [_Link(*r) for rows in store.iter_pages(lnk, columns, size=PAGE) for r in rows]
+    pages = store.iter_pages(lnk, columns, size=PAGE, plain=True)
+    return [_Link(*r) for rows in pages for r in rows]
 
 
 # ----------------------------------------------------------------------------------------------
