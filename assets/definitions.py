@@ -177,7 +177,7 @@ def scheduled_executor() -> dg.ExecutorDefinition:
         raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
     # forkserver with the code location preloaded: a step process starts from a warm fork
     # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine); in a
-    # run worker the server starts now, importing while the worker loads the rest
+    # ``dagster api execute_run`` worker the server starts now (``assets.forkserver``)
     forkserver.start_in_run_worker()
     return dg.multiprocess_executor.configured(
         {
