@@ -60,6 +60,10 @@ def unified_customers(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             # True: accounts or contacts changed, but nothing the matching reads: the last
             # resolution was kept (golden records, contacts and children still followed)
             "resolution_reused": dg.MetadataValue.bool(stats.resolution_reused),
+            # contacts relinked from the stored links (-1: every contact was read, 0: none)
+            "contacts_relinked": dg.MetadataValue.int(
+                -1 if stats.contacts_relinked is None else stats.contacts_relinked
+            ),
         }
     )
 

@@ -449,12 +449,14 @@ def contact_work_domain(email_normalized: str | None, email: str | None) -> str 
     so the answer depends only on the host part, cached here once per host.
     """
     if email_normalized:
-        return _host_work_domain(email_normalized.rpartition("@")[2])
+        return host_work_domain(email_normalized.rpartition("@")[2])
     return work_email_domain(email)
 
 
 @functools.lru_cache(maxsize=1 << 18)
-def _host_work_domain(host: str) -> str | None:
+def host_work_domain(host: str) -> str | None:
+    """The work domain of an address at ``host`` (its part after the last ``@``), as
+    ``contact_work_domain`` gives it for a stored normalised address; None for free mail."""
     domain = registrable_domain(host)
     if domain is None or is_free_mail(domain):
         return None

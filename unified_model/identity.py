@@ -155,6 +155,9 @@ class ContactFacts:
     email_normalized: str | None
     account_source_ids: list[str]
     deleted: bool = False
+    #: how the last linking placed it (``Contact.linked_via``): None through one of its
+    #: accounts (or not linked yet), ``LINKED_BY_DOMAIN``, ``LINKED_NONE``
+    linked_via: str | None = None
 
 
 class ContactSource(Protocol):
@@ -1331,13 +1334,30 @@ _C = TypeVar("_C", bound=ContactLike)
 _AMBIGUOUS = ""  # a domain whose people work for more than one customer
 
 
+#: ``Contact.linked_via`` of a contact placed by its work domain, or left without a customer
+#: (None: placed through one of its accounts, the common case, so most rows keep a NULL)
+LINKED_BY_DOMAIN = "domain"
+LINKED_NONE = "none"
+
+
 def iter_contact_customers(
     contacts: Iterable[_C],
     account_assignment: Mapping[RecordKey, str] | Resolution,
     *,
     accounts: Iterable[AccountLike] = (),
 ) -> Iterator[tuple[_C, str | None]]:
-    """Every live contact once, with its hub customer (None: unassigned); see ``link_contacts``.
+    """Every live contact once, with its hub customer (None: unassigned); see ``link_contacts``."""
+    for contact, cid, _ in iter_contact_links(contacts, account_assignment, accounts=accounts):
+        yield contact, cid
+
+
+def iter_contact_links(
+    contacts: Iterable[_C],
+    account_assignment: Mapping[RecordKey, str] | Resolution,
+    *,
+    accounts: Iterable[AccountLike] = (),
+) -> Iterator[tuple[_C, str | None, str | None]]:
+    """Every live contact once, with its hub customer and how it was found (``linked_via``).
 
     Why a generator that holds back the contacts without an account: a domain learnt from
     *any* contact with an account can place a contact without one, so those need the whole
@@ -1345,54 +1365,131 @@ def iter_contact_customers(
     contacts (gigabytes), and the contacts are read once: a second pass over all of them to find
     the few without an account was a tenth of unify on ``large``.
     """
-    assignment = (
-        account_assignment.account_assignment
-        if isinstance(account_assignment, Resolution)
-        else account_assignment
-    )
-    domain_customer: dict[str, str] = {}
-
-    def learn(domain: str | None, cid: str) -> None:
-        if not domain:
-            return
-        known = domain_customer.get(domain)
-        if known is None:
-            domain_customer[domain] = cid
-        elif known != cid:
-            domain_customer[domain] = _AMBIGUOUS
-
-    for acc in accounts:
-        if acc.deleted:
-            continue
-        cid = assignment.get((acc.source, acc.source_id))
-        domain = account_domain(acc)
-        if cid and domain and not is_free_mail(domain):
-            learn(domain, cid)
-
-    def via_account(contact: ContactLike) -> str | None:
-        return next(
-            (
-                assignment[(contact.source, aid)]
-                for aid in contact.account_source_ids or ()
-                if (contact.source, aid) in assignment
-            ),
-            None,
-        )
-
+    assignment = _assignment_of(account_assignment)
+    votes = _DomainVotes()
+    votes.learn_accounts(accounts, assignment)
     held: list[_C] = []
     for contact in contacts:
         if contact.deleted:
             continue
-        cid = via_account(contact)
+        cid = _via_account(contact, assignment)
         if cid is not None:
-            learn(contact_work_domain(contact.email_normalized, contact.email), cid)
-            yield contact, cid
+            votes.add(contact_work_domain(contact.email_normalized, contact.email), cid)
+            yield contact, cid, None
         else:
             held.append(contact)
+    domain_customer = votes.customers()
     for contact in held:
         domain = contact_work_domain(contact.email_normalized, contact.email)
-        found = domain_customer.get(domain or "")
-        yield contact, (found or None)
+        found = domain_customer.get(domain or "") or None
+        yield contact, found, (LINKED_BY_DOMAIN if found else LINKED_NONE)
+
+
+def relink_contacts(
+    changed: Iterable[ContactFacts],
+    held: Iterable[ContactFacts],
+    votes: Iterable[tuple[str | None, str, int]],
+    account_assignment: Mapping[RecordKey, str] | Resolution,
+    *,
+    accounts: Iterable[AccountLike] = (),
+) -> Iterator[tuple[ContactFacts, str | None, str | None]]:
+    """``iter_contact_links`` for the contacts whose link may have changed, from the stored
+    links of the others: what a full pass would give them, without reading every contact.
+
+    - ``changed``: the live contacts whose customer may differ from the stored one (changed
+      since the last linking, or linked to an account whose customer changed), with their
+      stored ``customer_id`` and ``linked_via``;
+    - ``held``: the other live contacts the last linking placed by domain or left alone;
+    - ``votes``: (work domain, stored customer, contacts) over the live contacts the last
+      linking placed through an account, ``changed`` included.
+
+    Why it is the full pass's answer: a contact outside ``changed`` has the same accounts,
+    email and account customers as at the last linking, so its link through an account and
+    its vote for its domain stand; ``changed`` takes back its stored vote (counted in ``votes``
+    the same way) and casts its new one. The held contacts then look their domain up again.
+    """
+    assignment = _assignment_of(account_assignment)
+    tally = _DomainVotes()
+    tally.learn_accounts(accounts, assignment)
+    for domain, voted, n in votes:
+        tally.add(domain, voted, n)
+    again = [c for c in changed if not c.deleted]
+    for contact in again:  # its stored vote, as ``votes`` counted it
+        if contact.linked_via is None and contact.customer_id:
+            tally.add(
+                contact_work_domain(contact.email_normalized, contact.email),
+                contact.customer_id,
+                -1,
+            )
+    waiting: list[ContactFacts] = []
+    for contact in again:
+        cid = _via_account(contact, assignment)
+        if cid is not None:
+            tally.add(contact_work_domain(contact.email_normalized, contact.email), cid)
+            yield contact, cid, None
+        else:
+            waiting.append(contact)
+    domain_customer = tally.customers()
+    for contact in (*waiting, *held):
+        if contact.deleted:
+            continue
+        domain = contact_work_domain(contact.email_normalized, contact.email)
+        found = domain_customer.get(domain or "") or None
+        yield contact, found, (LINKED_BY_DOMAIN if found else LINKED_NONE)
+
+
+def _assignment_of(
+    account_assignment: Mapping[RecordKey, str] | Resolution,
+) -> Mapping[RecordKey, str]:
+    return (
+        account_assignment.account_assignment
+        if isinstance(account_assignment, Resolution)
+        else account_assignment
+    )
+
+
+def _via_account(contact: ContactLike, assignment: Mapping[RecordKey, str]) -> str | None:
+    """The customer of the contact's first account (in its own order) that has one."""
+    return next(
+        (
+            assignment[(contact.source, aid)]
+            for aid in contact.account_source_ids or ()
+            if (contact.source, aid) in assignment
+        ),
+        None,
+    )
+
+
+class _DomainVotes:
+    """Which customer each work domain points at: the customers of the live accounts with that
+    domain and of the contacts placed through an account with an address there. One customer:
+    the domain places contacts without an account; several: it places none (``_AMBIGUOUS``)."""
+
+    def __init__(self) -> None:
+        self._votes: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, domain: str | None, cid: str, n: int = 1) -> None:
+        if domain:
+            self._votes[domain][cid] += n
+
+    def learn_accounts(
+        self, accounts: Iterable[AccountLike], assignment: Mapping[RecordKey, str]
+    ) -> None:
+        for acc in accounts:
+            if acc.deleted:
+                continue
+            cid = assignment.get((acc.source, acc.source_id))
+            domain = account_domain(acc)
+            if cid and domain and not is_free_mail(domain):
+                self.add(domain, cid)
+
+    def customers(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for domain, votes in self._votes.items():
+            cids = [cid for cid, n in votes.items() if n > 0]
+            if cids:
+                out[domain] = cids[0] if len(cids) == 1 else _AMBIGUOUS
+        return out
 
 
 def person_key_for_email(normalized_email: str) -> str:

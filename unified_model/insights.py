@@ -110,7 +110,7 @@ _FACT_UNUSED: dict[type[Any], frozenset[str]] = {
     t.Ticket: _CLOCKS,
     t.Email: _CLOCKS
     | {"subject", "from_address", "to_addresses", "account_source_ids", "contact_source_ids"},
-    t.Contact: _CLOCKS | {"account_source_ids", "company_name", "company_website"},
+    t.Contact: _CLOCKS | {"account_source_ids", "company_name", "company_website", "linked_via"},
     t.Activity: _CLOCKS,
 }
 #: what ``owner_assigned_at`` reads of a customer's accounts (not their hub fields and extras)
@@ -883,6 +883,7 @@ _CONTACT_UNUSED = {
     "account_source_ids",
     "company_name",
     "company_website",
+    "linked_via",  # unify's bookkeeping
 }
 
 

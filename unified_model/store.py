@@ -587,15 +587,23 @@ class HubStore:
         return len(missing)
 
     def bulk_set(
-        self, model: type[SQLModel], rows: Sequence[dict[str, Any]], columns: Sequence[str]
+        self,
+        model: type[SQLModel],
+        rows: Sequence[dict[str, Any]],
+        columns: Sequence[str],
+        *,
+        dated: bool = True,
     ) -> int:
-        """Set ``columns`` on existing rows identified by their primary key (executemany)."""
+        """Set ``columns`` on existing rows identified by their primary key (executemany).
+
+        ``dated``: the rows' ``changed_at`` moves too (the phases after unify look for it);
+        False for the hub's own bookkeeping, which changes nothing they read."""
         if not rows:
             return 0
         table: sa.Table = model.__table__  # type: ignore[attr-defined]
         keys = [c.name for c in table.primary_key.columns]
         values: dict[str, Any] = {c: sa.bindparam(f"v_{c}") for c in columns}
-        if _tracks_changes(table) and "changed_at" not in values:
+        if dated and _tracks_changes(table) and "changed_at" not in values:
             values["changed_at"] = utcnow()  # a re-link or folded history is a change too
         stmt = (
             table.update()

@@ -184,6 +184,10 @@ class Contact(SQLModel, table=True):
     #: hub time this row's content last changed (not the CRM's clock; a re-read of the same
     #: values keeps it): what the incremental phases after extraction look for
     changed_at: dt.datetime | None = _ts(index=True)
+    #: how unify's last contact linking placed it: NULL through one of its accounts (or not
+    #: linked yet), "domain" by its work domain, "none" nowhere. Unify's bookkeeping (never
+    #: read from a CRM): with it a run relinks only the contacts that may have moved
+    linked_via: str | None = None
 
 
 class Deal(SQLModel, table=True):
