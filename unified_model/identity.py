@@ -1368,21 +1368,7 @@ def iter_contact_links(
     assignment = _assignment_of(account_assignment)
     votes = _DomainVotes()
     votes.learn_accounts(accounts, assignment)
-    held: list[_C] = []
-    for contact in contacts:
-        if contact.deleted:
-            continue
-        cid = _via_account(contact, assignment)
-        if cid is not None:
-            votes.add(contact_work_domain(contact.email_normalized, contact.email), cid)
-            yield contact, cid, None
-        else:
-            held.append(contact)
-    domain_customer = votes.customers()
-    for contact in held:
-        domain = contact_work_domain(contact.email_normalized, contact.email)
-        found = domain_customer.get(domain or "") or None
-        yield contact, found, (LINKED_BY_DOMAIN if found else LINKED_NONE)
+    yield from _place(contacts, assignment, votes)
 
 
 def relink_contacts(
@@ -1416,26 +1402,38 @@ def relink_contacts(
     again = [c for c in changed if not c.deleted]
     for contact in again:  # its stored vote, as ``votes`` counted it
         if contact.linked_via is None and contact.customer_id:
-            tally.add(
-                contact_work_domain(contact.email_normalized, contact.email),
-                contact.customer_id,
-                -1,
-            )
-    waiting: list[ContactFacts] = []
-    for contact in again:
-        cid = _via_account(contact, assignment)
-        if cid is not None:
-            tally.add(contact_work_domain(contact.email_normalized, contact.email), cid)
-            yield contact, cid, None
-        else:
-            waiting.append(contact)
-    domain_customer = tally.customers()
-    for contact in (*waiting, *held):
+            tally.add(_work_domain(contact), contact.customer_id, -1)
+    yield from _place(again, assignment, tally, then=held)
+
+
+def _place(
+    contacts: Iterable[_C],
+    assignment: Mapping[RecordKey, str],
+    votes: _DomainVotes,
+    then: Iterable[_C] = (),
+) -> Iterator[tuple[_C, str | None, str | None]]:
+    """The live ``contacts`` through their accounts (each one voting for its work domain),
+    then those without an account, and ``then``, by the domains' votes."""
+    held: list[_C] = []
+    for contact in contacts:
         if contact.deleted:
             continue
-        domain = contact_work_domain(contact.email_normalized, contact.email)
-        found = domain_customer.get(domain or "") or None
+        cid = _via_account(contact, assignment)
+        if cid is not None:
+            votes.add(_work_domain(contact), cid)
+            yield contact, cid, None
+        else:
+            held.append(contact)
+    domain_customer = votes.customers()
+    for contact in (*held, *then):
+        if contact.deleted:
+            continue
+        found = domain_customer.get(_work_domain(contact) or "") or None
         yield contact, found, (LINKED_BY_DOMAIN if found else LINKED_NONE)
+
+
+def _work_domain(contact: ContactLike) -> str | None:
+    return contact_work_domain(contact.email_normalized, contact.email)
 
 
 def _assignment_of(
