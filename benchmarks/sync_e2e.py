@@ -514,6 +514,14 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
                 )
             )
             _progress(profile, phases[-1])
+
+        def run_quiet(name: str) -> None:
+            """A sync one gap after the last, with no change made in the CRMs meanwhile."""
+            state.advance_clock(args.gap)
+            since = fmt_ts(state.now())
+            phases.append(run_phase(home / "hub", info_path, state, name, since, args, sandbox.pid))
+            _progress(profile, phases[-1])
+
         for round_ in range(1, 0 if args.first_writeback else args.rounds + 1):
             tag = "" if round_ == 1 else f"-{round_}"
             # The mutation happens one gap before the next run, as api_calls.py does: HubSpot's
@@ -532,33 +540,9 @@ def bench_profile(profile: str, args: Any) -> dict[str, Any]:
             # writeback, and HubSpot deletions the archived check finds only then; ``settled``
             # is the one after it, with truly nothing new (the nothing-changed target)
             for name in ("idle", "settled"):
-                state.advance_clock(args.gap)
-                phases.append(
-                    run_phase(
-                        home / "hub",
-                        info_path,
-                        state,
-                        f"{name}{tag}",
-                        fmt_ts(state.now()),
-                        args,
-                        sandbox.pid,
-                    )
-                )
-                _progress(profile, phases[-1])
+                run_quiet(f"{name}{tag}")
         for n in range(1, args.settled + 1):  # nothing changed since the last sync, again
-            state.advance_clock(args.gap)
-            phases.append(
-                run_phase(
-                    home / "hub",
-                    info_path,
-                    state,
-                    f"nothing-{n}",
-                    fmt_ts(state.now()),
-                    args,
-                    sandbox.pid,
-                )
-            )
-            _progress(profile, phases[-1])
+            run_quiet(f"nothing-{n}")
         state.close()
         return {
             "profile": profile,
