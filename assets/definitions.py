@@ -182,6 +182,14 @@ def scheduled_executor() -> dg.ExecutorDefinition:
     return dg.multiprocess_executor.configured(
         {
             "max_concurrent": settings.max_concurrent_steps(),
+            # each CRM's steps held in the run, not only by its pool (see ``crm_steps``)
+            "tag_concurrency_limits": [
+                {
+                    "key": "crm",
+                    "value": {"applyLimitPerUniqueValue": True},
+                    "limit": settings.crm_steps(),
+                }
+            ],
             "start_method": {"forkserver": {"preload_modules": list(FORKSERVER_PRELOAD)}},
         }
     )

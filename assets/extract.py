@@ -101,6 +101,8 @@ def _make_extract_asset(crm: Crm, kind: str) -> dg.AssetsDefinition:
         owners=list(load_operations().owners.extract),
         pool=crm,
         tags={"crm": crm, "stage": "extract"},
+        # the step's tag too: the executor holds a CRM's steps by it (``settings.crm_steps``)
+        op_tags={"crm": crm},
         required_resource_keys={resource_key, "hub_store", "hub_config"},
         description=(
             f"{CRM_NAMES[crm]} {OBJECT_NAMES[crm][kind]}, read incrementally (only what changed "

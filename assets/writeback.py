@@ -55,6 +55,8 @@ def _make_writeback_asset(crm: str) -> dg.AssetsDefinition:
         owners=list(load_operations().owners.writeback),
         pool=crm,
         tags={"crm": crm, "stage": "writeback"},
+        # the step's tag too: the executor holds a CRM's steps by it (``settings.crm_steps``)
+        op_tags={"crm": crm},
         required_resource_keys={resource_key, "hub_store", "hub_config"},
         description=(
             f"Handover status, health score and KPIs written onto {CRM_NAMES[crm]} "

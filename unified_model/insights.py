@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from unified_model import incremental as changes
 from unified_model import tables as t
+from unified_model.gc_pause import gc_paused
 from unified_model.handover import (
     STATUSES,
     CustomerFacts,
@@ -275,6 +276,7 @@ def handover_values(decision: HandoverDecision, rules: HubRules) -> dict[str, An
     }
 
 
+@gc_paused()
 def compute_customer_insights(
     store: HubStore,
     rules: HubRules,
@@ -454,6 +456,7 @@ def _worker_init(url: str, job: _ChunkJob) -> None:
     _WORKER = (store, _Owners.load(store), job)
 
 
+@gc_paused()
 def _worker_chunk(chunk_ids: list[str]) -> tuple[int, int]:
     assert _WORKER is not None, "a worker process starts with _worker_init"
     store, owners, job = _WORKER
@@ -650,6 +653,7 @@ class CompanyReport:
         }
 
 
+@gc_paused()
 def refresh_company_kpis(
     store: HubStore, rules: HubRules, *, now: dt.datetime, months: int = 12
 ) -> tuple[CompanyReport, bool]:
@@ -768,6 +772,7 @@ def _customer_owners_digest(store: HubStore) -> str:
     return h.hexdigest()
 
 
+@gc_paused()
 def compute_company_kpis(
     store: HubStore,
     rules: HubRules,

@@ -266,6 +266,24 @@ def max_concurrent_steps() -> int:
     return _positive_int("CRMHUB_MAX_CONCURRENT_STEPS", DEFAULT_MAX_CONCURRENT_STEPS, "e.g. 4")
 
 
+#: default of ``CRMHUB_CRM_STEPS``: the ``concurrency.pools.default_limit`` of ``dagster.yaml``
+DEFAULT_CRM_STEPS = 2
+
+
+def crm_steps() -> int:
+    """How many steps of one CRM a run's executor starts at once (``CRMHUB_CRM_STEPS``).
+
+    Why a run-level limit beside the instance's CRM pools: a step held back by a pool is
+    re-checked on Dagster's back-off (1 s, growing to 15 s), so on ``large`` each HubSpot step
+    that waited for the pool started 6 to 14 s after a slot freed (about 50 s of a first
+    sync's critical path). The executor's own tag limit holds the same steps and starts the
+    next one the moment one ends; the pool then always has a slot for the run (one run per hub
+    at a time) and still caps what several runs on one instance do together. Keep the two
+    equal: a pool below this setting brings the back-off back, one above it is not used.
+    """
+    return _positive_int("CRMHUB_CRM_STEPS", DEFAULT_CRM_STEPS, "e.g. 2 (the CRM pool's limit)")
+
+
 def hub_workers() -> int:
     """How many processes a full handover evaluation uses (``CRMHUB_HUB_WORKERS``).
 

@@ -32,6 +32,7 @@ from sqlmodel import select
 from unified_model import incremental as changes
 from unified_model import tables as t
 from unified_model.domains import contact_work_domain, host_work_domain
+from unified_model.gc_pause import gc_paused
 from unified_model.identity import (
     AccountFacts,
     ContactFacts,
@@ -263,15 +264,16 @@ def unify(
             )
             return stats
     same = mark is not None and mark.fingerprint == fp
-    stats = _unify(
-        store,
-        now,
-        match_config,
-        policy,
-        mark.at if same and mark is not None else None,
-        # not incremental: resolve again even when the inputs are the same
-        previous=mark.extra if same and incremental and mark is not None else None,
-    )
+    with gc_paused():  # 145,000 accounts and their features held for the run (``gc_pause``)
+        stats = _unify(
+            store,
+            now,
+            match_config,
+            policy,
+            mark.at if same and mark is not None else None,
+            # not incremental: resolve again even when the inputs are the same
+            previous=mark.extra if same and incremental and mark is not None else None,
+        )
     changes.save(
         store,
         _PHASE,

@@ -1,7 +1,8 @@
 """The scheduled jobs' executor: on a fresh hub database, a sandbox sync (tiny profile) on Dagster's
 multiprocess executor succeeds with every step in its own process, the per-CRM pools (limit 2
 in dagster.yaml) never let more steps of one CRM run at the same time, the executor never runs more
-than ``CRMHUB_MAX_CONCURRENT_STEPS``, and the two CRMs' steps overlap."""
+than ``CRMHUB_MAX_CONCURRENT_STEPS``, and the two CRMs' steps overlap. The executor holds a CRM's
+extra steps itself (``CRMHUB_CRM_STEPS``), so no step waits on a pool's back-off."""
 
 from __future__ import annotations
 
@@ -52,10 +53,13 @@ def test_multiprocess_sync_keeps_each_crm_pool_to_its_limit(
 
     spans: dict[str, list[float]] = {}
     pids: set[int] = set()
+    blocked: list[str] = []
     for record in records:
         event = record.event_log_entry.dagster_event
         if event is None or event.step_key is None:
             continue
+        if "blocked by limit for pool" in (event.message or ""):
+            blocked.append(event.step_key)
         if event.event_type_value == "STEP_START":
             spans[event.step_key] = [record.event_log_entry.timestamp]
             pids.add(event.pid or 0)
@@ -76,5 +80,8 @@ def test_multiprocess_sync_keeps_each_crm_pool_to_its_limit(
     for crm in ("salesforce", "hubspot"):
         assert 1 <= most_at_once(crm_spans(crm)) <= limit["default_limit"], crm
     assert most_at_once(list(spans.values())) <= settings.max_concurrent_steps()
+    # HubSpot has more steps than its pool: the executor held them, none polled the pool
+    assert sum(key.startswith("hubspot__") for key in spans) > limit["default_limit"]
+    assert blocked == []
     # the two CRMs' reads ran side by side at least once
     assert any(a < d and c < b for a, b in crm_spans("salesforce") for c, d in crm_spans("hubspot"))
