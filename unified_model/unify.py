@@ -22,7 +22,6 @@ import json
 import time
 from collections import Counter, defaultdict, namedtuple
 from collections.abc import Collection, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -347,14 +346,6 @@ def _unify(
         noted_before = set(conn.execute(sa.select(dirty.c.customer_id)).scalars())
     # the stored per-contact links are the last linking's (see ``CONTACT_LINKS``)
     links_kept = since is not None and (previous or {}).get("contact_links") == CONTACT_LINKS
-    # The relinking's vote count reads the stored links, which nothing before the linking
-    # writes: counted in a thread from the start, so SQLite's GROUP BY (about 2 s on ``large``,
-    # the driver runs it without the GIL) overlaps loading and resolving on the other core.
-    votes: Future[list[tuple[str | None, str, int]]] | None = None
-    if links_kept:
-        background = ThreadPoolExecutor(1, thread_name_prefix="unify-votes")
-        votes = background.submit(_stored_votes, store)
-        background.shutdown(wait=False)  # its thread ends with this one task
     if since is None:
         # no memory of what changed: the phases after this one recompute everything
         changes.forget(store, *changes.DOWNSTREAM)
@@ -478,7 +469,6 @@ def _unify(
                 assignment,
                 accounts,
                 since=since if links_kept else None,
-                votes=votes,
                 moved=moved,
             )
         stats.contact_links = True
@@ -762,7 +752,6 @@ def _link_contacts(
     *,
     since: dt.datetime | None = None,
     moved: Collection[RecordKey] = (),
-    votes: Future[list[tuple[str | None, str, int]]] | None = None,
 ) -> tuple[int, int | None]:
     """Set each live contact's customer (see ``identity.iter_contact_links``), changed only.
 
@@ -771,16 +760,14 @@ def _link_contacts(
     Returns (contacts whose customer changed, contacts relinked or None for all).
 
     Why: linking read all 780,000 contacts of ``large`` in every run that changed an account or
-    a contact (5.5 s of a 1 % run's unify), to move a few hundred. ``votes``: the stored
-    links' votes, counted beforehand (``_stored_votes``); counted here when not given.
+    a contact (5.5 s of a 1 % run's unify), to move a few hundred.
     """
     relinked: int | None = None
     links: Iterable[tuple[ContactFacts, str | None, str | None]]
     if since is not None and len(moved) <= max(RELINK_SHARE * len(accounts), RELINK_MIN):
-        changed, held = _relink_inputs(store, contacts, since, moved)
+        changed, held, votes = _relink_inputs(store, contacts, since, moved)
         relinked = len(changed)
-        counted = votes.result() if votes is not None else _stored_votes(store)
-        links = relink_contacts(changed, held, counted, assignment, accounts=accounts)
+        links = relink_contacts(changed, held, votes, assignment, accounts=accounts)
     else:
         links = iter_contact_links(contacts, assignment, accounts=accounts)
     moved_rows: list[dict[str, Any]] = []
@@ -810,10 +797,10 @@ def _link_contacts(
 
 def _relink_inputs(
     store: HubStore, contacts: _ContactStream, since: dt.datetime, moved: Collection[RecordKey]
-) -> tuple[list[ContactFacts], list[ContactFacts]]:
-    """What ``identity.relink_contacts`` reads besides the votes (``_stored_votes``): the live
-    contacts changed since ``since`` or linked to a ``moved`` account, and the other contacts
-    the last linking placed by domain or left alone."""
+) -> tuple[list[ContactFacts], list[ContactFacts], list[tuple[str | None, str, int]]]:
+    """What ``identity.relink_contacts`` reads: the live contacts changed since ``since`` or
+    linked to a ``moved`` account; the other contacts the last linking placed by domain or
+    left alone; and the votes of those it placed through an account, counted in SQL."""
     con = t.table_of(t.Contact)
     live = con.c.deleted.is_(False)
     changed: dict[RecordKey, ContactFacts] = {
@@ -829,7 +816,7 @@ def _relink_inputs(
         )
         if (c.source, c.source_id) not in changed
     ]
-    return list(changed.values()), held
+    return list(changed.values()), held, _stored_votes(store)
 
 
 #: the part of a stored normalised address after its last ``@`` (``str.rpartition``), per dialect
