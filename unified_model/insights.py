@@ -9,6 +9,7 @@ company-wide and per-owner KPI tables shown in Dagster and ``crmhub kpis``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -126,6 +127,13 @@ _FACT_ACCOUNT_COLUMNS = (
 )
 
 
+@functools.cache
+def _fact_row_type(model: type[Any]) -> Any:
+    """The named tuple ``gather_facts`` reads a table's rows into (its columns but the unused)."""
+    tbl = t.table_of(model)
+    return _row_type(model, [c for c in tbl.columns if c.name not in _FACT_UNUSED[model]])
+
+
 def gather_facts(
     session: Any,
     customers: list[t.Customer],
@@ -146,11 +154,16 @@ def gather_facts(
         # (on ``large`` a 1 % change re-evaluates a fifth of the customers: ~600,000 rows).
         tbl = t.table_of(model)
         columns = [c for c in tbl.columns if c.name not in _FACT_UNUSED[model]]
-        # fetched in one go (a chunk's rows): iterating the result row by row costs a cursor
-        # ``fetchone`` each, a fifth of reading the facts
-        rows = session.execute(
-            sa.select(*columns).where(tbl.c.customer_id.in_(ids), tbl.c.deleted.is_(False))
-        ).all()
+        stmt = sa.select(*columns).where(tbl.c.customer_id.in_(ids), tbl.c.deleted.is_(False))
+        conn = session.connection()
+        rows: list[Any]
+        if conn.dialect.name == "sqlite":
+            # the driver's rows as named tuples, without SQLAlchemy's row machinery (as the
+            # company KPIs read theirs, ``_driver_rows``): 19,100 customers' 600,000 rows in
+            # a 1 % run of ``large``
+            rows = list(_driver_rows(conn, stmt, columns, _fact_row_type(model)._make))
+        else:  # fetched in one go: row by row costs a cursor ``fetchone`` each
+            rows = session.execute(stmt).all()
         return {cid: LiveRows.of(group) for cid, group in _by_customer(rows).items()}
 
     deals, tickets = load(t.Deal), load(t.Ticket)
