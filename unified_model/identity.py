@@ -993,15 +993,23 @@ class _Resolver:
         if not cfg.fuzzy_within_crm:
             for i in range(len(self.keys)):
                 crms[cl.find(i)].add(self.sources[i])
-        for (a, b), score in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0])):
+        # An explicit id already says where a record belongs in the other CRM: a name match to
+        # another record there is never taken, whatever comes before it. Set aside before the
+        # sort (160,000 of the 270,000 candidates on ``large``: their sorting and look-ups were
+        # a tenth of the resolution); the merges and reviews are the same.
+        anchored, sources = self.anchored_node, self.sources
+        ranked = []
+        for (a, b), score in candidates.items():
+            if sources[a] != sources[b] and (anchored[a] or anchored[b]):
+                if cl.find(a) != cl.find(b):
+                    self.stats["skipped_explicit_override"] += 1
+                continue
+            ranked.append((-score, a, b))
+        ranked.sort()
+        for negative, a, b in ranked:
+            score = -negative
             ra, rb = cl.find(a), cl.find(b)
             if ra == rb:
-                continue
-            if self.sources[a] != self.sources[b] and (
-                self.anchored_node[a] or self.anchored_node[b]
-            ):
-                # An explicit id already says where this record belongs in the other CRM.
-                self.stats["skipped_explicit_override"] += 1
                 continue
             # Facts against the match: a place that differs, websites of different brands, or
             # a CRM that would hold the customer twice. An unknown country is missing evidence.
