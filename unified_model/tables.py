@@ -160,6 +160,16 @@ class SourceAccount(SQLModel, table=True):
     owner_assigned_at: dt.datetime | None = _ts()
 
 
+#: the part of a stored normalised address after its last ``@`` (``str.rpartition``), per
+#: dialect: what unify's vote count groups contacts by (``unify._stored_votes``), and what the
+#: partial index ``ix_contact_votes`` (migration 0009, the same text) holds
+EMAIL_HOST = {
+    "sqlite": "substr(email_normalized, "
+    "length(rtrim(email_normalized, replace(email_normalized, '@', ''))) + 1)",
+    "postgresql": "(substring(email_normalized from '[^@]*$'))",
+}
+
+
 class Contact(SQLModel, table=True):
     __tablename__ = "contact"
     source: str = Field(primary_key=True)
