@@ -601,24 +601,28 @@ def _plan_page(
     hand = t.table_of(t.HandoverState)
     met = t.table_of(t.CustomerMetrics)
     led = t.table_of(t.WritebackLedger)
-    # plain rows, not ORM objects: only the columns the fields name
+    # plain rows, not ORM objects: only the columns the fields name; each result fetched in
+    # one go (``all``): iterating a result costs a cursor ``fetchone`` per row, and the ledger
+    # holds a row per field (200,000 for a 1 % run's 7,000 accounts on ``large``)
     attrs = sorted(
         {src.split(":", 1)[1] for _, src in HUB_FIELDS.values() if src.startswith("handover:")}
     )
-    customers = set(session.execute(sa.select(cust.c.id).where(cust.c.id.in_(wanted))).scalars())
+    customers = set(
+        session.execute(sa.select(cust.c.id).where(cust.c.id.in_(wanted))).scalars().all()
+    )
     handovers = {
         row.customer_id: row
         for row in session.execute(
             sa.select(hand.c.customer_id, *(hand.c[a] for a in attrs)).where(
                 hand.c.customer_id.in_(wanted)
             )
-        )
+        ).all()
     }
     metrics: dict[str, dict[str, Any]] = {
         cid: values or {}
         for cid, values in session.execute(
             sa.select(met.c.customer_id, met.c["values"]).where(met.c.customer_id.in_(wanted))
-        )
+        ).all()
     }
     ledger: dict[tuple[str, str], str | None] = {
         (sid, key): value
@@ -626,7 +630,7 @@ def _plan_page(
             sa.select(led.c.source_id, led.c.field_key, led.c.value).where(
                 led.c.source == source, led.c.source_id.in_([r.source_id for r in rows])
             )
-        )
+        ).all()
     }
     written = {sid for sid, _ in ledger}
     stamp = render(now, "datetime")
