@@ -36,9 +36,14 @@ def test_vote_count_reads_the_partial_index(store: HubStore) -> None:
     with store.engine.connect() as conn:
         counted = {(h, cid): n for h, cid, n in conn.execute(query)}
         if store.dialect == "sqlite":
-            compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+            # as executed: with its bound parameter (SQLite plans partial indexes with the
+            # values bound)
+            compiled = query.compile(conn)
             plan = " ".join(
-                str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+                str(r[-1])
+                for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params.values())
+                )
             )
             assert "ix_contact_votes" in plan and "TEMP B-TREE" not in plan, plan
         else:
