@@ -168,6 +168,18 @@ EMAIL_HOST = {
     "length(rtrim(email_normalized, replace(email_normalized, '@', ''))) + 1)",
     "postgresql": "(substring(email_normalized from '[^@]*$'))",
 }
+#: the partial index of unify's voters (migration 0009 creates the same; unify drops it for a
+#: first linking of every contact and builds it again afterwards)
+VOTES_INDEX = "ix_contact_votes"
+VOTES_INDEX_DDL = {
+    dialect: f"CREATE INDEX IF NOT EXISTS {VOTES_INDEX} ON contact ({host}, customer_id) "
+    f"WHERE deleted IS {false} AND linked_via IS NULL AND customer_id IS NOT NULL "
+    "AND email_normalized IS NOT NULL AND email_normalized != ''"
+    for dialect, host, false in (
+        ("sqlite", EMAIL_HOST["sqlite"], "0"),
+        ("postgresql", EMAIL_HOST["postgresql"], "false"),
+    )
+}
 
 
 class Contact(SQLModel, table=True):

@@ -58,6 +58,10 @@ CONTACT_LINKS = 1
 #: echo of a first writeback re-reads every account)
 RELINK_SHARE = 0.2
 RELINK_MIN = 1000
+#: a full linking that places at least this many contacts still without a customer (a first
+#: sync's: every one) drops the voters' index and builds it again afterwards: kept up row by
+#: row it made a first linking of ``large``'s 780,000 contacts take 25 s instead of 15
+REINDEX_FROM = 50_000
 #: golden-record columns that say when, not what: a change there alone is not a change
 _BOOKKEEPING = {"created_at", "updated_at"}
 
@@ -770,6 +774,39 @@ def _link_contacts(
         links = relink_contacts(changed, held, votes, assignment, accounts=accounts)
     else:
         links = iter_contact_links(contacts, assignment, accounts=accounts)
+        if _unplaced(store) >= REINDEX_FROM:
+            _votes_index(store, build=False)
+    try:
+        return _store_contact_links(store, links), relinked
+    finally:  # also builds it when a run was cut short while it was dropped
+        _votes_index(store, build=True)
+
+
+def _unplaced(store: HubStore) -> int:
+    """Live contacts without a customer (through the ``customer_id`` index)."""
+    con = t.table_of(t.Contact)
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(con)
+                .where(con.c.customer_id.is_(None), con.c.deleted.is_(False))
+            ).scalar()
+            or 0
+        )
+
+
+def _votes_index(store: HubStore, *, build: bool) -> None:
+    """Drop the voters' partial index, or build it when it is missing (``tables.VOTES_INDEX``)."""
+    ddl = t.VOTES_INDEX_DDL[store.dialect] if build else f"DROP INDEX IF EXISTS {t.VOTES_INDEX}"
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(ddl)
+
+
+def _store_contact_links(
+    store: HubStore, links: Iterable[tuple[ContactFacts, str | None, str | None]]
+) -> int:
+    """Store each contact's new customer and how it was placed; returns contacts moved."""
     moved_rows: list[dict[str, Any]] = []
     marks: list[dict[str, Any]] = []
     left: set[str] = set()  # customers a contact leaves: their figures change too
@@ -792,7 +829,7 @@ def _link_contacts(
     store.bulk_set(t.Contact, marks, ["linked_via"], dated=False)
     with store.engine.begin() as conn:
         store.mark_dirty(conn, left)
-    return written, relinked
+    return written
 
 
 def _relink_inputs(
