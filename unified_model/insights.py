@@ -15,7 +15,7 @@ import json
 import multiprocessing as mp
 import sys
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -759,23 +759,9 @@ def _hashed_leads(store: HubStore, start: dt.datetime, h: Any) -> list[Any]:
     kept = _columns(con, _CONTACT_UNUSED | _HUB_TIMES | _UNORDERED)
     make = _row_type(t.Contact, kept)._make
     with store.engine.connect() as conn:
-        dialect = conn.dialect
-        env: dict[str, Any] = {"make": make, "intern": sys.intern}
-        values = []
-        for column in kept:  # the stored value at its place in the digest's row, processed
-            i = names.index(column.name)
-            if isinstance(column.type, _Interned):
-                values.append(f"r[{i}] and intern(r[{i}])")
-                continue
-            proc = column.type._cached_result_processor(dialect, None)
-            if proc is None:
-                values.append(f"r[{i}]")
-            else:
-                env[f"p{i}"] = proc
-                values.append(f"p{i}(r[{i}])")
-        source = f"def convert(part):\n    return [make(({', '.join(values)},)) for r in part]\n"
-        exec(compile(source, "<lead rows>", "exec"), env)
-        convert = env["convert"]
+        # each kept column's stored value at its place in the digest's row, processed
+        placed = [(names.index(c.name), c) for c in kept]
+        convert = _row_converter(conn.dialect, placed, make)
         rows: list[Any] = []
         result = conn.execute(query)
         cursor = result.cursor
@@ -1022,6 +1008,29 @@ def _stream_rows(
             yield from map(make, part)
 
 
+def _row_converter(
+    dialect: sa.Dialect, placed: Sequence[tuple[int, Any]], make: Callable[..., Any]
+) -> Callable[[Sequence[Any]], list[Any]]:
+    """One generated function turning a part of driver rows into rows made by ``make``: for
+    each (position in the driver's row, column) the column's own result processor applied to
+    that value (an ``_Interned`` column's inline: None stays None)."""
+    env: dict[str, Any] = {"make": make, "intern": sys.intern}
+    values = []
+    for i, column in placed:
+        if isinstance(column.type, _Interned):
+            values.append(f"r[{i}] and intern(r[{i}])")
+            continue
+        proc = column.type._cached_result_processor(dialect, None)
+        if proc is None:
+            values.append(f"r[{i}]")
+        else:
+            env[f"p{i}"] = proc
+            values.append(f"p{i}(r[{i}])")
+    source = f"def convert(part):\n    return [make(({', '.join(values)},)) for r in part]\n"
+    exec(compile(source, f"<{make.__qualname__} rows>", "exec"), env)
+    return env["convert"]  # type: ignore[no-any-return]
+
+
 def _driver_rows(
     conn: sa.Connection, stmt: sa.Select[Any], columns: list[Any], make: Callable[..., Any]
 ) -> Iterator[Any]:
@@ -1035,22 +1044,7 @@ def _driver_rows(
     the cursor hold as little as ``stream_results`` does elsewhere. PostgreSQL keeps the
     server-side cursor path above.
     """
-    dialect = conn.dialect
-    env: dict[str, Any] = {"make": make, "intern": sys.intern}
-    values = []
-    for i, column in enumerate(columns):
-        if isinstance(column.type, _Interned):  # the processor, inline: None stays None
-            values.append(f"r[{i}] and intern(r[{i}])")
-            continue
-        proc = column.type._cached_result_processor(dialect, None)
-        if proc is None:
-            values.append(f"r[{i}]")
-        else:
-            env[f"p{i}"] = proc
-            values.append(f"p{i}(r[{i}])")
-    source = f"def convert(part):\n    return [make(({', '.join(values)},)) for r in part]\n"
-    exec(compile(source, f"<{make.__qualname__} rows>", "exec"), env)
-    convert = env["convert"]
+    convert = _row_converter(conn.dialect, list(enumerate(columns)), make)
     result = conn.execute(stmt)
     try:
         cursor = result.cursor
