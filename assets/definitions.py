@@ -147,12 +147,35 @@ EXECUTOR_ENV = "CRMHUB_EXECUTOR"
 FORKSERVER_PRELOAD = forkserver.FORKSERVER_PRELOAD
 
 
+def executor_kind() -> str:
+    """The scheduled jobs' executor named by ``CRMHUB_EXECUTOR`` (default multiprocess)."""
+    kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
+    if kind not in ("multiprocess", "celery", "k8s"):
+        raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
+    return kind
+
+
+def check_settings() -> None:
+    """Read every ``CRMHUB_*`` setting the code location reads as it loads, building nothing.
+
+    Why: ``crmhub sync`` starts (and on a first run seeds) the sandbox before it loads the
+    code location, whose resources point at the sandbox; a mistyped number or executor name
+    then ended the run with its one line only after the sandbox had started. Read here first,
+    the same line comes before anything starts. Raises ``settings.SettingsError``.
+    """
+    build_resources()  # the number settings' form (``_env_int``)
+    executor_kind()
+    settings.max_concurrent_steps()
+    settings.crm_steps()
+    settings.hub_workers()
+
+
 def scheduled_executor() -> dg.ExecutorDefinition:
     """The executor of the scheduled jobs (``crmhub sync`` and tests run in-process anyway).
 
     Dagster's own executors only: the hub has no scheduler, queue or executor of its own.
     """
-    kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
+    kind = executor_kind()
     if kind == "celery":
         from dagster_celery import celery_executor
 
@@ -173,8 +196,6 @@ def scheduled_executor() -> dg.ExecutorDefinition:
                 f"{EXECUTOR_ENV}=k8s needs dagster-k8s in the image: uv add dagster-k8s"
             ) from None
         return k8s_job_executor
-    if kind != "multiprocess":
-        raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
     # forkserver with the code location preloaded: a step process starts from a warm fork
     # instead of re-importing Dagster and the hub (10-15 s per step on a busy machine); in a
     # ``dagster api execute_run`` worker the server starts now (``assets.forkserver``)

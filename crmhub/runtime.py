@@ -213,15 +213,17 @@ def execute_multiprocess(
 
 
 def _check_config_files() -> None:
-    """Load ``rules.yaml`` and ``mapping.yaml`` before anything starts.
+    """Load ``rules.yaml``, ``mapping.yaml`` and the ``CRMHUB_*`` settings before anything starts.
 
     Why: a typo in a rules or mapping key would otherwise surface as a failed Dagster step in
     the middle of the run, after API calls were spent. Raised errors are the hub's own
     configuration errors, which ``main`` prints as one line naming the key (exit code 2).
     """
+    from assets.definitions import check_settings
     from unified_model.rules import load_rules
     from unified_model.writeback import load_writeback_config
 
+    check_settings()  # the environment's settings, before the sandbox starts
     folder = settings.config_dir()
     rules = folder / "rules.yaml"
     load_rules(rules if rules.exists() else None)

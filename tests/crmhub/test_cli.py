@@ -465,6 +465,7 @@ def test_hub_field_outside_the_allow_list_stops_sync_before_any_crm_call(
     ("variable", "value", "expected"),
     [
         ("CRMHUB_MAX_CONCURRENT_STEPS", "four", "positive whole number"),
+        ("CRMHUB_CRM_STEPS", "two", "positive whole number"),
         ("CRMHUB_EXECUTOR", "threads", "use multiprocess, celery or k8s"),
         ("CRMHUB_HS_BURST_LIMIT", "abc", "not a whole number"),
         ("CRMHUB_HS_BURST_LIMIT", "0", "not a whole number of 1 or more"),
@@ -486,6 +487,7 @@ def test_bad_setting_exits_2_with_one_line_naming_the_variable(
     assert refused.code == 2, refused.text
     named = variable if variable == "CRMHUB_EXECUTOR" else f"{variable}={value!r}"
     _one_line_error(refused, named, expected)
+    assert refused.out == ""  # refused before the sandbox started (its header line)
     assert home.requests_since(head) == []
 
 
