@@ -97,3 +97,90 @@ def test_run_worker_is_told_apart_by_its_command() -> None:
     assert not is_run_worker(["/venv/bin/dagster", "api", "grpc"])
     assert not is_run_worker(["/venv/bin/dagster-daemon", "run"])
     assert not is_run_worker(["-c"])
+
+
+def _schema_checks(db: str) -> dict[str, object]:
+    """The schema checks a step makes as it opens the instance and the hub database, and the
+    revision scripts they had to execute (in a forked step process, or in this one as Alembic
+    loads them by itself)."""
+    import sqlalchemy as sa
+    from alembic.util import pyfiles
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
+
+    from unified_model.database import _known_revisions
+
+    executed: list[str] = []
+    # the loader that really executes a file: behind the fork server's cache, or Alembic's own
+    scripts = sys.modules.get("assets.alembic_scripts")
+    owner, name = (scripts, "_ORIGINAL") if scripts is not None else (pyfiles, "load_module_py")
+    original = getattr(owner, name)
+
+    def counting(module_id: str, path: str) -> object:
+        executed.append(str(path))
+        return original(module_id, path)
+
+    setattr(owner, name, counting)
+    try:
+        engine = sa.create_engine(f"sqlite:///{db}")
+        with engine.connect() as conn:
+            config = get_alembic_config(sqlite_run_storage.__file__)
+            revisions = check_alembic_revision(config, conn)
+        engine.dispose()
+        _known, heads = _known_revisions()
+    finally:
+        setattr(owner, name, original)
+    return {"head": revisions[1], "hub_heads": sorted(heads), "executed": executed}
+
+
+@pytest.mark.usefixtures("fresh_forkserver")
+def test_step_processes_check_schemas_without_executing_revision_scripts(tmp_path: Path) -> None:
+    """Each step checked four Dagster storages' schema revisions, executing every one of
+    Dagster's 89 revision scripts each time; forked from the server, it executes none."""
+    from crmhub.runtime import _fresh_forkserver
+
+    _fresh_forkserver(None)
+    with mp.get_context("forkserver").Pool(1) as pool:
+        seen = pool.apply(_schema_checks, (str(tmp_path / "runs.db"),))
+    # the same answers as Alembic's own loading gives in this process (no cache here)
+    assert "assets.alembic_scripts" not in sys.modules
+    plain = _schema_checks(str(tmp_path / "runs.db"))
+    assert len(plain["executed"]) > 80  # type: ignore[arg-type]
+    assert seen == {**plain, "executed": []}
+
+
+def _kept_and_reread(folder: str) -> dict[str, object]:
+    """In a forked step process: which loads the cache keeps, and that migrations still run."""
+    import sqlalchemy as sa
+    from alembic.util import pyfiles
+
+    import assets.alembic_scripts as scripts
+    from unified_model.migrations import upgrade
+
+    tmp = Path(folder)
+    versions = tmp / "versions"
+    versions.mkdir()
+    script = versions / "0001_x.py"
+    script.write_text("revision = 'a'\n")
+    first = pyfiles.load_python_file(versions, script.name)
+    kept = pyfiles.load_python_file(versions, script.name) is first
+    script.write_text("revision = 'b'  # edited\n")
+    os.utime(script, ns=(script.stat().st_atime_ns, script.stat().st_mtime_ns + 10**9))
+    edited = pyfiles.load_python_file(versions, script.name).revision
+    tables = []
+    for name in ("one.db", "two.db"):  # env.py migrates as it executes: both are migrated
+        engine = sa.create_engine(f"sqlite:///{tmp / name}")
+        upgrade(engine)
+        tables.append("customer" in sa.inspect(engine).get_table_names())
+        engine.dispose()
+    return {"installed": scripts.installed(), "kept": kept, "edited": edited, "migrated": tables}
+
+
+@pytest.mark.usefixtures("fresh_forkserver")
+def test_only_revision_scripts_are_kept_and_a_changed_one_is_read_again(tmp_path: Path) -> None:
+    from crmhub.runtime import _fresh_forkserver
+
+    _fresh_forkserver(None)
+    with mp.get_context("forkserver").Pool(1) as pool:
+        seen = pool.apply(_kept_and_reread, (str(tmp_path),))
+    assert seen == {"installed": True, "kept": True, "edited": "b", "migrated": [True, True]}
