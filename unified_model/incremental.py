@@ -197,15 +197,7 @@ def changed_customers(store: Any, since: dt.datetime) -> set[str]:
     """Customers whose inputs changed since ``since``: rows, golden record, or rows lost."""
     out: set[str] = set()
     with store.engine.connect() as conn:
-        for model in CUSTOMER_ROWS:
-            tbl = t.table_of(model)
-            out.update(
-                conn.execute(
-                    sa.select(tbl.c.customer_id)
-                    .where(tbl.c.changed_at > since, tbl.c.customer_id.is_not(None))
-                    .distinct()
-                ).scalars()
-            )
+        out.update(customers_of_changed_rows(conn, since))
         cust = t.table_of(t.Customer)
         out.update(conn.execute(sa.select(cust.c.id).where(cust.c.updated_at > since)).scalars())
         dirty = t.table_of(t.DirtyCustomer)
@@ -224,9 +216,23 @@ def customers_of_changed_rows(conn: Any, since: dt.datetime) -> Iterable[str]:
     """The customers that rows changed since ``since`` belong to *now* (before unify re-links
     them): when a deal or contact moves to another customer, the one it leaves changes too."""
     for model in CUSTOMER_ROWS:
-        tbl = t.table_of(model)
-        yield from conn.execute(
-            sa.select(tbl.c.customer_id)
-            .where(tbl.c.changed_at > since, tbl.c.customer_id.is_not(None))
-            .distinct()
+        yield from customers_changed_in(conn, t.table_of(model), since)
+
+
+def customers_changed_in(conn: Any, tbl: sa.Table, since: dt.datetime) -> set[str]:
+    """The customers of ``tbl``'s rows changed since ``since``, each once.
+
+    Why no ``DISTINCT`` in SQL: asked for distinct customers, SQLite walks the ``customer_id``
+    index (it returns them in order, without a temporary B-tree) and tests every row's
+    ``changed_at``: a scan of the whole table instead of a range of the ``changed_at`` index.
+    On ``large`` the unify and handover steps of a 1 % run spent 0.9 s per scan of the 1.1
+    million activities (2 s a step over the six tables); read from the range and made
+    distinct here, 0.01 s. PostgreSQL takes the range either way.
+    """
+    return set(
+        conn.execute(
+            sa.select(tbl.c.customer_id).where(
+                tbl.c.changed_at > since, tbl.c.customer_id.is_not(None)
+            )
         ).scalars()
+    )

@@ -214,10 +214,12 @@ class Contact(SQLModel, table=True):
 
 class Deal(SQLModel, table=True):
     __tablename__ = "deal"
+    #: rows by account (same CRM): what ``unify._attach_by_account`` re-attaches (see 0010)
+    __table_args__ = (sa.Index("ix_deal_source_account", "source", "account_source_id"),)
     source: str = Field(primary_key=True)
     source_id: str = Field(primary_key=True)
     customer_id: str | None = Field(default=None, index=True)
-    account_source_id: str | None = Field(default=None, index=True)
+    account_source_id: str | None = None
     name: str | None = None
     stage: str | None = None
     stage_label: str | None = None
@@ -264,10 +266,12 @@ class Email(SQLModel, table=True):
 
 class Ticket(SQLModel, table=True):
     __tablename__ = "ticket"
+    #: rows by account (same CRM): what ``unify._attach_by_account`` re-attaches (see 0010)
+    __table_args__ = (sa.Index("ix_ticket_source_account", "source", "account_source_id"),)
     source: str = Field(primary_key=True)
     source_id: str = Field(primary_key=True)
     customer_id: str | None = Field(default=None, index=True)
-    account_source_id: str | None = Field(default=None, index=True)
+    account_source_id: str | None = None
     contact_source_id: str | None = None
     subject: str | None = None
     priority: str | None = None
@@ -308,11 +312,13 @@ class DealStageEvent(SQLModel, table=True):
 
 class Activity(SQLModel, table=True):
     __tablename__ = "activity"
+    #: rows by account (same CRM): what ``unify._attach_by_account`` re-attaches (see 0010)
+    __table_args__ = (sa.Index("ix_activity_source_account", "source", "account_source_id"),)
     source: str = Field(primary_key=True)
     source_id: str = Field(primary_key=True)
     customer_id: str | None = Field(default=None, index=True)
     kind: str = "task"
-    account_source_id: str | None = Field(default=None, index=True)
+    account_source_id: str | None = None
     deal_source_id: str | None = None
     occurred_at: dt.datetime | None = _ts()
     duration_seconds: int | None = None

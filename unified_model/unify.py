@@ -965,13 +965,7 @@ def _changed_account_customers(store: HubStore, since: dt.datetime, lost: set[st
                     .distinct()
                 ).scalars()
             )
-        return lost | set(
-            conn.execute(
-                sa.select(acc.c.customer_id)
-                .where(acc.c.changed_at > since, acc.c.customer_id.is_not(None))
-                .distinct()
-            ).scalars()
-        )
+        return lost | changes.customers_changed_in(conn, acc, since)
 
 
 #: The first id in a JSON list column whose row (same CRM) has a customer: one dialect each.

@@ -197,7 +197,7 @@ def test_migrate_twice_keeps_data(store: HubStore) -> None:
     assert store.count(t.SourceAccount) == 1
     with store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0009_contact_votes_index"
+    assert version == "0010_rows_by_account_index"
 
 
 def test_large_batch_upsert(store: HubStore) -> None:
