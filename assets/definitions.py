@@ -51,20 +51,10 @@ def _env(name: str) -> dg.EnvVar | None:
 
 
 def _env_int(name: str, minimum: int = 0) -> Any:
-    """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time).
-
-    Its form is checked here, where a mistake is one line naming the variable: left to the
-    run, ``abc`` ended the sync as "unexpected DagsterInvalidConfigError". (Number settings are
-    limits and intervals, never secrets.)
-    """
-    if name not in os.environ:
+    """``EnvVar.int(name)`` when the variable is set (a number setting, read at run time), its
+    form checked now (``settings.whole_number``)."""
+    if settings.whole_number(name, minimum) is None:
         return None
-    raw = os.environ[name].strip()
-    if not raw.isdigit() or int(raw) < minimum:
-        raise settings.SettingsError(
-            f"{name}={raw!r} is not a whole number of {minimum} or more; "
-            "set it to a number or unset it"
-        )
     return dg.EnvVar.int(name)
 
 
@@ -100,10 +90,18 @@ def build_resources() -> dict[str, Any]:
                 client_secret=_env("CRMHUB_HS_CLIENT_SECRET"),
                 refresh_token=_env("CRMHUB_HS_REFRESH_TOKEN"),
                 ca_bundle=_env("CRMHUB_HS_CA_BUNDLE"),
-                archived_check_interval_seconds=_env_int("CRMHUB_HS_ARCHIVED_CHECK_SECONDS"),
-                burst_limit=_env_int("CRMHUB_HS_BURST_LIMIT", minimum=1),
+                archived_check_interval_seconds=_env_int(
+                    "CRMHUB_HS_ARCHIVED_CHECK_SECONDS",
+                    settings.NUMBER_SETTINGS["CRMHUB_HS_ARCHIVED_CHECK_SECONDS"],
+                ),
+                burst_limit=_env_int(
+                    "CRMHUB_HS_BURST_LIMIT", settings.NUMBER_SETTINGS["CRMHUB_HS_BURST_LIMIT"]
+                ),
                 first_sync_plan=_env("CRMHUB_HS_FIRST_SYNC_PLAN"),
-                write_concurrency=_env_int("CRMHUB_HS_WRITE_CONCURRENCY", minimum=1),
+                write_concurrency=_env_int(
+                    "CRMHUB_HS_WRITE_CONCURRENCY",
+                    settings.NUMBER_SETTINGS["CRMHUB_HS_WRITE_CONCURRENCY"],
+                ),
                 rate_limit_store=_env("CRMHUB_REDIS_URL"),
             )
         ),
@@ -140,34 +138,11 @@ def _job_tags(ops: Operations) -> dict[str, str]:
 
 #: Which executor runs the scheduled jobs' steps: multiprocess (one machine, the default),
 #: celery (workers on other machines, broker CRMHUB_CELERY_BROKER) or k8s (one pod per step).
-EXECUTOR_ENV = "CRMHUB_EXECUTOR"
+EXECUTOR_ENV = settings.EXECUTOR_ENV
 
 
 #: What the fork server imports once (see ``assets.forkserver``).
 FORKSERVER_PRELOAD = forkserver.FORKSERVER_PRELOAD
-
-
-def executor_kind() -> str:
-    """The scheduled jobs' executor named by ``CRMHUB_EXECUTOR`` (default multiprocess)."""
-    kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
-    if kind not in ("multiprocess", "celery", "k8s"):
-        raise settings.SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
-    return kind
-
-
-def check_settings() -> None:
-    """Read every ``CRMHUB_*`` setting the code location reads as it loads, building nothing.
-
-    Why: ``crmhub sync`` starts (and on a first run seeds) the sandbox before it loads the
-    code location, whose resources point at the sandbox; a mistyped number or executor name
-    then ended the run with its one line only after the sandbox had started. Read here first,
-    the same line comes before anything starts. Raises ``settings.SettingsError``.
-    """
-    build_resources()  # the number settings' form (``_env_int``)
-    executor_kind()
-    settings.max_concurrent_steps()
-    settings.crm_steps()
-    settings.hub_workers()
 
 
 def scheduled_executor() -> dg.ExecutorDefinition:
@@ -175,7 +150,7 @@ def scheduled_executor() -> dg.ExecutorDefinition:
 
     Dagster's own executors only: the hub has no scheduler, queue or executor of its own.
     """
-    kind = executor_kind()
+    kind = settings.executor_kind()
     if kind == "celery":
         from dagster_celery import celery_executor
 

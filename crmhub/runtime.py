@@ -219,11 +219,10 @@ def _check_config_files() -> None:
     the middle of the run, after API calls were spent. Raised errors are the hub's own
     configuration errors, which ``main`` prints as one line naming the key (exit code 2).
     """
-    from assets.definitions import check_settings
     from unified_model.rules import load_rules
     from unified_model.writeback import load_writeback_config
 
-    check_settings()  # the environment's settings, before the sandbox starts
+    settings.check_settings()  # the environment's settings, before the sandbox starts
     folder = settings.config_dir()
     rules = folder / "rules.yaml"
     load_rules(rules if rules.exists() else None)

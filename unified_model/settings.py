@@ -310,3 +310,56 @@ def _positive_int(name: str, default: int, example: str) -> int:
             f"{name}={raw!r} is not a positive whole number; set it to {example} or unset it"
         )
     return value
+
+
+#: the variable naming the scheduled jobs' executor (``assets.definitions.scheduled_executor``)
+EXECUTOR_ENV = "CRMHUB_EXECUTOR"
+#: number settings read by the HubSpot resource at run time: variable -> smallest value
+NUMBER_SETTINGS = {
+    "CRMHUB_HS_ARCHIVED_CHECK_SECONDS": 0,
+    "CRMHUB_HS_BURST_LIMIT": 1,
+    "CRMHUB_HS_WRITE_CONCURRENCY": 1,
+}
+
+
+def whole_number(name: str, minimum: int = 0) -> int | None:
+    """A whole-number setting of at least ``minimum``; None when unset.
+
+    Its form is checked where a mistake is one line naming the variable: left to the run,
+    ``abc`` ended the sync as "unexpected DagsterInvalidConfigError". (Number settings are
+    limits and intervals, never secrets.)
+    """
+    if name not in os.environ:
+        return None
+    raw = os.environ[name].strip()
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number of {minimum} or more; "
+            "set it to a number or unset it"
+        )
+    return int(raw)
+
+
+def executor_kind() -> str:
+    """The scheduled jobs' executor named by ``CRMHUB_EXECUTOR`` (default multiprocess)."""
+    kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
+    if kind not in ("multiprocess", "celery", "k8s"):
+        raise SettingsError(f"{EXECUTOR_ENV}={kind}: use multiprocess, celery or k8s")
+    return kind
+
+
+def check_settings() -> None:
+    """Read every ``CRMHUB_*`` setting the code location reads as it loads, building nothing.
+
+    Why: ``crmhub sync`` starts (and on a first run seeds) the sandbox before it loads the
+    code location, whose resources point at the sandbox; a mistyped number or executor name
+    then ended the run with its one line only after the sandbox had started. Read here first
+    (and here, not in the graph's module, which builds the definitions as it is imported),
+    the same line comes before anything starts. Raises ``SettingsError``.
+    """
+    for name, minimum in NUMBER_SETTINGS.items():
+        whole_number(name, minimum)
+    executor_kind()
+    max_concurrent_steps()
+    crm_steps()
+    hub_workers()

@@ -821,12 +821,18 @@ def _candidates(session: Any, source: str, since: dt.datetime, audit_after: int)
     ids: set[str] = set()
     ordered = sorted(customers)
     for start in range(0, len(ordered), 5000):
+        # both CRMs' accounts, then this one's: given ``source = ?`` as well, SQLite walked
+        # every account of the CRM (the primary key's first column) for each batch instead of
+        # looking the customers up in ``ix_source_account_customer_id`` (0.08 against 0.03 s
+        # a batch on ``large``)
         ids.update(
-            session.execute(
-                sa.select(acc.c.source_id).where(
-                    acc.c.source == source, acc.c.customer_id.in_(ordered[start : start + 5000])
+            sid
+            for crm, sid in session.execute(
+                sa.select(acc.c.source, acc.c.source_id).where(
+                    acc.c.customer_id.in_(ordered[start : start + 5000])
                 )
-            ).scalars()
+            )
+            if crm == source
         )
     ids.update(
         session.execute(

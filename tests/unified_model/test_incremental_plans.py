@@ -150,3 +150,35 @@ def test_rows_of_relinked_accounts_are_found_by_crm_and_account(store: HubStore)
                     f"SEARCH {table} USING INDEX ix_{table}_source_account (source=? AND "
                     "account_source_id=?)"
                 ), plan
+
+
+def test_writeback_candidates_look_customers_up_by_customer(store: HubStore) -> None:
+    from unified_model.writeback import _candidates
+
+    accounts = [
+        {"source": crm, "source_id": f"{crm[:2]}{i}", "customer_id": f"HUB-{i}", "name": f"C{i}"}
+        for crm in ("salesforce", "hubspot")
+        for i in range(8)
+    ]
+    store.upsert_rows(t.SourceAccount, accounts, newer_only=False)
+    acc = t.table_of(t.SourceAccount)
+    with store.engine.begin() as conn:
+        conn.execute(acc.update().values(changed_at=BEFORE, hub_fields_at=BEFORE))
+    states = [
+        {"customer_id": f"HUB-{i}", "status": "new_sales"} for i in (2, 5, 7)
+    ]  # the customers whose handover changed since the last plan
+    store.upsert_rows(t.HandoverState, states, newer_only=False)
+    state = t.table_of(t.HandoverState)
+    with store.engine.begin() as conn:
+        conn.execute(state.update().values(changed_at=AFTER))
+
+    with _statements(store) as seen, store.session() as session:
+        found = _candidates(session, "hubspot", SINCE, 0)
+    assert found == ["hu2", "hu5", "hu7"]
+
+    if store.dialect == "sqlite":
+        asked = [(sql, params) for sql, params in seen if "customer_id IN" in sql]
+        by_customer = _plans(store, asked, "source_account")
+        assert by_customer, "no look-up of accounts by customer"
+        for plan in by_customer:
+            assert "USING INDEX ix_source_account_customer_id (customer_id=?)" in plan, plan
