@@ -225,9 +225,9 @@ def customers_changed_in(conn: Any, tbl: sa.Table, since: dt.datetime) -> set[st
     Why no ``DISTINCT`` in SQL: asked for distinct customers, SQLite walks the ``customer_id``
     index (it returns them in order, without a temporary B-tree) and tests every row's
     ``changed_at``: a scan of the whole table instead of a range of the ``changed_at`` index.
-    On ``large`` the unify and handover steps of a 1 % run spent 0.9 s per scan of the 1.1
-    million activities (2 s a step over the six tables); read from the range and made
-    distinct here, 0.01 s. PostgreSQL takes the range either way.
+    After a 1 % round on ``large``: 0.88 s for the 1.1 million activities, 1.08 s over the six
+    tables, once in unify and once in the handover; read from the range and made distinct
+    here, 0.07 s (the same 21,472 customers). PostgreSQL takes the range either way.
     """
     return set(
         conn.execute(
