@@ -64,13 +64,10 @@ def warm() -> int:
     configs: list[Any] = [alembic_config()]
     try:
         from dagster._core.storage.runs.sqlite import sqlite_run_storage
-        from dagster._core.storage.sql import ALEMBIC_SCRIPTS_LOCATION, get_alembic_config
+        from dagster._core.storage.sql import get_alembic_config
 
-        configs.append(
-            get_alembic_config(
-                sqlite_run_storage.__file__, script_location=ALEMBIC_SCRIPTS_LOCATION
-            )
-        )
+        # every SQLite and PostgreSQL storage of Dagster shares this one script folder
+        configs.append(get_alembic_config(sqlite_run_storage.__file__))
     except (ImportError, AttributeError):  # another Dagster layout: its checks load as before
         pass
     for config in configs:

@@ -43,13 +43,14 @@ def _statements(store: HubStore) -> Iterator[list[tuple[str, Any]]]:
 
 
 def _plans(store: HubStore, statements: list[tuple[str, Any]], table: str) -> list[str]:
-    """SQLite's plan of each executed statement that reads or updates ``table``."""
+    """SQLite's plan of each executed statement that selects from or updates ``table``."""
+    wanted = (f"FROM {table.upper()}", f"UPDATE {table.upper()} ")
     plans = []
     with store.engine.connect() as conn:
         for statement, params in statements:
-            head = statement.lstrip().upper()
-            if not head.startswith(("SELECT", "UPDATE")) or f"FROM {table.upper()}" not in (
-                head if head.startswith("SELECT") else f"FROM {head.split()[1]}"
+            sql = " ".join(statement.upper().split())
+            if not sql.startswith(wanted[1]) and not (
+                sql.startswith("SELECT") and wanted[0] in sql
             ):
                 continue
             rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
