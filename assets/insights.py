@@ -44,6 +44,8 @@ def handover_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     metadata["full_recompute"] = dg.MetadataValue.bool(stats.full)
     # CRMHUB_HUB_WORKERS processes on large full evaluations (1: the step's own)
     metadata["worker_processes"] = dg.MetadataValue.int(stats.workers)
+    # False: the totals below are the last run's moved by the customers evaluated now
+    metadata["totals_recounted"] = dg.MetadataValue.bool(stats.recounted)
     metadata["transitions"] = dg.MetadataValue.int(stats.transitions)
     metadata["customers"] = dg.MetadataValue.int(stats.customers)
     metadata["negotiation_flags"] = dg.MetadataValue.int(stats.negotiation_flags)

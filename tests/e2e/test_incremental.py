@@ -17,13 +17,15 @@ from typing import Any
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from crmhub import settings
 from sandbox.mutate import mutate
 from sandbox.runner import Sandbox
 from tests.e2e.hub_support import sandbox_hub
+from unified_model import incremental as changes
 from unified_model import tables as t
-from unified_model.insights import compute_customer_insights
+from unified_model.insights import InsightStats, _totals, compute_customer_insights
 from unified_model.rules import load_rules
 from unified_model.store import HubStore
 from unified_model.unify import unify
@@ -187,3 +189,63 @@ def test_full_refresh_recomputes_everything(hub_env: dict[str, Any]) -> None:
     idle = _run(instance)
     assert idle["unified_customers"]["skipped_unchanged"] is True
     assert idle["handover_status"]["evaluated"] == 0
+
+
+def _totals_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """The run's totals as the handover step reports them."""
+    return {k: v for k, v in meta.items() if k.startswith("status_")} | {
+        "negotiation_flags": meta["negotiation_flags"],
+        "top_blockers": meta["top_blockers"],
+        "customers": meta["customers"],
+    }
+
+
+def _recount(store: HubStore) -> tuple[dict[str, Any], InsightStats]:
+    """The totals counted over every stored row, as a full run counts them."""
+    stats = InsightStats()
+    _totals(store, stats)
+    meta = {f"status_{k}": n for k, n in stats.by_status.items()} | {
+        "negotiation_flags": stats.negotiation_flags,
+        "top_blockers": stats.blockers_markdown(),
+        "customers": stats.customers,
+    }
+    return meta, stats
+
+
+def test_run_totals_move_with_the_evaluated_customers(hub_env: dict[str, Any]) -> None:
+    """An incremental handover moves the kept totals (status counts, blockers, negotiation
+    flags) by what its customers changed instead of decoding every stored row again; they
+    must be what a recount over every row gives, and a row deleted behind its back (unify
+    retiring a merged customer) makes it recount."""
+    sb: Sandbox = hub_env["sandbox"]
+    instance = dg.DagsterInstance.ephemeral()
+    first = _run(instance)
+    assert first["handover_status"]["totals_recounted"] is True
+    store = HubStore(hub_env["db_url"])
+
+    # deals and cases only: customers change status and blockers, none is merged or retired
+    mutate(sb.state, seed=7, share=0.3, objects=["Opportunity", "deals", "Case", "tickets"])
+    sb.state.advance_clock(3600)
+    second = _run(instance)["handover_status"]
+    assert second["full_recompute"] is False and second["evaluated"] > 0
+    assert second["totals_recounted"] is False
+    recount, stats = _recount(store)
+    assert _totals_of(second) == recount
+    assert _totals_of(second) != _totals_of(first["handover_status"])  # the totals moved
+    kept = changes.load(store, changes.HANDOVER)
+    assert kept is not None
+    assert kept.extra["totals"]["blockers"] == dict(stats.blockers)  # every criterion kept
+
+    # a customer's rows deleted outside the handover: the kept totals no longer hold
+    with store.engine.begin() as conn:
+        gone = conn.execute(sa.select(t.table_of(t.HandoverState).c.customer_id).limit(1))
+        cid = gone.scalar_one()
+        for model in (t.HandoverState, t.CustomerMetrics):
+            tbl = t.table_of(model)
+            conn.execute(tbl.delete().where(tbl.c.customer_id == cid))
+    mutate(sb.state, seed=8, share=0.3, objects=["Opportunity", "deals"])
+    sb.state.advance_clock(3600)
+    third = _run(instance)["handover_status"]
+    assert third["evaluated"] > 0 and third["totals_recounted"] is True
+    assert _totals_of(third) == _recount(store)[0]
+    store.dispose()
