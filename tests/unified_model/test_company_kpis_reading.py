@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from unified_model import incremental as changes
 from unified_model import tables as t
 from unified_model.insights import compute_company_kpis
 from unified_model.rules import HubRules
@@ -142,6 +143,11 @@ def test_kpis_are_kept_when_contacts_change_only_in_what_they_do_not_read(
     )
     kept, recomputed = refresh_company_kpis(store, rules, now=NOW)
     assert not recomputed and kept.rows == first.rows
+    # kept as of this check: the next run sees no changed contact (and hashes no lead)
+    mark = changes.load(store, changes.COMPANY_KPIS)
+    assert mark is not None and changes.kpi_tables_changed(store, mark.at) == set()
+    again, recomputed = refresh_company_kpis(store, rules, now=NOW)
+    assert not recomputed and again.rows == first.rows
 
     store.upsert_rows(t.Contact, [later(plain, 1.5, owner_id="o-new")])  # not a lead
     by_owner, recomputed = refresh_company_kpis(store, rules, now=NOW)
