@@ -4,10 +4,13 @@ public suffixes) never do."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from unified_model import domains
 from unified_model.domains import (
     city_key,
     contact_work_domain,
@@ -293,3 +296,45 @@ def test_contact_work_domain_examples() -> None:
     assert contact_work_domain("jane@gmail.com", None) is None  # free mail
     assert contact_work_domain(None, "Jane <JANE@Acme.DE>") == "acme.de"
     assert contact_work_domain(None, None) is None
+
+
+_LABEL = st.from_regex(r"(xn--)?[A-Za-z0-9]([A-Za-z0-9-]{0,8}[A-Za-z0-9])?", fullmatch=True)
+_WEBSITE = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["", "http:", "https:", "HTTPS:", "ftp:", "mailto:", "x1+.-:", "1x:"]),
+        st.sampled_from(["//", "", "/", "///"]),
+        st.sampled_from(["", "user@", "u:p@"]),
+        st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
+        st.sampled_from(["", ".", ".."]),
+        st.sampled_from(["", ":", ":8443", ":abc", ":80:81"]),
+        st.sampled_from(["", "/", "/en?x=1", "?q", "#f", "/@me", "\\x", "/a b", "/ü", "/\tx"]),
+    ),
+)
+
+
+def _parsed_host(raw: str) -> str | None:
+    """``normalize_host`` without its web-address shortcut: the plain-host case, else the
+    full parse (what it gave before the shortcut)."""
+    text = unicodedata.normalize("NFC", raw).strip().strip("<>\"'").strip()
+    if not text:
+        return None
+    if domains._PLAIN_HOST_RE.fullmatch(text) and "xn--" not in text.lower():
+        return text.lower().rstrip(".")
+    return domains._url_host(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(raw=st.one_of(_WEBSITE, st.text(max_size=40)))
+def test_a_typed_website_gives_the_host_the_full_parse_gives(raw: str) -> None:
+    """The shortcut for web addresses with a plain host gives what parsing them gives, for
+    schemes, credentials, ports, paths, trailing dots and punycode of every shape."""
+    assert domains.normalize_host(raw) == _parsed_host(raw)
+
+
+def test_typed_website_examples() -> None:
+    assert domains.normalize_host("HTTPS://WWW.Acme.co.uk./en?x=1") == "www.acme.co.uk"
+    assert domains.normalize_host("//shop.acme.com:8443") == "shop.acme.com"
+    assert domains.normalize_host("https://jane@acme.com/") == "acme.com"  # the parse's path
+    assert domains.normalize_host("https://xn--mnchen-3ya.de/") == "münchen.de"
+    assert registrable_domain("http://www.acme.com/about") == "acme.com"
