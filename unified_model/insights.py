@@ -455,18 +455,12 @@ def _moved_totals(
     """
     by_status = Counter({k: int(v) for k, v in kept["by_status"].items()})
     by_status.update(delta.status)
-    hs = t.table_of(t.HandoverState)
-    with store.engine.connect() as conn:
-        counted = sa.select(hs.c.status, sa.func.count()).group_by(hs.c.status)
-        stored = {str(status): int(n) for status, n in conn.execute(counted)}
-        customers = conn.execute(
-            sa.select(sa.func.count()).select_from(t.table_of(t.Customer))
-        ).scalar()
-    if {k: v for k, v in by_status.items() if v} != {k: int(v) for k, v in stored.items() if v}:
+    customers, stored = _stored_counts(store)
+    if {k: v for k, v in by_status.items() if v} != {k: v for k, v in stored.items() if v}:
         return False
     blockers = Counter({k: int(v) for k, v in kept["blockers"].items()})
     blockers.update(delta.blockers)
-    stats.customers = int(customers or 0)
+    stats.customers = customers
     stats.by_status = {k: int(by_status.get(k, 0)) for k in STATUSES}
     stats.blockers = +blockers  # without the criteria no customer fails any more
     stats.negotiation_flags = int(kept["negotiation_flags"]) + delta.flags
@@ -617,18 +611,23 @@ def _same_json(stored: Any, new: Any) -> bool:
     return bool(stored == json.loads(json.dumps(new, default=str)))
 
 
+def _stored_counts(store: HubStore) -> tuple[int, dict[str, int]]:
+    """Customers, and stored decisions per status: exact, in SQL, without decoding any JSON."""
+    hs = t.table_of(t.HandoverState)
+    with store.engine.connect() as conn:
+        customers = conn.execute(
+            sa.select(sa.func.count()).select_from(t.table_of(t.Customer))
+        ).scalar()
+        counted = sa.select(hs.c.status, sa.func.count()).group_by(hs.c.status)
+        by_status = {str(status): int(n) for status, n in conn.execute(counted)}
+    return int(customers or 0), by_status
+
+
 def _totals(store: HubStore, stats: InsightStats) -> None:
     """Status counts, top blockers and flags over *all* customers (not only the evaluated)."""
     hs = t.table_of(t.HandoverState)
-    with store.engine.connect() as conn:
-        stats.customers = int(
-            conn.execute(sa.select(sa.func.count()).select_from(t.table_of(t.Customer))).scalar()
-            or 0
-        )
-        counts: dict[str, int] = dict(
-            conn.execute(sa.select(hs.c.status, sa.func.count()).group_by(hs.c.status)).all()
-        )
-        stats.by_status = {k: int(counts.get(k, 0)) for k in STATUSES}
+    stats.customers, counts = _stored_counts(store)
+    stats.by_status = {k: int(counts.get(k, 0)) for k in STATUSES}
     # Only rows whose stored JSON can hold a failed criterion or a flag are decoded (a text
     # match that is a superset of them): decoding all 100,000 states and metrics was 4 s of
     # every incremental run on ``large``. The exact test is the Python one below.
