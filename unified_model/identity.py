@@ -53,6 +53,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from itertools import combinations, pairwise
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from connectors.records import HUBSPOT, SALESFORCE
@@ -229,6 +231,17 @@ _COUNTRY_UNKNOWN = "country unknown"
 #: A domain shared across countries by more records than this is merged per country only: its
 #: cross-country name comparison would be quadratic, and such a domain is no one customer's.
 _MAX_SPLIT_DOMAIN_GROUP = 50
+
+#: the fewest pairs a scoring call spreads over several cores: below it, starting the threads
+#: costs more than the scores (most name blocks of ``large`` are a handful of pairs)
+PARALLEL_PAIRS = 20_000
+
+
+def _workers(pairs: int) -> int:
+    """How many threads ``process.cdist`` / ``cpdist`` score ``pairs`` pairs with: the cores
+    (at most 4) for many pairs, else 1. The threads run in C, outside the GIL."""
+    return min(os.cpu_count() or 1, 4) if pairs >= PARALLEL_PAIRS else 1
+
 
 _SCORERS: dict[str, Callable[..., float]] = {
     "token_sort_ratio": fuzz.token_sort_ratio,
@@ -1069,10 +1082,16 @@ class _Resolver:
         return per_source.get(SALESFORCE, 0) * per_source.get(HUBSPOT, 0)
 
     def _compare_block(self, members: list[int], candidates: dict[tuple[int, int], float]) -> None:
+        """Every cross pair of the block scored at once (``process.cdist``): the scores in C,
+        on every core for a large block, and only the pairs at or above the review floor come
+        back to Python.
+
+        Why not ``process.extract`` per record: a call and a result tuple per record was most
+        of the 2.6 s the blocks cost on ``large``, in unify, the one step of the run's critical
+        path that leaves the second core idle. The scores are the same (float64, the scorer's
+        own), so the same pairs become candidates (``tests/unified_model/test_identity.py``).
+        """
         cfg = self.config
-        scorer = _SCORERS[cfg.fuzzy_scorer]
-        names = self.names
-        cl = self.clusters
         members = sorted(members)
         if cfg.fuzzy_within_crm:
             lefts, rights = members, members
@@ -1081,48 +1100,72 @@ class _Resolver:
             rights = [i for i in members if self.sources[i] == HUBSPOT]
         if not lefts or not rights:
             return
-        choices = [names[j] for j in rights]
-        for a in lefts:
-            for _, score, pos in process.extract(
-                names[a], choices, scorer=scorer, score_cutoff=cfg.review_floor, limit=None
-            ):
-                b = rights[pos]
-                if a == b or (cfg.fuzzy_within_crm and b < a):
-                    continue
-                pair = (min(a, b), max(a, b))
-                if pair in candidates or cl.find(a) == cl.find(b):
-                    continue
-                candidates[pair] = float(score)
-            self.stats["fuzzy_comparisons"] += len(choices)
+        names = self.names
+        floor = cfg.review_floor
+        scores = process.cdist(
+            [names[a] for a in lefts],
+            [names[b] for b in rights],
+            scorer=_SCORERS[cfg.fuzzy_scorer],
+            score_cutoff=floor,
+            dtype=np.float64,
+            workers=_workers(len(lefts) * len(rights)),
+        )
+        self.stats["fuzzy_comparisons"] += len(lefts) * len(rights)
+        # below the floor cdist gives 0: a floor of 0 keeps every pair, as extract did
+        rows, cols = np.nonzero(scores >= floor)
+        find = self.clusters.find
+        for i, j, score in zip(
+            rows.tolist(), cols.tolist(), scores[rows, cols].tolist(), strict=True
+        ):
+            a, b = lefts[i], rights[j]
+            if a == b or (cfg.fuzzy_within_crm and b < a):
+                continue
+            pair = (a, b) if a < b else (b, a)
+            if pair in candidates or find(a) == find(b):
+                continue
+            candidates[pair] = score
 
     def _sorted_neighbourhood(self, candidates: dict[tuple[int, int], float]) -> None:
         """Compare each name with its next neighbours in sorted order: catches typos in every
         token ("Brightwave Analytics" / "Brightway Analytica"), which token blocks cannot,
-        at a cost linear in the number of accounts."""
+        at a cost linear in the number of accounts. The pairs are gathered first and scored
+        together (``process.cpdist``, on every core), as the blocks are."""
         cfg = self.config
         window = cfg.neighbourhood_window
         if window <= 0:
             return
-        scorer = _SCORERS[cfg.fuzzy_scorer]
         names = self.names
-        cl = self.clusters
         order = sorted(
             (i for i, n in enumerate(names) if len(n) >= cfg.min_name_length),
             key=lambda i: (names[i], i),
         )
         sources = [self.sources[i] for i in order]
+        pairs: list[tuple[int, int]] = []
         for pos, a in enumerate(order):
             for nxt in range(pos + 1, min(pos + 1 + window, len(order))):
                 if sources[nxt] == sources[pos] and not cfg.fuzzy_within_crm:
                     continue
                 b = order[nxt]
-                pair = (min(a, b), max(a, b))
-                if pair in candidates:
-                    continue
-                score = scorer(names[a], names[b], score_cutoff=cfg.review_floor)
-                self.stats["fuzzy_comparisons"] += 1
-                if score and cl.find(a) != cl.find(b):
-                    candidates[pair] = float(score)
+                pair = (a, b) if a < b else (b, a)
+                if pair not in candidates:
+                    pairs.append(pair)
+        self.stats["fuzzy_comparisons"] += len(pairs)
+        if not pairs:
+            return
+        scores = process.cpdist(
+            [names[a] for a, _ in pairs],
+            [names[b] for _, b in pairs],
+            scorer=_SCORERS[cfg.fuzzy_scorer],
+            score_cutoff=cfg.review_floor,
+            dtype=np.float64,
+            workers=_workers(len(pairs)),
+        )
+        find = self.clusters.find
+        hits = np.flatnonzero(scores)  # 0: below the floor (or no likeness at all)
+        for k, score in zip(hits.tolist(), scores[hits].tolist(), strict=True):
+            a, b = pairs[k]
+            if find(a) != find(b):
+                candidates[(a, b)] = score
 
     def _location_problem(
         self, a: int, b: int, countries: list[str | None], cities: list[str | None]
