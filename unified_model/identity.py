@@ -1091,7 +1091,8 @@ class _Resolver:
         Why not ``process.extract`` per record: a call and a result tuple per record was most
         of the 2.6 s the blocks cost on ``large``, in unify, the one step of the run's critical
         path that leaves the second core idle. The scores are the same (float64, the scorer's
-        own), so the same pairs become candidates (``tests/unified_model/test_identity.py``).
+        own), so the same pairs become candidates
+        (``tests/unified_model/test_fuzzy_candidates.py``).
         """
         cfg = self.config
         members = sorted(members)
