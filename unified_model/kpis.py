@@ -1240,8 +1240,8 @@ class KpiData:
         Why: the company's twelve periods each walked all 100,000 customers of ``large`` with
         two or three binary searches apiece (3 s of the step). The sorted times are held once
         as integer microseconds per customer (``_Behaviour``), and each period is a few array
-        operations; ``tests/unified_model/test_kpi_periods_reference.py`` holds it to the
-        straightforward form.
+        operations; ``tests/unified_model/test_kpi_behaviour_arrays.py`` holds it to the loop
+        on every boundary instant.
         """
         if self._company_behaviour is None:
             self._company_behaviour = _Behaviour(self, self._group(None, None))
